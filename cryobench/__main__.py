@@ -1,0 +1,3 @@
+from cryobench.cli import main
+
+main()
