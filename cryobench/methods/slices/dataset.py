@@ -1,0 +1,173 @@
+"""2D z-slice datasets for slice detectors: per-particle boxes and per-slice normalisation.
+
+Image coordinates: pixel ``(row i, column j)`` of a slice covers ``[j, j+1) x [i, i+1)``, so a
+voxel index ``j`` maps to the image coordinate ``u = j + 0.5`` (torchvision's and YOLO's
+convention). :data:`PIXEL_OFFSET` is the only place this half pixel appears; conversions between
+voxels and Å stay in :mod:`cryobench.coords`.
+
+A particle of radius ``r`` centred at slice ``zc`` cuts slice ``z`` in a disc of radius
+``rho = sqrt(r^2 - (z - zc)^2)``; it gets a square box of side ``2 rho`` when
+``rho >= min_fraction * r`` (the cross-section is large enough to be seen).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from cryobench.coords import picks_to_voxels
+from cryobench.methods.base import RunLike
+from cryobench.particles import ParticleType
+
+__all__ = [
+    "PIXEL_OFFSET",
+    "BOX_COLUMNS",
+    "SliceSample",
+    "level_spacing",
+    "volume_boxes",
+    "normalise_slice",
+    "slice_indices",
+    "iter_slices",
+    "build_slice_dataset",
+]
+
+PIXEL_OFFSET = 0.5
+"""Image coordinate of the centre of voxel index 0 (pixel edges at integers)."""
+
+BOX_COLUMNS = ["z", "label", "x0", "y0", "x1", "y1"]
+"""Columns of a boxes table: slice index, 0-based class index, box corners (image coords)."""
+
+
+@dataclass
+class SliceSample:
+    """One training slice: the normalised uint8 image and its boxes."""
+
+    run: str
+    z: int
+    image: np.ndarray
+    """``(H, W)`` uint8, percentile-normalised."""
+    boxes: np.ndarray
+    """``(N, 4)`` float32 ``x0, y0, x1, y1`` in image coordinates."""
+    labels: np.ndarray
+    """``(N,)`` int64 0-based class indices."""
+
+
+def level_spacing(run: RunLike, level: int) -> float:
+    """Voxel spacing (Å) of pyramid ``level`` of ``run`` (each level bins by 2)."""
+    return float(run.voxel_spacing) * 2**level
+
+
+def volume_boxes(
+    picks: pd.DataFrame,
+    spacing: float,
+    shape: tuple[int, int, int],
+    classes: Sequence[ParticleType],
+    min_fraction: float = 0.5,
+) -> pd.DataFrame:
+    """Boxes of every particle in every slice of a ``(z, y, x)`` volume of ``shape``.
+
+    Args:
+        picks: particle centres (``particle_type, x, y, z`` in Å); unknown types are ignored.
+        spacing: voxel spacing (Å) of the volume.
+        shape: volume shape ``(z, y, x)``.
+        classes: the detector's classes; ``label`` is the index into this sequence.
+        min_fraction: smallest cross-section radius, as a fraction of the particle radius.
+
+    Returns:
+        A DataFrame with :data:`BOX_COLUMNS`, boxes clipped to the image.
+    """
+    index = {p.name: i for i, p in enumerate(classes)}
+    rows: list[np.ndarray] = []
+    if len(picks):
+        picks = picks[picks["particle_type"].isin(list(index))]
+    if len(picks):
+        zyx = picks_to_voxels(picks, spacing)
+        labels = picks["particle_type"].map(index).to_numpy(dtype=np.int64)
+        radii = np.array([classes[k].radius for k in labels]) / spacing
+        half = radii * np.sqrt(max(0.0, 1.0 - min_fraction**2))
+        for (zc, yc, xc), r, h, lab in zip(zyx, radii, half, labels, strict=True):
+            z = np.arange(max(0, int(np.ceil(zc - h - 1e-9))),
+                          min(shape[0] - 1, int(np.floor(zc + h + 1e-9))) + 1)
+            if z.size == 0:
+                continue
+            rho = np.sqrt(np.maximum(r**2 - (z - zc) ** 2, 0.0))
+            u, v = xc + PIXEL_OFFSET, yc + PIXEL_OFFSET
+            rows.append(np.stack([z, np.full(z.size, lab), u - rho, v - rho, u + rho, v + rho], 1))
+    if not rows:
+        return pd.DataFrame({c: pd.Series(dtype=np.int64 if c in ("z", "label") else np.float64)
+                             for c in BOX_COLUMNS})
+    arr = np.concatenate(rows)
+    df = pd.DataFrame(arr, columns=BOX_COLUMNS)
+    df[["x0", "x1"]] = df[["x0", "x1"]].clip(0.0, float(shape[2]))
+    df[["y0", "y1"]] = df[["y0", "y1"]].clip(0.0, float(shape[1]))
+    keep = (df["x1"] - df["x0"] >= 1.0) & (df["y1"] - df["y0"] >= 1.0)
+    df = df[keep].astype({"z": np.int64, "label": np.int64})
+    return df.sort_values(["z", "label", "x0", "y0"], kind="stable").reset_index(drop=True)
+
+
+def normalise_slice(image: np.ndarray, low: float = 0.5, high: float = 99.5) -> np.ndarray:
+    """Percentile-normalise a 2D slice to uint8 (``low``/``high`` percentiles -> 0/255)."""
+    img = np.asarray(image, dtype=np.float32)
+    lo, hi = np.percentile(img, [low, high])
+    if not np.isfinite(lo) or not np.isfinite(hi) or hi <= lo:
+        return np.zeros(img.shape, dtype=np.uint8)
+    out = np.clip((img - lo) / (hi - lo), 0.0, 1.0)
+    return np.rint(out * 255.0).astype(np.uint8)
+
+
+def slice_indices(depth: int, stride: int = 1) -> np.ndarray:
+    """Every ``stride``-th slice index of a volume of ``depth`` slices, centred in the volume."""
+    stride = max(1, int(stride))
+    start = ((depth - 1) % stride) // 2
+    return np.arange(start, depth, stride)
+
+
+def iter_slices(volume: np.ndarray, stride: int = 1) -> Iterator[tuple[int, np.ndarray]]:
+    """``(z, uint8 slice)`` for every ``stride``-th slice of a ``(z, y, x)`` volume."""
+    for z in slice_indices(volume.shape[0], stride):
+        yield int(z), normalise_slice(volume[z])
+
+
+def build_slice_dataset(
+    runs: Sequence[RunLike],
+    classes: Sequence[ParticleType],
+    level: int = 0,
+    min_fraction: float = 0.5,
+    empty_ratio: float = 0.1,
+    stride: int = 1,
+    rng: np.random.Generator | None = None,
+) -> list[SliceSample]:
+    """Training slices of ``runs``: every ``stride``-th slice holding a box, plus empty slices.
+
+    Empty slices (no box) are sampled at ``empty_ratio`` times the number of slices with boxes
+    (at least one per run when the run has any), so the detector also sees background.
+    """
+    rng = rng if rng is not None else np.random.default_rng(0)
+    samples: list[SliceSample] = []
+    for run in runs:
+        volume = np.asarray(run.tomogram(level=level), dtype=np.float32)
+        spacing = level_spacing(run, level)
+        boxes = volume_boxes(run.picks(), spacing, volume.shape, classes, min_fraction)
+        zs = slice_indices(volume.shape[0], stride)
+        with_boxes = set(boxes["z"].tolist())
+        full = [z for z in zs if z in with_boxes]
+        empty = np.array([z for z in zs if z not in with_boxes], dtype=np.int64)
+        n_empty = min(len(empty), int(np.ceil(empty_ratio * len(full))))
+        if empty_ratio > 0 and len(empty):
+            n_empty = max(n_empty, 1)
+        chosen = sorted(full + rng.choice(empty, n_empty, replace=False).tolist())
+        grouped = dict(tuple(boxes.groupby("z")))
+        for z in chosen:
+            b = grouped.get(z)
+            samples.append(SliceSample(
+                run=run.name,
+                z=int(z),
+                image=normalise_slice(volume[z]),
+                boxes=(np.zeros((0, 4), np.float32) if b is None
+                       else b[["x0", "y0", "x1", "y1"]].to_numpy(np.float32)),
+                labels=(np.zeros(0, np.int64) if b is None else b["label"].to_numpy(np.int64)),
+            ))
+    return samples
