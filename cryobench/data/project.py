@@ -1,0 +1,614 @@
+"""copick access: the ONLY module that talks to copick and zarr.
+
+A move to copick 2 (zarr 3) should touch only this file. Everything else in cryobench sees a
+:class:`Project` (one copick config) and :class:`RunHandle` objects (one run at one tomogram type
+and voxel spacing) that hand out float32 ``(z, y, x)`` arrays and picks DataFrames in Å.
+
+Ground truth is stored as copick picks of user ``curation``, session ``0`` (the CZII convention);
+predictions are written as user ``cryobench``, session ``<method name>`` with scores.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import warnings
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cryobench.errors import DataError, InputError
+from cryobench.io.atomic import atomic_write_text
+from cryobench.io.picks import PICKS_COLUMNS, validate_picks, write_picks_csv
+from cryobench.particles import CZII_PARTICLES, ParticleType
+
+__all__ = [
+    "GROUND_TRUTH_USER",
+    "GROUND_TRUTH_SESSION",
+    "PREDICTION_USER",
+    "TOMOGRAM_CHUNKS",
+    "Project",
+    "RunHandle",
+    "open_project",
+    "create_project",
+    "load_copick_picks",
+    "load_copick_ground_truth",
+    "write_czii_csv",
+    "copick_name",
+    "round_spacing",
+]
+
+GROUND_TRUTH_USER = "curation"
+GROUND_TRUTH_SESSION = "0"
+PREDICTION_USER = "cryobench"
+TOMOGRAM_CHUNKS: tuple[int, int, int] = (64, 128, 128)
+"""zarr chunk shape (z, y, x) of tomograms written by cryobench (random crops 4-7x faster than
+copick's default 256³; see docs/data.md)."""
+
+PREFERRED_TOMO_TYPES: tuple[str, ...] = ("denoised", "wbp", "ctfdeconvolved", "isonetcorrected")
+"""Order in which a tomogram type is chosen when a run has several and none is asked for."""
+
+_EMPTY_PICKS_COLUMNS = list(PICKS_COLUMNS)
+
+write_czii_csv = write_picks_csv
+"""Write picks as a CZII submission CSV (``id, experiment, particle_type, x, y, z``), atomically."""
+
+
+def round_spacing(spacing: float) -> float:
+    """Voxel spacings are compared and stored rounded to 3 decimals (copick's directory names)."""
+    return round(float(spacing), 3)
+
+
+def copick_name(name: str) -> str:
+    """A copick-safe object, user or session name: invalid characters (``_``...) -> ``-``.
+
+    copick splits pick file names ``<user>_<session>_<object>.json`` on underscores, so a method
+    name such as ``unet_per_particle`` is stored as session ``unet-per-particle``.
+    """
+    from copick.util.escape import sanitize_name
+
+    try:
+        return sanitize_name(str(name), suppress_warnings=True)
+    except ValueError as exc:
+        raise DataError(f"invalid copick name {name!r}: {exc}") from None
+
+
+def _close(name: str, choices: Iterable[str]) -> str:
+    matches = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.5)
+    return f" (did you mean {', '.join(matches)}?)" if matches else ""
+
+
+def _short(items: Sequence[str], n: int = 8) -> str:
+    items = list(items)
+    more = f", ... ({len(items)} in all)" if len(items) > n else ""
+    return ", ".join(items[:n]) + more
+
+
+# --------------------------------------------------------------------------------------------
+# Opening projects
+# --------------------------------------------------------------------------------------------
+
+
+def _read_config_json(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise DataError("copick config not found", path)
+    if path.is_dir():
+        raise DataError("is a directory, expected a copick config JSON file", path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read copick config ({exc})", path) from None
+    except json.JSONDecodeError as exc:
+        raise DataError(f"invalid JSON in copick config (line {exc.lineno}: {exc.msg})",
+                        path) from None
+    if not isinstance(data, dict):
+        raise DataError("a copick config must be a JSON object", path)
+    return data
+
+
+def open_project(config_path: str | os.PathLike[str]) -> Project:
+    """Open a copick project from its config file.
+
+    Raises:
+        DataError: naming the file when it is missing, not JSON, or not a valid copick config.
+    """
+    path = Path(config_path).expanduser()
+    data = _read_config_json(path)
+    config_type = data.get("config_type", "filesystem")
+    if config_type == "filesystem" and "overlay_root" not in data:
+        raise DataError("not a copick config: no 'overlay_root'", path)
+    if "pickable_objects" not in data:
+        raise DataError("not a copick config: no 'pickable_objects'", path)
+    import copick
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            root = copick.from_string(json.dumps({"config_type": config_type, **data}))
+    except Exception as exc:  # pydantic ValidationError, ValueError, fsspec errors
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"invalid copick config ({first})", path) from None
+    return Project(path, root, data.get("cryobench", {}) or {})
+
+
+def _particles_from_objects(objects: Iterable[Any], source: Path) -> tuple[ParticleType, ...]:
+    czii = {p.name: p for p in CZII_PARTICLES}
+    out = []
+    for obj in objects:
+        if not obj.is_particle:
+            continue
+        if obj.radius is None or obj.radius <= 0:
+            raise DataError(f"pickable object {obj.name!r} has no positive radius", source)
+        weight = czii[obj.name].weight if obj.name in czii else 1.0
+        color = tuple(int(c) for c in (obj.color or (128, 128, 128, 255)))
+        try:
+            out.append(ParticleType(obj.name, int(obj.label), float(obj.radius), weight, color))
+        except ValueError as exc:
+            raise DataError(str(exc), source) from None
+    return tuple(out)
+
+
+class Project:
+    """One copick project (a config file). Create with :func:`open_project`."""
+
+    def __init__(self, config_path: Path, root: Any, defaults: dict[str, Any] | None = None):
+        self.config_path = Path(config_path)
+        self.root = root
+        """The underlying copick root (an implementation detail; prefer the methods here)."""
+        self.defaults = dict(defaults or {})
+        """cryobench defaults stored in the config under ``"cryobench"`` (tomo_type, ...)."""
+        self._particles: tuple[ParticleType, ...] | None = None
+        self._runs: list[str] | None = None
+
+    def __repr__(self) -> str:
+        return f"Project({str(self.config_path)!r}, runs={len(self.runs)})"
+
+    @property
+    def name(self) -> str:
+        return str(self.root.config.name)
+
+    @property
+    def particles(self) -> tuple[ParticleType, ...]:
+        """The particle catalogue from the config's pickable objects (``is_particle`` only)."""
+        if self._particles is None:
+            objs = self.root.config.pickable_objects
+            self._particles = _particles_from_objects(objs, self.config_path)
+        return self._particles
+
+    @property
+    def runs(self) -> list[str]:
+        """Run names, sorted."""
+        if self._runs is None:
+            try:
+                self._runs = sorted(r.name for r in self.root.runs)
+            except Exception as exc:
+                raise DataError(f"cannot list runs ({exc})", self.config_path) from None
+        return list(self._runs)
+
+    def refresh(self) -> None:
+        """Forget cached listings (after another process wrote to the project)."""
+        self.root.refresh()
+        self._runs = None
+
+    def _copick_run(self, name: str) -> Any:
+        run = self.root.get_run(name)
+        if run is None:
+            raise DataError(f"unknown run {name!r}{_close(name, self.runs)}; "
+                            f"runs: {_short(self.runs)}", self.config_path)
+        return run
+
+    def run(self, name: str, tomo_type: str | None = None,
+            voxel_spacing: float | None = None) -> RunHandle:
+        """A handle on one run at one tomogram type and voxel spacing.
+
+        ``tomo_type`` / ``voxel_spacing`` default to the project's stored defaults, else to the only
+        (or preferred: denoised, wbp, ...) one available in the run.
+
+        Raises:
+            DataError: unknown run, missing voxel spacing or tomogram type (naming what exists).
+        """
+        run = self._copick_run(name)
+        tomo_type = tomo_type or self.defaults.get("tomo_type")
+        if voxel_spacing is None:
+            voxel_spacing = self.defaults.get("voxel_spacing")
+        vs = _select_voxel_spacing(run, voxel_spacing)
+        tomo = _select_tomogram(run, vs, tomo_type)
+        return RunHandle(self, run, vs, tomo)
+
+    def read_picks(self, runs: Iterable[str] | None = None, user: str = GROUND_TRUTH_USER,
+                   session: str | None = None, with_score: bool = False) -> pd.DataFrame:
+        """Picks of ``user`` (and ``session``) for all particle objects of the given runs."""
+        names = self.runs if runs is None else list(runs)
+        frames = [_read_run_picks(self, self._copick_run(n), user, session, with_score)
+                  for n in names]
+        if not frames:
+            return _empty_picks(with_score)
+        return pd.concat(frames, ignore_index=True)
+
+    def write_picks(self, run_name: str, picks: pd.DataFrame, user: str = PREDICTION_USER,
+                    session: str = "predictions") -> None:
+        """Store predictions for one run as copick picks (one file per particle object).
+
+        Rows whose ``experiment`` is not ``run_name`` are an error. Every particle object gets a
+        file (empty when it has no picks), so a rewrite replaces an older session completely.
+        Each file is written atomically; all input is validated before anything is written.
+        ``user``/``session`` are made copick-safe (underscores -> dashes).
+        """
+        run = self._copick_run(run_name)
+        particles = self.particles
+        known = [p.name for p in particles]
+        df = validate_picks(picks, f"picks for run {run_name}", known_types=known)
+        other = sorted(set(df["experiment"]) - {run_name})
+        if other:
+            raise InputError(f"picks for run {run_name!r} contain rows of other experiments: "
+                             f"{_short(other)}")
+        user = copick_name(user)
+        session = copick_name(session)
+        scores = (df["score"].to_numpy(np.float64) if "score" in df.columns
+                  else np.ones(len(df)))
+        payloads = {}
+        for p in particles:
+            mask = (df["particle_type"] == p.name).to_numpy()
+            xyz = df.loc[mask, ["x", "y", "z"]].to_numpy(np.float64)
+            payloads[p.name] = _picks_payload(p.name, user, session, run_name, xyz, scores[mask])
+        for obj_name, payload in payloads.items():
+            cp = run.new_picks(obj_name, session, user, exist_ok=True)
+            _store_picks_atomic(cp, payload)
+        run.refresh_picks()
+
+
+# --------------------------------------------------------------------------------------------
+# Runs
+# --------------------------------------------------------------------------------------------
+
+
+def _select_voxel_spacing(run: Any, voxel_spacing: float | None) -> Any:
+    spacings = sorted(run.voxel_spacings, key=lambda v: v.voxel_size)
+    avail = [f"{v.voxel_size:g}" for v in spacings]
+    where = getattr(run, "overlay_path", run.name)
+    if voxel_spacing is None:
+        if not spacings:
+            raise DataError(f"run {run.name!r} has no tomograms (no voxel spacing)", where)
+        if len(spacings) > 1:
+            raise DataError(f"run {run.name!r} has several voxel spacings ({', '.join(avail)} Å); "
+                            "choose one", where)
+        return spacings[0]
+    want = round_spacing(voxel_spacing)
+    for v in spacings:
+        if abs(v.voxel_size - want) < 1e-3:
+            return v
+    raise DataError(f"run {run.name!r} has no voxel spacing {want:g} Å; available: "
+                    f"{', '.join(avail) or 'none'}", where)
+
+
+def _select_tomogram(run: Any, vs: Any, tomo_type: str | None) -> Any:
+    tomos = list(vs.tomograms)
+    types = sorted({t.tomo_type for t in tomos})
+    where = getattr(vs, "overlay_path", run.name)
+    if tomo_type is None:
+        if not tomos:
+            raise DataError(f"run {run.name!r} has no tomogram at {vs.voxel_size:g} Å", where)
+        for pref in PREFERRED_TOMO_TYPES:
+            if pref in types:
+                tomo_type = pref
+                break
+        else:
+            if len(types) > 1:
+                raise DataError(f"run {run.name!r} has several tomogram types "
+                                f"({', '.join(types)}); choose one", where)
+            tomo_type = types[0]
+    found = [t for t in tomos if t.tomo_type == tomo_type]
+    if not found:
+        raise DataError(f"run {run.name!r} has no tomogram type {tomo_type!r} at "
+                        f"{vs.voxel_size:g} Å{_close(tomo_type, types)}; available: "
+                        f"{', '.join(types) or 'none'}", where)
+    return found[0]
+
+
+def _tomogram_location(tomo: Any) -> str:
+    if getattr(tomo, "read_only", False) and hasattr(tomo, "static_path"):
+        return str(tomo.static_path)
+    return str(getattr(tomo, "overlay_path", tomo.tomo_type))
+
+
+class RunHandle:
+    """One run at one tomogram type and voxel spacing; satisfies :class:`cryobench.methods.RunLike`.
+
+    Attributes:
+        name: run name (``experiment`` in picks).
+        voxel_spacing: Å per voxel of level 0.
+        particles: the project's particle catalogue.
+        tomo_type: copick tomogram type, e.g. ``denoised``.
+        shape: ``(z, y, x)`` of level 0.
+        project: the :class:`Project` it belongs to.
+    """
+
+    def __init__(self, project: Project, run: Any, vs: Any, tomo: Any) -> None:
+        self.project = project
+        self._run = run
+        self._vs = vs
+        self._tomo = tomo
+        self._group: Any = None
+        self.name: str = str(run.name)
+        self.voxel_spacing: float = float(vs.voxel_size)
+        self.particles: tuple[ParticleType, ...] = project.particles
+        self.tomo_type: str = str(tomo.tomo_type)
+        self.shape: tuple[int, int, int] = self.level_shape(0)
+
+    def __repr__(self) -> str:
+        return (f"RunHandle(name={self.name!r}, tomo_type={self.tomo_type!r}, "
+                f"voxel_spacing={self.voxel_spacing:g}, shape={self.shape})")
+
+    @property
+    def location(self) -> str:
+        """Path (or URL) of the tomogram's zarr store, for messages."""
+        return _tomogram_location(self._tomo)
+
+    def _open_group(self) -> Any:
+        if self._group is None:
+            import zarr
+
+            try:
+                self._group = zarr.open_group(self._tomo.zarr(), mode="r")
+            except Exception as exc:
+                raise DataError(f"cannot open tomogram zarr ({type(exc).__name__}: {exc})",
+                                self.location) from None
+        return self._group
+
+    @property
+    def levels(self) -> int:
+        """Number of pyramid levels (level ``k`` has voxel spacing ``spacing * 2**k``)."""
+        group = self._open_group()
+        return len([k for k in group.array_keys() if k.isdigit()])
+
+    def _array(self, level: int) -> Any:
+        group = self._open_group()
+        key = str(int(level))
+        try:
+            arr = group[key]
+        except Exception:
+            raise DataError(f"tomogram has no pyramid level {level} (levels: "
+                            f"{', '.join(sorted(group.array_keys())) or 'none'})",
+                            self.location) from None
+        if len(arr.shape) != 3:
+            raise DataError(f"pyramid level {level} is not 3-D (shape {arr.shape})", self.location)
+        return arr
+
+    def level_shape(self, level: int = 0) -> tuple[int, int, int]:
+        """``(z, y, x)`` shape of a pyramid level."""
+        return tuple(int(s) for s in self._array(level).shape)  # type: ignore[return-value]
+
+    def tomogram(self, level: int = 0, crop: tuple[slice, slice, slice] | None = None
+                 ) -> np.ndarray:
+        """The tomogram as float32 ``(z, y, x)``: whole, or a crop (slices in that level's voxels).
+
+        Raises:
+            DataError: missing level or unreadable / corrupt zarr data (naming the store).
+        """
+        arr = self._array(level)
+        index = (slice(None),) * 3 if crop is None else tuple(crop)
+        if len(index) != 3:
+            raise ValueError(f"crop must be three slices (z, y, x), got {len(index)}")
+        try:
+            out = arr[index]
+        except Exception as exc:
+            raise DataError(f"corrupt or unreadable tomogram data at level {level} "
+                            f"({type(exc).__name__}: {exc})", self.location) from None
+        return np.ascontiguousarray(out, dtype=np.float32)
+
+    def picks(self, user: str = GROUND_TRUTH_USER, session: str | None = None,
+              with_score: bool = False) -> pd.DataFrame:
+        """Picks of ``user`` (default ground truth) for all particle objects, in Å."""
+        return _read_run_picks(self.project, self._run, user, session, with_score)
+
+
+# --------------------------------------------------------------------------------------------
+# Picks
+# --------------------------------------------------------------------------------------------
+
+
+def _empty_picks(with_score: bool) -> pd.DataFrame:
+    cols: dict[str, Any] = {"experiment": pd.Series([], dtype=object),
+                            "particle_type": pd.Series([], dtype=object),
+                            "x": pd.Series([], dtype=np.float64),
+                            "y": pd.Series([], dtype=np.float64),
+                            "z": pd.Series([], dtype=np.float64)}
+    if with_score:
+        cols["score"] = pd.Series([], dtype=np.float64)
+    return pd.DataFrame(cols)
+
+
+def _picks_file_path(cp: Any) -> str:
+    return str(getattr(cp, "path", f"{cp.user_id}_{cp.session_id}_{cp.pickable_object_name}"))
+
+
+def _read_run_picks(project: Project, run: Any, user: str, session: str | None,
+                    with_score: bool) -> pd.DataFrame:
+    names = {p.name for p in project.particles}
+    try:
+        found = run.get_picks(user_id=user, session_id=session)
+    except Exception as exc:
+        raise DataError(f"cannot list picks of run {run.name!r} ({exc})",
+                        getattr(run, "overlay_path", project.config_path)) from None
+    found = [cp for cp in found if cp.pickable_object_name in names]
+    sessions = sorted({cp.session_id for cp in found})
+    if session is None and len(sessions) > 1:
+        raise DataError(f"run {run.name!r} has picks of user {user!r} in several sessions "
+                        f"({', '.join(sessions)}); choose one", project.config_path)
+    frames = []
+    for cp in sorted(found, key=lambda c: c.pickable_object_name):
+        try:
+            cp.load()
+            xyz = np.asarray(cp.full_positions(), dtype=np.float64).reshape(-1, 3)
+            scores = cp.scores()
+        except Exception as exc:
+            raise DataError(f"invalid picks file ({type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0] if str(exc) else ''})",
+                            _picks_file_path(cp)) from None
+        if len(xyz) == 0:
+            continue
+        df = pd.DataFrame({"experiment": pd.Series([run.name] * len(xyz), dtype=object),
+                           "particle_type": pd.Series([cp.pickable_object_name] * len(xyz),
+                                                      dtype=object),
+                           "x": xyz[:, 0], "y": xyz[:, 1], "z": xyz[:, 2]})
+        if with_score:
+            df["score"] = np.asarray(scores, dtype=np.float64)
+        frames.append(df)
+    if not frames:
+        return _empty_picks(with_score)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _picks_payload(obj: str, user: str, session: str, run_name: str, xyz: np.ndarray,
+                   scores: np.ndarray) -> dict[str, Any]:
+    from copick.models import CopickLocation, CopickPicksFile, CopickPoint
+
+    points = [CopickPoint(location=CopickLocation(x=float(p[0]), y=float(p[1]), z=float(p[2])),
+                          score=float(s))
+              for p, s in zip(xyz, scores, strict=True)]
+    meta = CopickPicksFile(pickable_object_name=obj, user_id=user, session_id=session,
+                           run_name=run_name, points=points)
+    return meta.model_dump()
+
+
+def _store_picks_atomic(cp: Any, payload: dict[str, Any]) -> None:
+    """Write one picks file atomically on a local file system; through copick otherwise."""
+    from copick.models import CopickPicksFile
+
+    fs = getattr(cp, "fs", None)
+    protocol = getattr(fs, "protocol", ())
+    protocol = (protocol,) if isinstance(protocol, str) else tuple(protocol)
+    if "file" in protocol or "local" in protocol:
+        atomic_write_text(cp.path, json.dumps(payload, indent=1))
+        cp.meta = CopickPicksFile(**payload)
+    else:  # remote overlay: copick's own store (not atomic)
+        cp.meta = CopickPicksFile(**payload)
+        cp.store()
+
+
+# --------------------------------------------------------------------------------------------
+# Writing projects (used by synth and the importers)
+# --------------------------------------------------------------------------------------------
+
+
+def _pickable_object(p: ParticleType) -> Any:
+    from copick.models import PickableObject
+
+    color = tuple(int(c) for c in p.color) + (255,) * (4 - len(p.color))
+    return PickableObject(name=p.name, is_particle=True, label=int(p.label),
+                          radius=float(p.radius), color=color[:4])
+
+
+def create_project(config_path: str | os.PathLike[str], overlay_root: str | os.PathLike[str],
+                   particles: Sequence[ParticleType], *, name: str = "cryobench project",
+                   description: str = "", static_root: str | os.PathLike[str] | None = None,
+                   defaults: dict[str, Any] | None = None,
+                   final_overlay_root: str | os.PathLike[str] | None = None,
+                   final_static_root: str | os.PathLike[str] | None = None) -> ProjectWriter:
+    """Write a filesystem copick config (atomically) and return a writer for runs.
+
+    ``final_*_root``: the roots written into the config when data is being written to a temporary
+    directory that is renamed into place afterwards (the writer uses ``overlay_root``).
+    """
+    import copick
+    from copick.impl.filesystem import CopickConfigFSSpec, CopickRootFSSpec
+
+    def url(p: str | os.PathLike[str]) -> str:
+        return "local://" + str(Path(p).expanduser().resolve())
+
+    base: dict[str, Any] = {
+        "config_type": "filesystem",
+        "name": name,
+        "description": description,
+        "version": copick.__version__,
+        "pickable_objects": [_pickable_object(p).model_dump() for p in particles],
+        "overlay_fs_args": {"auto_mkdir": True},
+    }
+    work = dict(base, overlay_root=url(overlay_root))
+    final = dict(base, overlay_root=url(final_overlay_root or overlay_root))
+    if static_root is not None:
+        work["static_root"] = url(static_root)
+        final["static_root"] = url(final_static_root or static_root)
+    if defaults:
+        final["cryobench"] = dict(defaults)
+    Path(overlay_root).mkdir(parents=True, exist_ok=True)
+    atomic_write_text(config_path, json.dumps(final, indent=2) + "\n")
+    root = CopickRootFSSpec(CopickConfigFSSpec(**work))
+    return ProjectWriter(Path(config_path), root)
+
+
+class ProjectWriter:
+    """Adds runs, tomograms and ground-truth picks to a new project (see :func:`create_project`)."""
+
+    def __init__(self, config_path: Path, root: Any) -> None:
+        self.config_path = config_path
+        self.root = root
+
+    def add_run(self, run_name: str, volume: np.ndarray | None, voxel_spacing: float,
+                picks: pd.DataFrame | None = None, *, tomo_type: str = "denoised",
+                levels: int = 3, dtype: Any = np.float32,
+                chunks: tuple[int, int, int] = TOMOGRAM_CHUNKS) -> None:
+        """Write one run: the tomogram (with a ``levels``-level pyramid) and ground-truth picks.
+
+        ``volume`` None writes no tomogram (for runs whose tomogram lives in the static root).
+        ``picks``: ``particle_type, x, y, z`` in Å (an ``experiment`` column is ignored); objects
+        of the project without picks get an empty ground-truth file.
+        """
+        run = self.root.new_run(run_name, exist_ok=True)
+        if volume is not None:
+            from copick.util.ome import volume_pyramid, write_ome_zarr_3d
+
+            vs = run.new_voxel_spacing(round_spacing(voxel_spacing), exist_ok=True)
+            tomo = vs.new_tomogram(copick_name(tomo_type), exist_ok=True)
+            pyramid = volume_pyramid(np.asarray(volume), round_spacing(voxel_spacing), levels,
+                                     dtype=dtype)
+            write_ome_zarr_3d(tomo.zarr(), pyramid, chunk_size=tuple(chunks))
+        self.add_picks(run_name, picks)
+
+    def add_picks(self, run_name: str, picks: pd.DataFrame | None,
+                  user: str = GROUND_TRUTH_USER, session: str = GROUND_TRUTH_SESSION) -> None:
+        """Write picks (Å) for every pickable particle object of the project."""
+        run = self.root.new_run(run_name, exist_ok=True)
+        names = [o.name for o in self.root.config.pickable_objects if o.is_particle]
+        if picks is None:
+            picks = pd.DataFrame(columns=["particle_type", "x", "y", "z"])
+        unknown = sorted(set(picks["particle_type"].astype(str)) - set(names))
+        if unknown:
+            raise DataError(f"picks of run {run_name!r} have unknown particle type(s) "
+                            f"{', '.join(unknown)}; objects: {', '.join(names)}",
+                            self.config_path)
+        for obj in names:
+            sel = picks[picks["particle_type"].astype(str) == obj]
+            xyz = sel[["x", "y", "z"]].to_numpy(np.float64).reshape(-1, 3)
+            sc = (sel["score"].to_numpy(np.float64) if "score" in sel.columns
+                  else np.ones(len(sel)))
+            payload = _picks_payload(obj, user, session, run_name, xyz, sc)
+            cp = run.new_picks(obj, session, user, exist_ok=True)
+            _store_picks_atomic(cp, payload)
+
+
+# --------------------------------------------------------------------------------------------
+# Loaders for scoring (``cryobench score --copick``)
+# --------------------------------------------------------------------------------------------
+
+
+def load_copick_picks(config: str | os.PathLike[str], user: str = PREDICTION_USER,
+                      session: str | None = None, runs: Iterable[str] | None = None
+                      ) -> pd.DataFrame:
+    """Predicted picks stored in a copick project (with ``score``), as one picks DataFrame."""
+    project = open_project(config)
+    return project.read_picks(runs, user=copick_name(user),
+                              session=None if session is None else copick_name(session),
+                              with_score=True)
+
+
+def load_copick_ground_truth(config: str | os.PathLike[str], runs: Iterable[str] | None = None,
+                             user: str = GROUND_TRUTH_USER,
+                             session: str = GROUND_TRUTH_SESSION) -> pd.DataFrame:
+    """Ground-truth picks (user ``curation``, session ``0``) of a copick project."""
+    project = open_project(config)
+    return project.read_picks(runs, user=user, session=session)

@@ -1,0 +1,190 @@
+"""Write synthetic copick projects from the phantom generator (``cryobench data synth``).
+
+The phantoms themselves come from :mod:`cryobench.data.phantom`; this module only names runs,
+derives per-run seeds and stores volumes and ground truth through :mod:`cryobench.data.project`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cryobench.errors import ConfigError, DataError
+from cryobench.io.atomic import atomic_dir, atomic_write_text
+from cryobench.particles import CZII_PARTICLES, ParticleType
+
+__all__ = [
+    "CONFIG_NAME",
+    "MANIFEST_NAME",
+    "SYNTH_TOMO_TYPE",
+    "preset_names",
+    "get_preset",
+    "run_seed",
+    "synth_run_names",
+    "generator_fingerprint",
+    "write_synthetic_project",
+]
+
+CONFIG_NAME = "copick.json"
+"""File name of the copick config inside a project directory written by cryobench."""
+MANIFEST_NAME = "cryobench-data.json"
+"""Manifest written beside the config: how the data was made and its data fingerprint."""
+SYNTH_TOMO_TYPE = "denoised"
+
+
+def _phantom() -> Any:
+    try:
+        from cryobench.data import phantom
+    except ImportError as exc:  # pragma: no cover - the phantom package ships with cryobench
+        raise DataError(f"the phantom generator is not available ({exc})") from None
+    return phantom
+
+
+def preset_names() -> list[str]:
+    """Names of the phantom presets (``czii``, ``byu``, ``tiny``...)."""
+    return sorted(_phantom().PRESETS)
+
+
+def get_preset(name: str) -> Any:
+    """The :class:`PhantomSpec` of a preset; :class:`ConfigError` listing presets if unknown."""
+    presets = _phantom().PRESETS
+    if name not in presets:
+        raise ConfigError(f"unknown phantom preset {name!r}; choose one of "
+                          f"{', '.join(sorted(presets))}")
+    return presets[name]
+
+
+def run_seed(seed: int, index: int) -> int:
+    """The seed of run ``index`` of a project made with ``seed`` (independent streams)."""
+    return int(np.random.SeedSequence([int(seed), int(index)]).generate_state(1)[0])
+
+
+def synth_run_names(preset: str, n: int) -> list[str]:
+    """Default run names: ``TS_synth_1...`` (particles) or ``tomo_synth_1...`` (motor task)."""
+    task = getattr(get_preset(preset), "task", "particles")
+    stem = "tomo_synth" if task == "motor" else "TS_synth"
+    return [f"{stem}_{i}" for i in range(1, n + 1)]
+
+
+def generator_fingerprint() -> str:
+    """sha256 over the phantom generator's source files: a code change invalidates caches."""
+    pkg = Path(_phantom().__file__).parent
+    h = hashlib.sha256()
+    for f in sorted(pkg.rglob("*.py")):
+        h.update(f.relative_to(pkg).as_posix().encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def _preset_particles(spec: Any) -> tuple[ParticleType, ...]:
+    particles = tuple(getattr(spec, "particles", ()) or ())
+    if particles:
+        return particles
+    return CZII_PARTICLES
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if isinstance(obj, (np.bool_,)):
+        return bool(obj)
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return obj
+    return repr(obj)
+
+
+def write_synthetic_project(
+    out_dir: str | os.PathLike[str],
+    preset: str,
+    run_names: Sequence[str],
+    *,
+    seed: int = 0,
+    snr: float | None = None,
+    run_options: Mapping[str, Mapping[str, Any]] | None = None,
+    progress: bool = True,
+    extra_manifest: Mapping[str, Any] | None = None,
+    fingerprint_fn: Callable[[Path], str] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Generate phantoms and write them as a complete copick project in ``out_dir``.
+
+    Run ``i`` (0-based position in ``run_names``) uses seed :func:`run_seed(seed, i)
+    <run_seed>`; ``run_options[name]`` may set ``has_motor`` (motor presets) or ``snr``.
+    The directory is written atomically (a temporary sibling renamed into place); an existing
+    ``out_dir`` that is not empty is an error unless ``overwrite`` (then it is replaced only
+    after success). Returns the config path.
+    """
+    from tqdm.auto import tqdm
+
+    from cryobench.data.project import create_project
+
+    spec = get_preset(preset)
+    phantom = _phantom()
+    run_options = dict(run_options or {})
+    names = list(run_names)
+    if not names:
+        raise ConfigError("a synthetic project needs at least one run")
+    if len(set(names)) != len(names):
+        raise ConfigError("run names must be unique")
+    out = Path(out_dir).expanduser().resolve()
+    if out.exists() and not out.is_dir():
+        raise DataError("output exists and is not a directory", out)
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise DataError("output directory exists and is not empty (choose a new one)", out)
+    particles = _preset_particles(spec)
+    manifest_runs: dict[str, Any] = {}
+    with atomic_dir(out) as tmp:
+        writer = create_project(
+            tmp / CONFIG_NAME, tmp / "overlay", particles,
+            name=f"cryobench synthetic ({preset})",
+            description=f"Synthetic phantoms, preset {preset}, seed {seed}",
+            defaults={"tomo_type": SYNTH_TOMO_TYPE},
+            final_overlay_root=out / "overlay",
+        )
+        bar = tqdm(names, desc=f"synth {preset}", unit="run", disable=not progress)
+        for i, name in enumerate(bar):
+            opts = dict(run_options.get(name, {}))
+            kwargs: dict[str, Any] = {"snr": opts.pop("snr", snr)}
+            if "has_motor" in opts:
+                kwargs["has_motor"] = opts.pop("has_motor")
+            if opts:
+                raise ConfigError(f"unknown option(s) for run {name!r}: {', '.join(sorted(opts))}")
+            s = run_seed(seed, i)
+            ph = phantom.generate_tomogram(spec, s, **kwargs)
+            writer.add_run(name, ph.volume, ph.voxel_spacing, ph.picks,
+                           tomo_type=SYNTH_TOMO_TYPE)
+            manifest_runs[name] = {"seed": s, "voxel_spacing": float(ph.voxel_spacing),
+                                   "shape": list(np.shape(ph.volume)),
+                                   "n_picks": int(len(ph.picks)),
+                                   "meta": _jsonable(getattr(ph, "meta", {}) or {})}
+        manifest: dict[str, Any] = {
+            "kind": "synthetic",
+            "preset": preset,
+            "seed": int(seed),
+            "snr": snr,
+            "generator": generator_fingerprint(),
+            "runs": manifest_runs,
+        }
+        manifest.update(dict(extra_manifest or {}))
+        if fingerprint_fn is not None:
+            # computed on the temporary copy through a config that points at it
+            tmp_cfg = tmp / ".fingerprint-config.json"
+            cfg = json.loads((tmp / CONFIG_NAME).read_text())
+            cfg["overlay_root"] = "local://" + str((tmp / "overlay").resolve())
+            atomic_write_text(tmp_cfg, json.dumps(cfg))
+            manifest["data_fingerprint"] = fingerprint_fn(tmp_cfg)
+            tmp_cfg.unlink()
+        atomic_write_text(tmp / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
+    return out / CONFIG_NAME
