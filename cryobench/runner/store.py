@@ -1,0 +1,119 @@
+"""The results store: a directory laid out by split / method / config hash / seed.
+
+::
+
+    RESULTS/
+      <split>/<method>/<config hash, 12 hex>/seed-<N>/
+        config.json        the method config (written when the run starts)
+        predictions.csv    test-run picks (CZII submission format, with score)
+        model/             the trained method (method.save)
+        work/              the method's scratch space (checkpoints)
+        record.json        written last and atomically: its presence means "complete"
+
+A run directory without ``record.json`` is an interrupted run; rerunning replaces it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from cryobench.errors import ResultsError
+from cryobench.runner import record as _record
+
+__all__ = [
+    "RECORD_NAME",
+    "CONFIG_NAME",
+    "PREDICTIONS_NAME",
+    "run_dir",
+    "read_complete",
+    "read_config",
+    "iter_records",
+    "load_records",
+]
+
+RECORD_NAME = "record.json"
+CONFIG_NAME = "config.json"
+PREDICTIONS_NAME = "predictions.csv"
+MODEL_DIR = "model"
+WORK_DIR = "work"
+_SKIP_DIRS = {MODEL_DIR, WORK_DIR}
+_SKIP_FILES = {CONFIG_NAME, "method.json"}
+
+
+def _safe(part: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_.+" else "-" for c in part) or "-"
+
+
+def run_dir(results_dir: str | os.PathLike[str], split: str, method: str, config_hash: str,
+            seed: int) -> Path:
+    """The directory of one run: ``RESULTS/<split>/<method>/<hash[:12]>/seed-<seed>``."""
+    return (Path(results_dir) / _safe(split) / _safe(method) / config_hash[:12]
+            / f"seed-{int(seed)}")
+
+
+def read_complete(directory: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The record of a complete run in ``directory``, or None when there is none yet.
+
+    A record file that exists but is corrupt raises :class:`ResultsError`.
+    """
+    path = Path(directory) / RECORD_NAME
+    if not path.exists():
+        return None
+    return _record.load(path)
+
+
+def read_config(directory: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The ``config.json`` of a run directory (None when absent or unreadable)."""
+    path = Path(directory) / CONFIG_NAME
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _record_files(root: Path) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in _SKIP_DIRS)
+        for name in sorted(filenames):
+            if name.endswith(".json") and not name.startswith(".") and name not in _SKIP_FILES:
+                yield Path(dirpath) / name
+
+
+def iter_records(results_dir: str | os.PathLike[str],
+                 errors: list[tuple[Path, str]] | None = None
+                 ) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """Yield ``(path, record)`` for every valid record under ``results_dir`` (sorted by path).
+
+    Corrupt or foreign ``*.json`` files are never raised nor silently dropped: each is appended
+    to ``errors`` as ``(path, message)`` (pass a list to collect them). Files named
+    ``config.json``/``method.json``, hidden files and ``model/``/``work/`` folders are skipped.
+    A single record file may be given instead of a directory.
+
+    Raises:
+        ResultsError: ``results_dir`` does not exist.
+    """
+    root = Path(results_dir)
+    if not root.exists():
+        raise ResultsError("results directory not found", root)
+    files = [root] if root.is_file() else _record_files(root)
+    for path in files:
+        try:
+            rec = _record.load(path)
+        except ResultsError as exc:
+            if errors is not None:
+                errors.append((path, exc.message))
+            continue
+        yield path, rec
+
+
+def load_records(results_dir: str | os.PathLike[str]
+                 ) -> tuple[list[tuple[Path, dict[str, Any]]], list[tuple[Path, str]]]:
+    """All valid records and the list of bad files: ``(records, errors)``."""
+    errors: list[tuple[Path, str]] = []
+    records = list(iter_records(results_dir, errors))
+    return records, errors
