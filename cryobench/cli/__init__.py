@@ -20,6 +20,8 @@ __all__ = ["cli", "main"]
 
 # name -> "module:attribute"; each module under cryobench/cli/ adds one line here.
 COMMANDS: dict[str, str] = {
+    "methods": "cryobench.cli.methods:methods",
+    "run": "cryobench.cli.run:run",
 
 }
 
