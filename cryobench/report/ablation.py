@@ -1,0 +1,152 @@
+"""Ablation results: each cell's score with its interval and the paired difference to the base.
+
+``cryobench ablate`` writes its runs into a results store and an ``ablation.json`` manifest that
+lists the cells (overrides, split, config hash). This module reads manifests and pairs each cell
+with its :class:`~cryobench.report.summary.Entry`; differences to the base cell are paired by
+test experiment (and computed on seed means), so they are only given when the cell and the base
+were scored on the same split.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryobench.errors import ResultsError
+from cryobench.report.stats import paired_bootstrap_difference, percentile_interval
+from cryobench.report.summary import Entry
+
+__all__ = ["MANIFEST_NAME", "MANIFEST_KIND", "AblationCell", "Ablation", "find_manifests",
+           "read_manifest", "analyse"]
+
+MANIFEST_NAME = "ablation.json"
+MANIFEST_KIND = "cryobench-ablation"
+
+
+@dataclass
+class AblationCell:
+    """One cell of an ablation grid and what is known of its runs."""
+
+    label: str
+    split: str
+    overrides: dict[str, Any]
+    config_hash: str
+    is_base: bool
+    entry: Entry | None = None
+    diff: float | None = None
+    diff_interval: tuple[float, float] | None = None
+    note: str = ""
+
+
+@dataclass
+class Ablation:
+    """A whole ablation: its manifest fields and analysed cells."""
+
+    name: str
+    title: str
+    description: str
+    method: str
+    budget: str
+    seeds: list[int]
+    vary: dict[str, list[Any]]
+    cells: list[AblationCell] = field(default_factory=list)
+    source: str = ""
+
+    @property
+    def base(self) -> AblationCell | None:
+        return next((c for c in self.cells if c.is_base), None)
+
+    @property
+    def complete(self) -> int:
+        return sum(1 for c in self.cells if c.entry is not None and not c.entry.flagged)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "title": self.title, "description": self.description,
+            "method": self.method, "budget": self.budget, "seeds": self.seeds,
+            "vary": self.vary, "source": self.source,
+            "cells": [{
+                "label": c.label, "split": c.split, "overrides": c.overrides,
+                "config_hash": c.config_hash, "base": c.is_base,
+                "entry": None if c.entry is None else c.entry.id,
+                "score": None if c.entry is None else c.entry.score,
+                "interval": None if c.entry is None else c.entry.interval,
+                "seeds": [] if c.entry is None else c.entry.seeds,
+                "diff": c.diff, "diff_interval": c.diff_interval, "note": c.note,
+            } for c in self.cells],
+        }
+
+
+def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and check an ``ablation.json`` manifest."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ResultsError(f"unreadable ablation manifest ({type(exc).__name__})", p) from None
+    if not isinstance(data, dict) or data.get("kind") != MANIFEST_KIND:
+        raise ResultsError("not a cryobench ablation manifest", p)
+    for key in ("name", "method", "cells"):
+        if key not in data:
+            raise ResultsError(f"ablation manifest has no {key!r}", p)
+    return data
+
+
+def find_manifests(paths: Iterable[str | os.PathLike[str]]
+                   ) -> tuple[list[tuple[Path, dict[str, Any]]], list[tuple[Path, str]]]:
+    """Every ablation manifest under ``paths`` and the unreadable ones."""
+    found, bad = [], []
+    for root in map(Path, paths):
+        files = [root] if root.is_file() else sorted(root.rglob(MANIFEST_NAME))
+        for f in files:
+            if f.name != MANIFEST_NAME:
+                continue
+            try:
+                found.append((f, read_manifest(f)))
+            except ResultsError as exc:
+                bad.append((f, exc.message))
+    return found, bad
+
+
+def analyse(manifest: Mapping[str, Any], entries: Mapping[tuple[str, str, str], Entry],
+            n_boot: int = 1000, boot_seed: int = 0, source: str = "") -> Ablation:
+    """Pair each manifest cell with its entry and compute paired differences to the base."""
+    method = str(manifest["method"])
+    abl = Ablation(name=str(manifest["name"]), title=str(manifest.get("title") or
+                                                          manifest["name"]),
+                   description=str(manifest.get("description", "")), method=method,
+                   budget=str(manifest.get("budget", "")),
+                   seeds=[int(s) for s in manifest.get("seeds", [])],
+                   vary={k: list(v) for k, v in dict(manifest.get("vary", {})).items()},
+                   source=source)
+    for c in manifest["cells"]:
+        key = (str(c["split"]), method, str(c["config_hash"]))
+        abl.cells.append(AblationCell(label=str(c.get("label", "")), split=str(c["split"]),
+                                      overrides=dict(c.get("overrides", {})),
+                                      config_hash=str(c["config_hash"]),
+                                      is_base=bool(c.get("base", False)),
+                                      entry=entries.get(key)))
+    base = abl.base
+    for c in abl.cells:
+        if c.entry is None:
+            c.note = "not run yet"
+            continue
+        if c.is_base:
+            c.note = "base"
+            continue
+        if base is None or base.entry is None:
+            c.note = "base not run"
+            continue
+        if c.split != base.split:
+            c.note = "different split: not paired"
+            continue
+        point, samples = paired_bootstrap_difference(c.entry.cube, base.entry.cube, n_boot,
+                                                     boot_seed)
+        c.diff, c.diff_interval = point, percentile_interval(samples)
+        if c.entry.flagged:
+            c.note = "flagged: " + "; ".join(c.entry.flags)
+    return abl

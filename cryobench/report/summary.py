@@ -1,0 +1,313 @@
+"""Group run records into entries (one per split, method and config) and summarise them.
+
+An entry holds every seed of one configuration. Its score is the mean over seeds of the score
+recomputed from the records' counts, with a bootstrap 95% interval over experiments. Anything
+that would make that mean misleading (missing seeds, missing classes, different experiments or
+scoring parameters across seeds, a record whose stored score disagrees with its counts) becomes a
+*flag* on the entry; flagged entries are shown but never ranked.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from cryobench.errors import ResultsError
+from cryobench.report.stats import (
+    CountCube,
+    bootstrap_seed_mean,
+    class_metrics,
+    percentile_interval,
+)
+
+__all__ = ["Entry", "summarise", "group_by_split", "one_split", "entry_id"]
+
+SCORE_TOLERANCE = 1e-6
+
+
+def entry_id(split: str, method: str, config_hash: str) -> str:
+    """A file-name-safe id of an entry: ``<split>--<method>--<hash12>``."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in f"{split}--{method}")
+    return f"{safe}--{str(config_hash)[:12]}"
+
+
+@dataclass
+class Entry:
+    """One configuration of one method on one split, over its seeds."""
+
+    split: str
+    method: str
+    config_hash: str
+    metric: str
+    task: str | None
+    budget: str | None
+    config: dict[str, Any]
+    records: list[dict[str, Any]]
+    expected_seeds: list[int]
+    cube: CountCube
+    seed_scores: list[float]
+    score: float
+    interval: tuple[float, float] | None
+    per_class: dict[str, dict[str, float | None]]
+    flags: list[str] = field(default_factory=list)
+    rank: int | None = None
+    tie_group: int | None = None
+
+    @property
+    def id(self) -> str:
+        return entry_id(self.split, self.method, self.config_hash)
+
+    @property
+    def seeds(self) -> list[int]:
+        return [int(r["seed"]) for r in self.records]
+
+    @property
+    def flagged(self) -> bool:
+        return bool(self.flags)
+
+    @property
+    def date(self) -> str:
+        return max((str(r.get("finished_at") or "") for r in self.records), default="")[:10]
+
+    @property
+    def versions(self) -> str:
+        return ", ".join(sorted({str(r.get("cryobench_version", "?")) for r in self.records}))
+
+    def timing(self, key: str) -> float | None:
+        vals = [r.get("timings", {}).get(key) for r in self.records]
+        vals = [float(v) for v in vals if isinstance(v, (int, float))]
+        return float(np.mean(vals)) if vals else None
+
+    @property
+    def peak_memory_mb(self) -> float | None:
+        vals = [r.get("peak_memory_mb") for r in self.records]
+        vals = [float(v) for v in vals if isinstance(v, (int, float))]
+        return max(vals) if vals else None
+
+    @property
+    def device(self) -> str:
+        return ", ".join(sorted({str(r.get("device", "?")) for r in self.records}))
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Metric-gaming diagnostics stored in the records (averaged over seeds), if any."""
+        found: dict[str, list[float]] = defaultdict(list)
+        for r in self.records:
+            diag = r.get("diagnostics") or r.get("metrics", {}).get("diagnostics") or {}
+            for k, v in _flatten(diag).items():
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    found[k].append(float(v))
+        return {k: float(np.mean(v)) for k, v in sorted(found.items())}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entry as plain JSON-ready data (what the site's JSON holds)."""
+        return {
+            "id": self.id, "split": self.split, "method": self.method,
+            "config_hash": self.config_hash, "metric": self.metric, "task": self.task,
+            "budget": self.budget, "config": self.config, "rank": self.rank,
+            "tie_group": self.tie_group, "score": _f(self.score),
+            "interval": None if self.interval is None else [_f(x) for x in self.interval],
+            "seeds": self.seeds, "expected_seeds": self.expected_seeds,
+            "seed_scores": [_f(x) for x in self.seed_scores],
+            "per_class": self.per_class, "flags": self.flags, "date": self.date,
+            "cryobench_version": self.versions, "device": self.device,
+            "timings": {k: self.timing(k) for k in ("fit_s", "predict_s", "score_s", "total_s")},
+            "peak_memory_mb": self.peak_memory_mb, "diagnostics": self.diagnostics(),
+            "experiments": self.cube.experiments,
+        }
+
+
+def _f(x: float | None) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(float(x), 6)
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if isinstance(d, dict):
+        for k, v in d.items():
+            out.update(_flatten(v, f"{prefix}{k}." if isinstance(v, dict) else f"{prefix}{k}"))
+    elif prefix:
+        out[prefix.rstrip(".")] = d
+    return out
+
+
+def _ap_of(record: dict[str, Any], cls: str) -> float | None:
+    """AP of a class from the record's mAP block, whatever its exact key naming."""
+    block = record.get("metrics", {}).get("map") or {}
+    per = block.get("per_class") or {}
+    item = per.get(cls)
+    if isinstance(item, (int, float)):
+        return float(item)
+    if isinstance(item, dict):
+        for key in ("ap", "map", "ap50_95", "ap@[.5:.95]", "map_50_95", "ap50"):
+            if isinstance(item.get(key), (int, float)):
+                return float(item[key])
+    return None
+
+
+def _params(record: dict[str, Any]) -> tuple[dict[str, float], float]:
+    p = record.get("params") or {}
+    weights = p.get("weights") or {}
+    beta = p.get("beta")
+    if beta is None:
+        beta = 2.0 if record.get("metric") == "byu" else 4.0
+    return {str(k): float(v) for k, v in weights.items()}, float(beta)
+
+
+def _build_entry(key: tuple[str, str, str], recs: list[dict[str, Any]],
+                 expected_seeds: Sequence[int], n_boot: int, boot_seed: int) -> Entry:
+    split, method, chash = key
+    flags: list[str] = []
+    by_seed: dict[int, dict[str, Any]] = {}
+    for r in sorted(recs, key=lambda r: (int(r["seed"]), str(r.get("finished_at", "")))):
+        s = int(r["seed"])
+        if s in by_seed:
+            flags.append(f"seed {s} recorded more than once (latest kept)")
+        by_seed[s] = r
+    recs = [by_seed[s] for s in sorted(by_seed)]
+    weights, beta = _params(recs[0])
+    for r in recs[1:]:
+        if _params(r) != (weights, beta):
+            flags.append(f"seed {r['seed']} was scored with different parameters")
+    metrics = {str(r.get("metric")) for r in recs}
+    if len(metrics) > 1:
+        flags.append(f"seeds were scored with different metrics ({', '.join(sorted(metrics))})")
+    missing = sorted(set(expected_seeds) - set(by_seed))
+    if missing:
+        flags.append(f"missing seed(s) {', '.join(map(str, missing))} "
+                     f"(mean over {len(recs)} of {len(set(expected_seeds) | set(by_seed))})")
+    class_sets = [{str(c["particle_type"]) for c in r["counts"]} for r in recs]
+    exp_sets = [{str(c["experiment"]) for c in r["counts"]} for r in recs]
+    all_classes = set().union(*class_sets)
+    needed = {c for c, w in weights.items() if w > 0}
+    for r, cs in zip(recs, class_sets, strict=True):
+        gone = sorted((needed | all_classes) - cs)
+        if gone:
+            flags.append(f"seed {r['seed']} has no counts for class(es) {', '.join(gone)}")
+    if any(es != exp_sets[0] for es in exp_sets[1:]):
+        flags.append("seeds were scored on different experiments")
+    cube = CountCube.from_rows([int(r["seed"]) for r in recs], [r["counts"] for r in recs],
+                               weights, beta)
+    seed_scores = cube.seed_scores()
+    for r, s in zip(recs, seed_scores, strict=True):
+        stored = r.get("score")
+        if isinstance(stored, (int, float)) and abs(float(stored) - float(s)) > SCORE_TOLERANCE:
+            flags.append(f"seed {r['seed']}: stored score {float(stored):.4f} differs from its "
+                         f"counts ({float(s):.4f})")
+    interval = percentile_interval(bootstrap_seed_mean(cube, n_boot, boot_seed))
+    sums = cube.sums()
+    m = class_metrics(sums, beta)
+    per_class: dict[str, dict[str, float | None]] = {}
+    for k, cls in enumerate(cube.classes):
+        aps = [_ap_of(r, cls) for r in recs]
+        aps = [a for a in aps if a is not None]
+        per_class[cls] = {
+            "weight": float(cube.weights[k]),
+            "precision": _f(m["precision"][:, k].mean()),
+            "recall": _f(m["recall"][:, k].mean()),
+            "fbeta": _f(m["fbeta"][:, k].mean()),
+            "f1": _f(m["f1"][:, k].mean()),
+            "ap": _f(float(np.mean(aps))) if aps else None,
+            "tp": _f(sums[:, k, 0].mean()), "fp": _f(sums[:, k, 1].mean()),
+            "fn": _f(sums[:, k, 2].mean()),
+        }
+    first = recs[0]
+    return Entry(split=split, method=method, config_hash=chash,
+                 metric=str(first.get("metric")), task=first.get("task"),
+                 budget=first.get("budget"), config=dict(first.get("config") or {}),
+                 records=recs, expected_seeds=sorted(set(expected_seeds) | set(by_seed)),
+                 cube=cube, seed_scores=[float(x) for x in seed_scores],
+                 score=float(np.mean(seed_scores)) if len(seed_scores) else float("nan"),
+                 interval=interval, per_class=per_class, flags=flags)
+
+
+def summarise(records: Iterable[dict[str, Any]], expected_seeds: Sequence[int] | None = None,
+              n_boot: int = 1000, boot_seed: int = 0) -> list[Entry]:
+    """One :class:`Entry` per (split, method, config hash), ranked within each split.
+
+    Args:
+        records: validated run records.
+        expected_seeds: the seeds every entry should have; default: all seeds seen in its split.
+        n_boot: bootstrap resamples for the intervals (0 disables them).
+        boot_seed: seed of the bootstrap generator (intervals are reproducible).
+    """
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        groups[(str(r["split"]), str(r["method"]), str(r["config_hash"]))].append(r)
+    split_seeds: dict[str, set[int]] = defaultdict(set)
+    for (split, _, _), recs in groups.items():
+        split_seeds[split] |= {int(r["seed"]) for r in recs}
+    entries = [
+        _build_entry(k, v, list(expected_seeds) if expected_seeds is not None
+                     else sorted(split_seeds[k[0]]), n_boot, boot_seed)
+        for k, v in sorted(groups.items())
+    ]
+    out: list[Entry] = []
+    for split_entries in group_by_split(entries).values():
+        out += rank_entries(split_entries)
+    return out
+
+
+def rank_entries(entries: list[Entry]) -> list[Entry]:
+    """Sort by score and rank unflagged entries; ties are grouped where intervals overlap.
+
+    Walking down the sorted list, an entry joins the current tie group when its interval reaches
+    the lower end of the group leader's interval, and gets the leader's rank; otherwise it starts
+    a new group ranked by its position (competition ranking: 1, 1, 3). Flagged entries follow,
+    unranked.
+    """
+    ok = sorted((e for e in entries if not e.flagged), key=lambda e: (-e.score, e.method))
+    flagged = sorted((e for e in entries if e.flagged), key=lambda e: (-e.score, e.method))
+    leader: Entry | None = None
+    group = 0
+    for pos, e in enumerate(ok, start=1):
+        if leader is not None and _overlaps(leader, e):
+            e.rank, e.tie_group = leader.rank, leader.tie_group
+        else:
+            group += 1
+            e.rank, e.tie_group, leader = pos, group, e
+    for e in flagged:
+        e.rank = e.tie_group = None
+    entries[:] = ok + flagged
+    return entries
+
+
+def _overlaps(leader: Entry, e: Entry) -> bool:
+    if leader.interval is None or e.interval is None:
+        return e.score == leader.score
+    return e.interval[1] >= leader.interval[0]
+
+
+def group_by_split(entries: Iterable[Entry]) -> dict[str, list[Entry]]:
+    out: dict[str, list[Entry]] = defaultdict(list)
+    for e in entries:
+        out[e.split].append(e)
+    return dict(sorted(out.items()))
+
+
+def one_split(records: Sequence[dict[str, Any]], split: str | None = None,
+              source: str | None = None) -> tuple[str, list[dict[str, Any]]]:
+    """The records of one split: ``split`` if given, else the only split present.
+
+    Raises:
+        ResultsError: the records span several splits and none was chosen, or none is of ``split``.
+    """
+    splits = sorted({str(r["split"]) for r in records})
+    if split is None:
+        if len(splits) > 1:
+            raise ResultsError(f"records come from {len(splits)} splits ({', '.join(splits)}); "
+                               "choose one with --split", source)
+        split = splits[0]
+    chosen = [r for r in records if str(r["split"]) == split]
+    if not chosen:
+        raise ResultsError(f"no records of split {split!r} (found: {', '.join(splits)})", source)
+    return split, chosen
+
+
+def config_json(config: dict[str, Any]) -> str:
+    return json.dumps(config, indent=2, sort_keys=True, default=str)
