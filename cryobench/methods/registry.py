@@ -301,9 +301,20 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _all_infos() -> dict[str, MethodInfo]:
+def _matcher(pattern: str | None):
+    if not pattern:
+        return lambda name: True
+    pat = (pattern if any(c in pattern for c in "*?[") else f"*{pattern}*").lower()
+    return lambda name: fnmatch.fnmatchcase(name.lower(), pat)
+
+
+def _all_infos(pattern: str | None = None) -> dict[str, MethodInfo]:
+    """Infos of the registered methods whose name matches ``pattern`` (others are not read)."""
+    match = _matcher(pattern)
     infos: dict[str, MethodInfo] = {}
     for ep in _entry_points():
+        if not match(ep.name):
+            continue
         if ep.name in infos:
             first = infos[ep.name]
             infos[ep.name] = MethodInfo(
@@ -313,7 +324,9 @@ def _all_infos() -> dict[str, MethodInfo]:
             continue
         infos[ep.name] = _info_from_entry_point(ep)
     for name, cls in _LOCAL.items():
-        infos[name] = _info_from_class(name, f"{cls.__module__}:{cls.__qualname__}", cls, None)
+        if match(name):
+            infos[name] = _info_from_class(name, f"{cls.__module__}:{cls.__qualname__}", cls,
+                                           None)
     return infos
 
 
@@ -321,13 +334,9 @@ def list_methods(pattern: str | None = None) -> list[MethodInfo]:
     """Registered methods sorted by name, optionally filtered by an fnmatch ``pattern``.
 
     ``pattern`` supports shell wildcards (``"unet*"``, ``"*per_particle"``); without wildcards
-    it matches substrings. Broken plugins are included with ``error`` set.
+    it matches substrings (case-insensitive). Broken plugins are included with ``error`` set.
     """
-    infos = sorted(_all_infos().values(), key=lambda i: i.name)
-    if pattern:
-        pat = pattern if any(c in pattern for c in "*?[") else f"*{pattern}*"
-        infos = [i for i in infos if fnmatch.fnmatchcase(i.name.lower(), pat.lower())]
-    return infos
+    return sorted(_all_infos(pattern).values(), key=lambda i: i.name)
 
 
 def _unknown(name: str, known: list[str]) -> MethodError:
@@ -337,11 +346,20 @@ def _unknown(name: str, known: list[str]) -> MethodError:
     return MethodError(f"unknown method {name!r}{hint}{listing if not close else ''}")
 
 
+def glob_escape(name: str) -> str:
+    """``name`` as an fnmatch pattern matching only itself."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
+def _names() -> list[str]:
+    return sorted({ep.name for ep in _entry_points()} | set(_LOCAL))
+
+
 def method_info(name: str) -> MethodInfo:
     """The :class:`MethodInfo` of ``name``; :class:`MethodError` with close matches if unknown."""
-    infos = _all_infos()
+    infos = _all_infos(glob_escape(name))
     if name not in infos:
-        raise _unknown(name, list(infos))
+        raise _unknown(name, _names())
     return infos[name]
 
 
@@ -358,7 +376,7 @@ def get_method(name: str) -> type:
     else:
         eps = [ep for ep in _entry_points() if ep.name == name]
         if not eps:
-            raise _unknown(name, list(_all_infos()))
+            raise _unknown(name, _names())
         ep = eps[0]
         info = _info_from_entry_point(ep)
         if info.extra and info.extra_missing:

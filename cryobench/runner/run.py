@@ -314,6 +314,8 @@ def run(
     typed = validate_overrides(cls.Config, dict(overrides or {}), name)
     config = cls.default_config(budget, **typed)
     sp = resolve_split(split, data_dir)
+    if hasattr(sp, "project"):  # synthetic splits generate their data on first use
+        sp.project(progress=progress)
     if sp.task not in cls.tasks:
         raise MethodError(f"method {name!r} supports task(s) {', '.join(cls.tasks)}, but split "
                           f"{sp.name!r} is a {sp.task!r} task")
@@ -355,7 +357,7 @@ def run(
     if write_copick and hasattr(sp, "project"):
         project = sp.project()
         for run_ in test_runs:
-            project.write_picks(run_, picks[picks["experiment"] == run_.name],
+            project.write_picks(run_.name, picks[picks["experiment"] == run_.name],
                                 user="cryobench", session=session)
     if save_model:
         method_obj.save(directory / store.MODEL_DIR)
