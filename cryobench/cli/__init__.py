@@ -20,6 +20,7 @@ __all__ = ["cli", "main"]
 
 # name -> "module:attribute"; each module under cryobench/cli/ adds one line here.
 COMMANDS: dict[str, str] = {
+    "data": "cryobench.cli.data:data",
     "methods": "cryobench.cli.methods:methods",
     "run": "cryobench.cli.run:run",
 
