@@ -304,7 +304,6 @@ def run(
         :class:`RunResult` with the record, its path, and whether it was reused.
     """
     say = log or (lambda _msg: None)
-    t_start = time.perf_counter()
     started_at = _record.utc_now()
     name, cls = resolve_method(method)
     dev = resolve_device(device)
@@ -337,7 +336,7 @@ def run(
     ctx.seed_everything()
 
     say(f"fitting {name} on {sp.name} (budget {budget}, seed {seed}, device {dev})")
-    t0 = time.perf_counter()
+    t_start = t0 = time.perf_counter()
     method_obj.fit(sp.runs("train"), sp.runs("val"), ctx)
     fit_s = time.perf_counter() - t0
 
