@@ -1,0 +1,88 @@
+"""BYU motor tables (Kaggle "BYU - Locating Bacterial Flagellar Motors 2025").
+
+Submission: ``tomo_id, Motor axis 0, Motor axis 1, Motor axis 2`` (voxels, z/y/x; -1 = no
+motor). Solution: the same plus ``Voxel spacing`` (Å) and usually ``Has motor``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+
+from cryobench.errors import InputError
+from cryobench.io.picks import read_csv_table
+
+__all__ = ["BYU_AXES", "BYU_SUBMISSION_COLUMNS", "validate_byu", "read_byu_csv", "is_byu_table"]
+
+BYU_AXES: tuple[str, ...] = ("Motor axis 0", "Motor axis 1", "Motor axis 2")
+BYU_SUBMISSION_COLUMNS: tuple[str, ...] = ("tomo_id", *BYU_AXES)
+
+
+def is_byu_table(columns) -> bool:
+    """True when the columns look like a BYU table (``tomo_id`` and the three motor axes)."""
+    cols = set(columns)
+    return "tomo_id" in cols and all(a in cols for a in BYU_AXES)
+
+
+def _numeric(df: pd.DataFrame, col: str, source: str | None) -> np.ndarray:
+    values = pd.to_numeric(df[col], errors="coerce")
+    bad = values.isna().to_numpy() & df[col].notna().to_numpy()
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise InputError(f"column {col!r} has a non-numeric value {df[col].iloc[row]!r} "
+                         f"(data row {row + 1})", source)
+    arr = values.to_numpy(dtype=np.float64)
+    if not np.isfinite(arr).all():
+        row = int(np.flatnonzero(~np.isfinite(arr))[0])
+        raise InputError(f"column {col!r} has a NaN or infinite value (data row {row + 1})",
+                         source)
+    return arr
+
+
+def validate_byu(df: pd.DataFrame, source: str | os.PathLike[str] | None = None, *,
+                 solution: bool) -> pd.DataFrame:
+    """Check a BYU submission (``solution=False``) or solution table; return a clean copy.
+
+    Solutions need ``Voxel spacing`` (> 0); ``Has motor`` is derived from the -1 rule when
+    absent. ``tomo_id`` values must be unique (one row per tomogram).
+    """
+    src = None if source is None else str(source)
+    required = list(BYU_SUBMISSION_COLUMNS) + (["Voxel spacing"] if solution else [])
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise InputError(f"missing column(s) {', '.join(missing)}; expected "
+                         f"{', '.join(required)}", src)
+    out = pd.DataFrame({"tomo_id": df["tomo_id"]})
+    if out["tomo_id"].isna().any():
+        row = int(np.flatnonzero(out["tomo_id"].isna().to_numpy())[0])
+        raise InputError(f"column 'tomo_id' is empty in data row {row + 1}", src)
+    out["tomo_id"] = out["tomo_id"].astype(str).str.strip()
+    dup = out["tomo_id"].duplicated().to_numpy()
+    if dup.any():
+        row = int(np.flatnonzero(dup)[0])
+        raise InputError(f"tomo_id {out['tomo_id'].iloc[row]!r} appears more than once "
+                         f"(data row {row + 1}); expected one row per tomogram", src)
+    for col in BYU_AXES:
+        out[col] = _numeric(df, col, src)
+    if solution:
+        out["Voxel spacing"] = _numeric(df, "Voxel spacing", src)
+        if (out["Voxel spacing"] <= 0).any():
+            row = int(np.flatnonzero((out["Voxel spacing"] <= 0).to_numpy())[0])
+            raise InputError(f"'Voxel spacing' must be positive (data row {row + 1})", src)
+        if "Has motor" in df.columns:
+            has = _numeric(df, "Has motor", src)
+            if not np.isin(has, (0, 1)).all():
+                row = int(np.flatnonzero(~np.isin(has, (0, 1)))[0])
+                raise InputError(f"'Has motor' must be 0 or 1 (data row {row + 1})", src)
+            out["Has motor"] = has.astype(np.int64)
+        else:
+            no_motor = (out[list(BYU_AXES)] == -1).any(axis=1)
+            out["Has motor"] = (~no_motor).astype(np.int64)
+    return out
+
+
+def read_byu_csv(path: str | os.PathLike[str], *, solution: bool = False) -> pd.DataFrame:
+    """Read and validate a BYU submission or solution CSV."""
+    return validate_byu(read_csv_table(path), path, solution=solution)

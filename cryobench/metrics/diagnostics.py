@@ -1,0 +1,141 @@
+"""Metric-gaming diagnostics for the CZII score: was the score bought with extra copies?
+
+For every (experiment, type) the candidates are sorted into three kinds:
+
+* **first**: the closest candidate of some reference within the threshold (ties: first row);
+* **duplicate**: within the threshold of a reference, but the first of none ("a candidate
+  beyond the first within the threshold of one reference");
+* **unmatched**: within the threshold of no reference.
+
+``duplicate_rate`` and ``unmatched_rate`` are shares of all scored candidates.
+``score_deduplicated`` rescores after deleting the duplicates. Every matched reference keeps
+its first candidate, so true positives are unchanged and only false positives fall: a large gap
+between ``score`` and ``score_deduplicated`` means many near-copies were submitted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from cryobench.errors import ConfigError
+from cryobench.metrics._matching import pairs_within
+from cryobench.metrics.czii import (
+    _count_table,
+    _report_from_counts,
+    kaggle_tp,
+    prepare,
+    resolve_radii_weights,
+)
+from cryobench.metrics.report import ClassDiagnostics, Diagnostics
+
+__all__ = ["gaming_diagnostics", "candidate_kinds", "czii_score_with_diagnostics"]
+
+
+def candidate_kinds(n_cand: int, ri: np.ndarray, ci: np.ndarray, d2: np.ndarray) -> np.ndarray:
+    """Kind of each candidate from the in-range pairs: 0 unmatched, 1 first, 2 duplicate."""
+    kind = np.zeros(n_cand, dtype=np.int8)
+    if len(ri) == 0:
+        return kind
+    kind[ci] = 2
+    order = np.lexsort((ci, d2, ri))  # by reference, then distance, then candidate row
+    r_sorted = ri[order]
+    first = np.concatenate(([True], r_sorted[1:] != r_sorted[:-1]))
+    kind[ci[order][first]] = 1
+    return kind
+
+
+def _rate(num: int, den: int) -> float:
+    return num / den if den else 0.0
+
+
+def gaming_diagnostics(
+    submission: pd.DataFrame,
+    solution: pd.DataFrame,
+    *,
+    radii: Mapping[str, float] | None = None,
+    weights: Mapping[str, float] | None = None,
+    beta: float = 4,
+    distance_multiplier: float = 0.5,
+) -> Diagnostics:
+    """Duplicate and unmatched shares of a CZII submission, and its deduplicated score.
+
+    The score is the Kaggle-rule CZII score (same parameters as :func:`czii_score`).
+    """
+    if not np.isfinite(distance_multiplier) or distance_multiplier < 0:
+        raise ConfigError(f"distance multiplier must be >= 0, got {distance_multiplier}")
+    if not np.isfinite(beta) or beta <= 0:
+        raise ConfigError(f"beta must be a positive number, got {beta}")
+    r, w = resolve_radii_weights(radii, weights)
+    prep = prepare(submission, solution, r, distance_multiplier)
+    ri, ci, d2 = pairs_within(prep.ref_xyz, prep.ref_group, prep.cand_xyz, prep.cand_group,
+                              prep.group_radius)
+    return diagnostics_from_pairs(prep, ri, ci, d2, w, beta, distance_multiplier)
+
+
+def diagnostics_from_pairs(prep, ri, ci, d2, weights, beta, distance_multiplier) -> Diagnostics:
+    """Diagnostics from already computed in-range pairs (shared with the CLI)."""
+    tp = kaggle_tp(prep, ri)
+    kind = candidate_kinds(len(prep.cand_group), ri, ci, d2)
+    g = prep.n_groups
+    dup_g = np.bincount(prep.cand_group[kind == 2], minlength=g)
+    unm_g = np.bincount(prep.cand_group[kind == 0], minlength=g)
+    n_g = np.bincount(prep.cand_group, minlength=g)
+
+    counts = _count_table(prep, tp)
+    params = {"beta": beta, "weights": dict(weights)}
+    score = _report_from_counts(counts, weights, beta, params, False).score
+    dedup = counts.copy()
+    dedup["fp"] = dedup["fp"] - dup_g
+    score_dedup = _report_from_counts(dedup, weights, beta, params, False).score
+
+    n_cls = len(prep.classes)
+    per_class = {}
+    for k, c in enumerate(prep.classes):
+        sl = slice(k, g, n_cls)
+        n, dup, unm = int(n_g[sl].sum()), int(dup_g[sl].sum()), int(unm_g[sl].sum())
+        per_class[c] = ClassDiagnostics(
+            n_candidates=n, n_matched=n - unm, n_duplicates=dup, n_unmatched=unm,
+            duplicate_rate=_rate(dup, n), unmatched_rate=_rate(unm, n))
+    n = int(n_g.sum())
+    dup = int(dup_g.sum())
+    unm = int(unm_g.sum())
+    return Diagnostics(
+        n_candidates=n, n_matched=n - unm, n_duplicates=dup, n_unmatched=unm,
+        duplicate_rate=_rate(dup, n), unmatched_rate=_rate(unm, n), score=score,
+        score_deduplicated=score_dedup, per_class=per_class,
+        params={"distance_multiplier": distance_multiplier,
+                "thresholds": dict(zip(prep.classes, prep.class_radius.tolist(), strict=True)),
+                "beta": beta, "weights": dict(weights)})
+
+
+def czii_score_with_diagnostics(
+    submission: pd.DataFrame,
+    solution: pd.DataFrame,
+    *,
+    radii: Mapping[str, float] | None = None,
+    weights: Mapping[str, float] | None = None,
+    beta: float = 4,
+    distance_multiplier: float = 0.5,
+    matching: str = "kaggle",
+    per_experiment: bool = False,
+):
+    """``(czii_score(...), gaming_diagnostics(...))`` sharing one validation and pair search."""
+    from cryobench.metrics.czii import score_pairs
+
+    if matching not in ("kaggle", "one-to-one"):
+        raise ConfigError(f"unknown matching {matching!r}; use 'kaggle' or 'one-to-one'")
+    if not np.isfinite(distance_multiplier) or distance_multiplier < 0:
+        raise ConfigError(f"distance multiplier must be >= 0, got {distance_multiplier}")
+    if not np.isfinite(beta) or beta <= 0:
+        raise ConfigError(f"beta must be a positive number, got {beta}")
+    r, w = resolve_radii_weights(radii, weights)
+    prep = prepare(submission, solution, r, distance_multiplier)
+    ri, ci, d2 = pairs_within(prep.ref_xyz, prep.ref_group, prep.cand_xyz, prep.cand_group,
+                              prep.group_radius)
+    report = score_pairs(prep, ri, ci, d2, radii=r, weights=w, beta=beta,
+                         distance_multiplier=distance_multiplier, matching=matching,
+                         per_experiment=per_experiment)
+    return report, diagnostics_from_pairs(prep, ri, ci, d2, w, beta, distance_multiplier)
