@@ -176,6 +176,13 @@ def _counts_rows(per_experiment: pd.DataFrame | None) -> list[dict[str, Any]]:
     return rows
 
 
+def _byu_counts(per_tomo: pd.DataFrame, motor: str) -> list[dict[str, Any]]:
+    """One counts row per tomogram from the BYU outcome table (``tn`` rows count nothing)."""
+    return [{"experiment": str(t), "particle_type": motor, "tp": int(o == "tp"),
+             "fp": int(o == "fp"), "fn": int(o == "fn")}
+            for t, o in zip(per_tomo["tomo_id"], per_tomo["outcome"], strict=True)]
+
+
 def _to_dict(obj: Any) -> dict[str, Any]:
     if hasattr(obj, "to_dict"):
         return dict(obj.to_dict())
@@ -225,7 +232,8 @@ def score_picks(split: SplitLike, picks: pd.DataFrame, runs: Sequence[RunLike],
         report = M.byu_score(submission, split.byu_solution(role))
         out["score"] = float(report.score)
         out["metrics"] = {"byu": _to_dict(report)}
-        out["counts"] = _counts_rows(getattr(report, "per_experiment", None))
+        motor = split.particles[0].name if split.particles else "flagellar-motor"
+        out["counts"] = _byu_counts(report.per_tomo, motor)
         out["params"] = dict(getattr(report, "params", {}) or {})
     else:
         raise ConfigError(f"split {split.name!r} has an unknown metric {split.metric!r}")
