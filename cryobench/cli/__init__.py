@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "data": "cryobench.cli.data:data",
     "methods": "cryobench.cli.methods:methods",
     "run": "cryobench.cli.run:run",
+    "score": "cryobench.cli.score:score",
 
 }
 

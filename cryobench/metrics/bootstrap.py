@@ -23,7 +23,8 @@ from cryobench.errors import ConfigError, InputError
 from cryobench.metrics._fbeta import fbeta_sklearn, prf_from_counts
 from cryobench.metrics.report import BootstrapResult, PairedBootstrapResult
 
-__all__ = ["bootstrap_ci", "paired_bootstrap", "resample_indices", "score_of"]
+__all__ = ["bootstrap_ci", "paired_bootstrap", "bootstrap_czii_report", "resample_indices",
+           "score_of"]
 
 MetricFn = Callable[[pd.DataFrame, pd.DataFrame], Any]
 
@@ -76,28 +77,11 @@ def _fast_scores(metric_fn: MetricFn, submission: pd.DataFrame, solution: pd.Dat
 
     fn, kwargs = _unwrap(metric_fn)
     n = len(groups)
-    weights_matrix = np.zeros((idx.shape[0], n), dtype=np.int64)
-    rows = np.repeat(np.arange(idx.shape[0]), n)
-    np.add.at(weights_matrix, (rows, idx.ravel()), 1)
+    weights_matrix = _multiplicity(idx, n)
 
     if fn is czii_score and group_col == "experiment":
         report = czii_score(submission, solution, **{**kwargs, "per_experiment": True})
-        counts = report.per_experiment
-        classes = list(report.per_class)
-        pos = {g: i for i, g in enumerate(groups)}
-        cls_pos = {c: j for j, c in enumerate(classes)}
-        mats = {k: np.zeros((n, len(classes)), dtype=np.int64) for k in ("tp", "fp", "fn")}
-        gi = counts["experiment"].astype(str).map(pos).to_numpy()
-        cj = counts["particle_type"].map(cls_pos).to_numpy()
-        for k in mats:
-            mats[k][gi, cj] = counts[k].to_numpy()
-        tp, fp, fn_ = (weights_matrix @ mats[k] for k in ("tp", "fp", "fn"))
-        _, _, fbeta = prf_from_counts(tp, fp, fn_, report.params["beta"])
-        w = report.params["weights"]
-        agg = np.zeros(idx.shape[0])
-        for j, c in enumerate(classes):
-            agg = agg + fbeta[:, j] * w[c]
-        return report.score, agg / sum(w.values())
+        return report.score, _czii_resampled(report, groups, weights_matrix)
 
     if fn is byu_score and group_col == "tomo_id":
         beta = kwargs.get("beta", 2)
@@ -113,6 +97,56 @@ def _fast_scores(metric_fn: MetricFn, submission: pd.DataFrame, solution: pd.Dat
         tp, fp, fn_ = (weights_matrix @ vec[k] for k in ("tp", "fp", "fn"))
         return report.score, fbeta_sklearn(tp, fp, fn_, beta)
     return None
+
+
+def _czii_resampled(report, groups: list, weights_matrix: np.ndarray) -> np.ndarray:
+    """Resampled CZII scores from a report's per-experiment counts (one matrix product)."""
+    counts = report.per_experiment
+    classes = list(report.per_class)
+    n = len(groups)
+    pos = {g: i for i, g in enumerate(groups)}
+    cls_pos = {c: j for j, c in enumerate(classes)}
+    gi = counts["experiment"].astype(str).map(pos).to_numpy()
+    cj = counts["particle_type"].map(cls_pos).to_numpy()
+    mats = {}
+    for k in ("tp", "fp", "fn"):
+        mats[k] = np.zeros((n, len(classes)), dtype=np.int64)
+        mats[k][gi, cj] = counts[k].to_numpy()
+    tp, fp, fn = (weights_matrix @ mats[k] for k in ("tp", "fp", "fn"))
+    _, _, fbeta = prf_from_counts(tp, fp, fn, report.params["beta"])
+    w = report.params["weights"]
+    agg = np.zeros(weights_matrix.shape[0])
+    for j, c in enumerate(classes):  # same order of summation as the report
+        agg = agg + fbeta[:, j] * w[c]
+    return agg / sum(w.values())
+
+
+def _multiplicity(idx: np.ndarray, n: int) -> np.ndarray:
+    out = np.zeros((idx.shape[0], n), dtype=np.int64)
+    np.add.at(out, (np.repeat(np.arange(idx.shape[0]), idx.shape[1]), idx.ravel()), 1)
+    return out
+
+
+def bootstrap_czii_report(report, *, n_resamples: int = 1000, seed: int = 0,
+                          confidence: float = 0.95, return_samples: bool = False
+                          ) -> BootstrapResult:
+    """Bootstrap CI of a CZII score from a report made with ``per_experiment=True``.
+
+    Gives the same interval as ``bootstrap_ci(czii_score, submission, solution, ...)`` with
+    the same parameters, without scoring again (run records store these counts).
+    """
+    _check(n_resamples, confidence)
+    if report.per_experiment is None:
+        raise ConfigError("the report has no per-experiment counts; score with "
+                          "per_experiment=True")
+    groups = sorted(pd.unique(report.per_experiment["experiment"].astype(str)))
+    idx = resample_indices(len(groups), int(n_resamples), seed)
+    samples = _czii_resampled(report, groups, _multiplicity(idx, len(groups)))
+    low, high = _interval(samples, confidence)
+    return BootstrapResult(estimate=float(report.score), low=low, high=high,
+                           confidence=confidence, n_resamples=int(n_resamples), seed=seed,
+                           group_col="experiment", n_groups=len(groups),
+                           samples=samples if return_samples else None)
 
 
 def _resampled_frame(df: pd.DataFrame, group_col: str, rows_of: dict, draw: np.ndarray,

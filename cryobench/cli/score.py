@@ -1,0 +1,292 @@
+"""``cryobench score``: score a submission CSV against a solution CSV.
+
+The command is three steps, each usable on its own:
+
+1. :func:`load_tables` reads the two CSVs and picks the metric (from ``--metric`` or the
+   columns);
+2. :func:`score_tables` scores two DataFrames and returns a JSON-ready dict (a later
+   ``--copick CONFIG`` option only has to build the solution DataFrame and call this);
+3. :func:`render_text` / JSON output.
+
+Every user error is an :class:`~cryobench.errors.InputError` naming the file; the top-level
+group prints it as one line ``error: <file>: <problem>`` and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cryobench.errors import InputError
+
+__all__ = ["score", "load_tables", "score_tables", "render_text", "infer_metric",
+           "ScoreOptions"]
+
+CZII_COLUMNS = ("experiment", "particle_type", "x", "y", "z")
+BYU_COLUMNS = ("tomo_id", "Motor axis 0", "Motor axis 1", "Motor axis 2")
+BOX_COLUMNS = ("image_id", "label", "x0", "y0", "x1", "y1")
+METRICS = ("czii", "byu", "map")
+
+
+@dataclass
+class ScoreOptions:
+    """Everything that changes a number (defaults: the official values of each metric)."""
+
+    metric: str = "czii"
+    beta: float | None = None  # None: 4 for CZII, 2 for BYU
+    distance_multiplier: float = 0.5
+    distance_angstrom: float = 1000.0
+    matching: str = "kaggle"
+    per_experiment: bool = False
+    bootstrap: int = 0
+    seed: int = 0
+    confidence: float = 0.95
+    diagnostics: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def infer_metric(columns: Iterable[str], path: str | os.PathLike[str] | None = None) -> str:
+    """``czii``, ``byu`` or ``map`` from a submission's columns (the closest match wins).
+
+    Boxes (``image_id, label, x0, y0, x1, y1``) mean ``map``. A table matching nothing at all
+    is an error that lists the expected columns.
+    """
+    cols = {str(c).strip() for c in columns}
+    overlap = {
+        "czii": len(cols & set(CZII_COLUMNS)) / len(CZII_COLUMNS),
+        "byu": len(cols & set(BYU_COLUMNS)) / len(BYU_COLUMNS),
+        "map": len(cols & set(BOX_COLUMNS)) / len(BOX_COLUMNS),
+    }
+    best = max(overlap, key=lambda k: overlap[k])
+    if overlap[best] == 0:
+        raise InputError(
+            "cannot tell the metric from the columns "
+            f"({', '.join(sorted(cols)) or 'none'}); expected CZII columns "
+            f"{', '.join(CZII_COLUMNS)} or BYU columns {', '.join(BYU_COLUMNS)} "
+            "(or pass --metric)", path)
+    return best
+
+
+def load_tables(submission: str | os.PathLike[str], solution: str | os.PathLike[str],
+                metric: str | None = None):
+    """Read both CSVs; return ``(submission_df, solution_df, metric)``."""
+    from cryobench.io.picks import read_csv_table
+
+    sub = read_csv_table(submission)
+    sol = read_csv_table(solution)
+    return sub, sol, metric or infer_metric(sub.columns, submission)
+
+
+def _rethrow(exc: InputError, names: dict[str, str]) -> InputError:
+    """Replace the ``"submission"``/``"solution"`` placeholders of library errors by paths."""
+    if exc.path in names:
+        return type(exc)(exc.message, names[exc.path])
+    return exc
+
+
+def score_tables(submission, solution, opts: ScoreOptions, *,
+                 names: dict[str, str] | None = None) -> dict[str, Any]:
+    """Score two DataFrames; return one JSON-ready dict (``score``, ``per_class``, ...).
+
+    ``names`` maps ``"submission"``/``"solution"`` to what error messages should call them
+    (file paths in the CLI).
+    """
+    names = names or {}
+    try:
+        return _score_tables(submission, solution, opts)
+    except InputError as exc:
+        raise _rethrow(exc, names) from None
+
+
+def _score_tables(submission, solution, opts: ScoreOptions) -> dict[str, Any]:
+    from cryobench.metrics import bootstrap as bs
+
+    if opts.metric == "czii":
+        from cryobench.metrics.diagnostics import czii_score_with_diagnostics
+
+        beta = 4.0 if opts.beta is None else opts.beta
+        report, diag = czii_score_with_diagnostics(
+            submission, solution, beta=beta, distance_multiplier=opts.distance_multiplier,
+            matching=opts.matching, per_experiment=True)
+        out = report.to_dict()
+        if not opts.per_experiment:
+            out.pop("per_experiment", None)
+        if opts.diagnostics:
+            out["diagnostics"] = diag.to_dict()
+        if opts.bootstrap:
+            out["bootstrap"] = bs.bootstrap_czii_report(
+                report, n_resamples=opts.bootstrap, seed=opts.seed,
+                confidence=opts.confidence).to_dict()
+        return out
+    if opts.metric == "byu":
+        from cryobench.metrics.byu import byu_score
+
+        beta = 2.0 if opts.beta is None else opts.beta
+        report = byu_score(submission, solution, beta=beta,
+                           distance_angstrom=opts.distance_angstrom)
+        out = report.to_dict()
+        if not opts.per_experiment:
+            out.pop("per_tomo", None)
+        if opts.bootstrap:
+            import functools
+
+            fn = functools.partial(byu_score, beta=beta,
+                                   distance_angstrom=opts.distance_angstrom)
+            out["bootstrap"] = bs.bootstrap_ci(
+                fn, submission, solution, n_resamples=opts.bootstrap, seed=opts.seed,
+                confidence=opts.confidence, group_col="tomo_id").to_dict()
+        return out
+    if opts.metric == "map":
+        from cryobench.metrics.map import map_boxes, map_picks
+
+        boxes = all(c in submission.columns for c in BOX_COLUMNS)
+        fn = map_boxes if boxes else map_picks
+        report = fn(submission, solution)
+        out = report.to_dict()
+        if opts.bootstrap:
+            out["bootstrap"] = bs.bootstrap_ci(
+                fn, submission, solution, n_resamples=opts.bootstrap, seed=opts.seed,
+                confidence=opts.confidence,
+                group_col="image_id" if boxes else "experiment").to_dict()
+        return out
+    raise InputError(f"unknown metric {opts.metric!r}; choose from {', '.join(METRICS)}")
+
+
+# ---------------------------------------------------------------- text rendering
+
+
+def _fmt(v: Any, digits: int = 4) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def _table(header: list[str], rows: list[list[Any]], right_from: int = 1) -> list[str]:
+    cells = [[_fmt(c) for c in r] for r in rows]
+    widths = [max(len(x) for x in col) for col in zip(header, *cells, strict=True)]
+
+    def line(r):
+        return "  ".join(c.ljust(w) if i < right_from else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
+
+    return [line(header)] + [line(r) for r in cells]
+
+
+def render_text(result: dict[str, Any]) -> str:
+    """A readable table: one row per class, footers (diagnostics, CI), the score last."""
+    metric = result.get("metric")
+    lines: list[str] = []
+    params = result.get("params", {})
+    if metric in ("czii", "byu"):
+        if result.get("per_experiment"):
+            rows = [[r["experiment"], r["particle_type"], r["tp"], r["fp"], r["fn"]]
+                    for r in result["per_experiment"]]
+            lines += _table(["experiment", "particle_type", "tp", "fp", "fn"], rows, 2)
+            lines.append("")
+        if result.get("per_tomo"):
+            rows = [[r["tomo_id"], r["has_motor"], r["predicted"], r["distance_voxels"],
+                     r["threshold_voxels"], r["outcome"]] for r in result["per_tomo"]]
+            lines += _table(["tomo_id", "has_motor", "predicted", "distance_vox",
+                             "threshold_vox", "outcome"], rows, 1)
+            lines.append("")
+        if metric == "czii":
+            header = ["particle_type", "weight", "tp", "fp", "fn", "precision", "recall",
+                      "F-beta", "F1"]
+            rows = [[k, f"{v['weight']:g}", v["tp"], v["fp"], v["fn"], v["precision"],
+                     v["recall"], v["fbeta"], v["f1"]] for k, v in result["per_class"].items()]
+        else:
+            header = ["class", "tp", "fp", "fn", "precision", "recall", "F-beta"]
+            rows = [[k, v["tp"], v["fp"], v["fn"], v["precision"], v["recall"], v["fbeta"]]
+                    for k, v in result["per_class"].items()]
+        lines += _table(header, rows)
+    else:
+        header = ["class", "n_gt", "n_det", "AP", "AP50", "AP75"]
+        rows = [[k, v["n_gt"], v["n_det"], v["ap"], v["ap50"], v["ap75"]]
+                for k, v in result["per_class"].items()]
+        lines += _table(header, rows)
+    diag = result.get("diagnostics")
+    if diag:
+        lines.append(
+            f"diagnostics: {diag['n_candidates']} scored candidates, "
+            f"{100 * diag['duplicate_rate']:.1f}% duplicates, "
+            f"{100 * diag['unmatched_rate']:.1f}% unmatched; "
+            f"score without duplicates {_fmt(diag['score_deduplicated'])}")
+    if metric == "czii":
+        label = (f"score (weighted F{_fmt(params['beta'], 3).rstrip('0').rstrip('.')}, "
+                 f"{'Kaggle CZII rule' if params['matching'] == 'kaggle' else 'one-to-one'}"
+                 f", threshold {params['distance_multiplier']} x radius)")
+    elif metric == "byu":
+        label = (f"score (F{_fmt(params['beta'], 3).rstrip('0').rstrip('.')}, BYU rule, "
+                 f"{params['distance_angstrom']} Å)")
+    else:
+        label = "score (mAP@[.5:.95])" + (f", mAP50 {_fmt(result['map50'])}, mAP75 "
+                                         f"{_fmt(result['map75'])}")
+    boot = result.get("bootstrap")
+    if boot:
+        lines.append(
+            f"bootstrap: {100 * boot['confidence']:g}% CI [{_fmt(boot['low'])}, "
+            f"{_fmt(boot['high'])}] over {boot['n_groups']} {boot['group_col']} groups "
+            f"({boot['n_resamples']} resamples, seed {boot['seed']})")
+    lines.append(f"{label}: {_fmt(result['score'], 6)}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- command
+
+
+@click.command("score")
+@click.argument("submission", type=click.Path(dir_okay=True, path_type=Path))
+@click.option("--solution", type=click.Path(dir_okay=True, path_type=Path),
+              help="Solution (ground truth) CSV.")
+@click.option("--metric", type=click.Choice(METRICS),
+              help="Metric; inferred from the submission's columns when absent.")
+@click.option("--beta", type=float, default=None,
+              help="F-beta's beta (default: 4 for CZII, 2 for BYU).")
+@click.option("--distance-multiplier", type=float, default=0.5, show_default=True,
+              help="CZII match threshold as a fraction of the particle radius (inclusive).")
+@click.option("--distance-angstrom", type=float, default=1000.0, show_default=True,
+              help="BYU match threshold in Å.")
+@click.option("--matching", type=click.Choice(["kaggle", "one-to-one"]), default="kaggle",
+              show_default=True,
+              help="CZII tp rule: 'kaggle' (official) or 'one-to-one' (Hungarian; not Kaggle).")
+@click.option("--per-experiment", is_flag=True,
+              help="Also show counts per experiment (CZII) or outcomes per tomogram (BYU).")
+@click.option("--bootstrap", "n_bootstrap", type=click.IntRange(min=0), default=0,
+              help="Add a percentile bootstrap CI over experiments with N resamples.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=0.95, show_default=True, help="Bootstrap confidence level.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
+def score(submission: Path, solution: Path | None, metric: str | None, beta: float | None,
+          distance_multiplier: float, distance_angstrom: float, matching: str,
+          per_experiment: bool, n_bootstrap: int, seed: int, confidence: float,
+          as_json: bool) -> None:
+    """Score SUBMISSION (CSV) against --solution (CSV).
+
+    CZII submissions have columns experiment, particle_type, x, y, z (Å); BYU submissions
+    tomo_id, Motor axis 0/1/2 (voxels). The default output is a table with the score last;
+    --json prints one object with score, per_class, params, diagnostics (and bootstrap).
+    """
+    if solution is None:
+        raise click.UsageError("missing option '--solution' (the ground-truth CSV)")
+    sub_df, sol_df, metric = load_tables(submission, solution, metric)
+    opts = ScoreOptions(metric=metric, beta=beta, distance_multiplier=distance_multiplier,
+                        distance_angstrom=distance_angstrom, matching=matching,
+                        per_experiment=per_experiment, bootstrap=n_bootstrap, seed=seed,
+                        confidence=confidence)
+    result = score_tables(sub_df, sol_df, opts,
+                          names={"submission": str(submission), "solution": str(solution)})
+    result["submission"] = str(submission)
+    result["solution"] = str(solution)
+    if as_json:
+        click.echo(json.dumps(result, indent=2, allow_nan=False))
+    else:
+        click.echo(render_text(result))
