@@ -123,12 +123,17 @@ def open_project(config_path: str | os.PathLike[str]) -> Project:
         raise DataError("not a copick config: no 'overlay_root'", path)
     if "pickable_objects" not in data:
         raise DataError("not a copick config: no 'pickable_objects'", path)
-    import copick
-
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            root = copick.from_string(json.dumps({"config_type": config_type, **data}))
+            warnings.simplefilter("ignore")
+            if config_type == "filesystem":  # direct: avoids importing the portal client
+                from copick.impl.filesystem import CopickConfigFSSpec, CopickRootFSSpec
+
+                root = CopickRootFSSpec(CopickConfigFSSpec(**{**data, "config_type": config_type}))
+            else:
+                import copick
+
+                root = copick.from_string(json.dumps({"config_type": config_type, **data}))
     except Exception as exc:  # pydantic ValidationError, ValueError, fsspec errors
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"invalid copick config ({first})", path) from None
