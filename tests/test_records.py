@@ -171,14 +171,16 @@ def test_iter_records_reports_bad_files_and_skips_auxiliary_ones(tmp_path):
     (good.parent / "model" / "method.json").write_text("{}")
     (good.parent / "model" / "thresholds.json").write_text("{}")
     (good.parent / ".record.json.tmp123.json").write_text("{")  # interrupted atomic write
-    corrupt = tmp_path / "tiny" / "toy" / "corrupt.json"
+    corrupt = tmp_path / "tiny" / "toy" / "x" / "seed-0" / "record.json"
+    corrupt.parent.mkdir(parents=True)
     corrupt.write_text("{not json")
-    foreign = tmp_path / "notes.json"
+    foreign = tmp_path / "notes.record.json"
     foreign.write_text(json.dumps({"some": "thing"}))
+    (tmp_path / "ablation.json").write_text("{}")  # other JSON files are not records
 
     errors: list = []
     found = list(store.iter_records(tmp_path, errors))
-    assert [p for p, _ in found] == [good, good.parent.parent / "seed-1" / "record.json"]
+    assert sorted(p for p, _ in found) == [good, good.parent.parent / "seed-1" / "record.json"]
     assert [r["seed"] for _, r in found] == [0, 1]
     bad = dict(errors)
     assert set(bad) == {corrupt, foreign}

@@ -20,7 +20,7 @@ from cryobench.cli import cli
 from cryobench.errors import ConfigError, MethodError, ResultsError
 from cryobench.io import read_picks_csv
 from cryobench.methods import PickingMethod, registry
-from cryobench.particles import CZII_PARTICLES
+from cryobench.particles import BYU_MOTOR, CZII_PARTICLES
 from cryobench.runner import overrides, record, store
 from cryobench.runner import run as run_mod
 from cryobench.runner.run import run
@@ -404,3 +404,73 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path, cli_env, extra, message):
     lines = res.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], res.output
     assert not any(tmp_path.iterdir())
+
+
+# ----- the motor task (BYU metric) ------------------------------------------------------------
+class FakeMotorSplit(FakeSplit):
+    """Motor task: runs TS_d (motor) and TS_e (no motor) are the test runs."""
+
+    task = "motor"
+    metric = "byu"
+
+    def __init__(self) -> None:
+        super().__init__("fake-motor", "motor")
+        self.particles = (BYU_MOTOR,)
+        for name_, run_ in self._runs.items():
+            has = name_ != "TS_e"
+            run_._gt = pd.DataFrame([{"experiment": name_, "particle_type": BYU_MOTOR.name,
+                                      "x": 300.0, "y": 200.0, "z": 100.0}][: int(has)],
+                                    columns=["experiment", "particle_type", "x", "y", "z"])
+            run_.particles = self.particles
+
+    def byu_solution(self, role: str = "test") -> pd.DataFrame:
+        rows = []
+        for r in self.runs(role):
+            gt = r.picks()
+            z, y, x = ((gt.z[0] / SPACING, gt.y[0] / SPACING, gt.x[0] / SPACING) if len(gt)
+                       else (-1.0, -1.0, -1.0))
+            rows.append({"tomo_id": r.name, "Motor axis 0": z, "Motor axis 1": y,
+                         "Motor axis 2": x, "Voxel spacing": SPACING, "Has motor": int(len(gt))})
+        return pd.DataFrame(rows)
+
+
+class MotorGuess(PickingMethod):
+    """Predicts a motor at the ground truth where there is one, plus one in every motor-free run
+    (a false positive), with a weaker decoy pick that the BYU conversion must ignore."""
+
+    name = "motor-guess"
+    description = "test double"
+    tasks = ("motor",)
+    Config = OracleConfig
+    split: FakeMotorSplit | None = None
+
+    def fit(self, train_runs, val_runs, ctx):
+        pass
+
+    def predict(self, run, ctx):
+        gt = self.split._runs[run.name]._gt
+        best = gt.assign(score=0.9) if len(gt) else pd.DataFrame(
+            [{"experiment": run.name, "particle_type": BYU_MOTOR.name, "x": 10.0, "y": 10.0,
+              "z": 10.0, "score": 0.9}])
+        decoy = best.assign(x=best.x + 5000.0, score=0.1)
+        return pd.concat([decoy, best], ignore_index=True)
+
+    def save_state(self, directory):
+        pass
+
+    def load_state(self, directory):
+        pass
+
+
+def test_motor_task_is_scored_with_the_byu_metric(tmp_path):
+    split = FakeMotorSplit()
+    MotorGuess.split = split
+    rec = run(MotorGuess, split, out=tmp_path, progress=False).record
+    assert rec["metric"] == "byu" and rec["task"] == "motor"
+    counts = {c["experiment"]: (c["tp"], c["fp"], c["fn"]) for c in rec["counts"]}
+    assert counts == {"TS_d": (1, 0, 0), "TS_e": (0, 1, 0)}
+    # F2 with tp 1, fp 1, fn 0: P 0.5, R 1 -> 5 * 0.5 / (4 * 0.5 + 1)
+    assert rec["score"] == pytest.approx(2.5 / 3)
+    assert rec["metrics"]["byu"]["score"] == rec["score"]
+    with pytest.raises(MethodError, match="supports task"):
+        run(RandomPicker, split, out=tmp_path)

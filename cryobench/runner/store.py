@@ -41,7 +41,7 @@ PREDICTIONS_NAME = "predictions.csv"
 MODEL_DIR = "model"
 WORK_DIR = "work"
 _SKIP_DIRS = {MODEL_DIR, WORK_DIR}
-_SKIP_FILES = {CONFIG_NAME, "method.json"}
+RECORD_SUFFIX = ".record.json"
 
 
 def _safe(part: str) -> str:
@@ -80,7 +80,7 @@ def _record_files(root: Path) -> Iterator[Path]:
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in _SKIP_DIRS)
         for name in sorted(filenames):
-            if name.endswith(".json") and not name.startswith(".") and name not in _SKIP_FILES:
+            if not name.startswith(".") and (name == RECORD_NAME or name.endswith(RECORD_SUFFIX)):
                 yield Path(dirpath) / name
 
 
@@ -89,10 +89,12 @@ def iter_records(results_dir: str | os.PathLike[str],
                  ) -> Iterator[tuple[Path, dict[str, Any]]]:
     """Yield ``(path, record)`` for every valid record under ``results_dir`` (sorted by path).
 
-    Corrupt or foreign ``*.json`` files are never raised nor silently dropped: each is appended
-    to ``errors`` as ``(path, message)`` (pass a list to collect them). Files named
-    ``config.json``/``method.json``, hidden files and ``model/``/``work/`` folders are skipped.
-    A single record file may be given instead of a directory.
+    Record files are those named ``record.json`` (the store's layout) or ``*.record.json``
+    (flat collections, e.g. committed leaderboard records); other files, hidden files and the
+    ``model/``/``work/`` folders of run directories are not looked at. A record file that is
+    corrupt or foreign is never raised nor silently dropped: it is appended to ``errors`` as
+    ``(path, message)`` (pass a list to collect them). A single file may be given instead of a
+    directory.
 
     Raises:
         ResultsError: ``results_dir`` does not exist.
