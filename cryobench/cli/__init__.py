@@ -23,6 +23,9 @@ COMMANDS: dict[str, str] = {
     "data": "cryobench.cli.data:data",
     "methods": "cryobench.cli.methods:methods",
     "run": "cryobench.cli.run:run",
+    "report": "cryobench.cli.report:report",
+    "ablate": "cryobench.cli.ablate:ablate",
+    "leaderboard": "cryobench.cli.leaderboard:leaderboard",
     "score": "cryobench.cli.score:score",
 
 }

@@ -141,12 +141,58 @@ def analyse(manifest: Mapping[str, Any], entries: Mapping[tuple[str, str, str], 
         if base is None or base.entry is None:
             c.note = "base not run"
             continue
-        if c.split != base.split:
-            c.note = "different split: not paired"
+        shared = set(c.entry.cube.experiments) & set(base.entry.cube.experiments)
+        if not shared:
+            c.note = "no test experiments shared with the base: not paired"
             continue
+        notes = []
+        if c.split != base.split:
+            notes.append("paired with the base by experiment name across splits")
         point, samples = paired_bootstrap_difference(c.entry.cube, base.entry.cube, n_boot,
                                                      boot_seed)
         c.diff, c.diff_interval = point, percentile_interval(samples)
         if c.entry.flagged:
-            c.note = "flagged: " + "; ".join(c.entry.flags)
+            notes.append("flagged: " + "; ".join(c.entry.flags))
+        c.note = "; ".join(notes)
     return abl
+
+
+def load_ablation(results_dir: str | os.PathLike[str], manifest: str | os.PathLike[str],
+                  n_boot: int = 1000, boot_seed: int = 0) -> Ablation:
+    """Analyse one manifest against the records of ``results_dir`` (cells may be missing)."""
+    from cryobench.report.loading import load_records
+    from cryobench.report.summary import summarise
+
+    data = read_manifest(manifest)
+    try:
+        records, _ = load_records([results_dir])
+    except ResultsError:
+        records = []
+    mine = [r for r in records if r.get("method") == data["method"]]
+    entries = summarise(mine, data.get("seeds") or None, n_boot, boot_seed)
+    by_key = {(e.split, e.method, e.config_hash): e for e in entries}
+    return analyse(data, by_key, n_boot, boot_seed, str(manifest))
+
+
+def ablation_text(abl: Ablation) -> str:
+    """A plain-text table of an ablation (for the terminal)."""
+    header = ["cell", "split", "score", "95% CI", "diff", "95% CI diff", "seeds", "note"]
+    rows = []
+    for c in abl.cells:
+        e = c.entry
+        rows.append([
+            c.label + (" *" if c.is_base else ""), c.split,
+            "-" if e is None else f"{e.score:.4f}",
+            "-" if e is None or e.interval is None else
+            f"[{e.interval[0]:.3f}, {e.interval[1]:.3f}]",
+            "-" if c.diff is None else f"{c.diff:+.4f}",
+            "-" if c.diff_interval is None else
+            f"[{c.diff_interval[0]:+.3f}, {c.diff_interval[1]:+.3f}]",
+            "-" if e is None else ",".join(map(str, e.seeds)), c.note if not c.is_base else "",
+        ])
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = [f"{abl.title} ({abl.method}, budget {abl.budget}, seeds "
+             f"{','.join(map(str, abl.seeds))}); * = base"]
+    for r in [header, *rows]:
+        lines.append("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    return "\n".join(lines)

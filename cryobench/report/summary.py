@@ -100,6 +100,8 @@ class Entry:
         for r in self.records:
             diag = r.get("diagnostics") or r.get("metrics", {}).get("diagnostics") or {}
             for k, v in _flatten(diag).items():
+                if k.startswith("params."):
+                    continue
                 if isinstance(v, (int, float)) and not isinstance(v, bool):
                     found[k].append(float(v))
         return {k: float(np.mean(v)) for k, v in sorted(found.items())}
