@@ -1,0 +1,73 @@
+"""The named phantom presets: ``czii``, ``byu`` and ``tiny`` (values explained in
+docs/phantoms.md)."""
+
+from __future__ import annotations
+
+from cryobench.particles import BYU_MOTOR, CZII_PARTICLES
+
+from .spec import PhantomSpec
+
+__all__ = ["PRESETS", "CZII_COUNTS"]
+
+CZII_COUNTS: dict[str, tuple[int, int]] = {
+    "apo-ferritin": (40, 60),
+    "beta-amylase": (10, 15),
+    "beta-galactosidase": (10, 15),
+    "ribosome": (30, 60),
+    "thyroglobulin": (20, 30),
+    "virus-like-particle": (5, 15),
+}
+"""Inclusive per-tomogram count ranges of the czii preset (CZII-like, see docs/phantoms.md)."""
+
+TINY_COUNTS: dict[str, tuple[int, int]] = {
+    "apo-ferritin": (3, 4),
+    "beta-amylase": (2, 3),
+    "beta-galactosidase": (2, 3),
+    "ribosome": (2, 3),
+    "thyroglobulin": (2, 3),
+    "virus-like-particle": (1, 2),
+}
+
+PRESETS: dict[str, PhantomSpec] = {
+    "czii": PhantomSpec(
+        name="czii",
+        task="particles",
+        shape=(184, 630, 630),
+        voxel_spacing=10.0,
+        particles=CZII_PARTICLES,
+        counts=tuple(CZII_COUNTS[p.name] for p in CZII_PARTICLES),
+        snr=0.1,
+        clutter=(250, 400),
+        vesicles=(1, 3),
+        gold=(0, 4),
+        ice_fraction=(0.75, 0.9),
+    ),
+    "byu": PhantomSpec(
+        name="byu",
+        task="motor",
+        shape=(128, 256, 256),
+        voxel_spacing=16.0,
+        spacing_range=(13.1, 19.7),
+        particles=(BYU_MOTOR,),
+        snr=0.1,
+        clutter=(5, 20),
+        gold=(0, 3),
+        ice_fraction=(0.8, 0.95),
+        motor_probability=0.5,
+        cells=(0, 1),
+    ),
+    "tiny": PhantomSpec(
+        name="tiny",
+        task="particles",
+        shape=(48, 96, 96),
+        voxel_spacing=15.0,
+        particles=CZII_PARTICLES,
+        counts=tuple(TINY_COUNTS[p.name] for p in CZII_PARTICLES),
+        snr=0.5,
+        clutter=(10, 20),
+        vesicles=(0, 0),
+        gold=(0, 1),
+        ice_fraction=(0.85, 0.95),
+    ),
+}
+"""Preset name -> recipe."""
