@@ -227,7 +227,9 @@ def check_save_load(state: _State) -> None:
     loaded = type(method).load(directory)
     assert isinstance(loaded, state.cls), \
         f"{state.cls.__name__}.load returned {type(loaded).__name__}"
-    assert loaded.config_dict() == method.config_dict(), \
+    from cryobench.runner.record import jsonable
+
+    assert jsonable(loaded.config_dict()) == jsonable(method.config_dict()), \
         "config changed in the save/load round trip"
     ctx = state.context("loaded")
     ctx.work_dir.mkdir(parents=True, exist_ok=True)

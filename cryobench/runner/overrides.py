@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import math
 import types
@@ -146,8 +147,10 @@ def validate_overrides(config_cls: type, values: Mapping[str, Any],
     out: dict[str, Any] = {}
     for key, value in values.items():
         if key not in types_:
-            raise ConfigError(f"method {method!r} has no config key {key!r}; "
-                              f"known: {_known(config_cls)}")
+            close = difflib.get_close_matches(key, list(types_), n=3, cutoff=0.6)
+            hint = (f"did you mean {', '.join(close)}?" if close
+                    else f"known: {_known(config_cls)}")
+            raise ConfigError(f"method {method!r} has no config key {key!r}; {hint}")
         try:
             out[key] = coerce(types_[key], value, key)
         except ValueError as exc:
