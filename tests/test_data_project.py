@@ -101,9 +101,18 @@ def test_several_sessions_need_a_choice(project_dir: Path):
     project = open_project(project_dir / "copick.json")
     project.write_picks("TS_1_1", _truth("TS_1_1"), session="a")
     project.write_picks("TS_1_1", _truth("TS_1_1").iloc[:2], session="b")
-    with pytest.raises(DataError, match="several sessions"):
+    with pytest.raises(DataError, match="several sessions"):  # same object, two sessions
         project.read_picks(["TS_1_1"], user="cryobench")
     assert len(project.read_picks(["TS_1_1"], user="cryobench", session="b")) == 2
+    # one session per object (as synced from the CryoET Data Portal) is not ambiguous
+    truth = _truth("TS_2_1")
+    for k, obj in enumerate(["ribosome", "apo-ferritin"]):
+        run = project.root.get_run("TS_2_1")
+        sel = truth[truth.particle_type == obj]
+        cp = run.new_picks(obj, f"7418{k}", "data-portal")
+        cp.from_numpy(sel[["x", "y", "z"]].to_numpy())
+    portal = project.read_picks(["TS_2_1"], user="data-portal")
+    assert len(portal) == 3 and sorted(portal["particle_type"]) == sorted(truth["particle_type"])
 
 
 def test_copick_name():
@@ -139,6 +148,7 @@ def test_unknown_run_tomo_type_and_spacing(project_dir: Path):
     with pytest.raises(DataError, match="no voxel spacing 7.5"):
         project.run("TS_1_1", voxel_spacing=7.5)
     assert project.run("TS_1_1", voxel_spacing=10.0004).voxel_spacing == 10.0
+    assert project.run("TS_1_1", voxel_spacing=10.012).voxel_spacing == 10.0  # portal spacing
     with pytest.raises(DataError, match="no pyramid level 5"):
         project.run("TS_1_1").tomogram(level=5)
 

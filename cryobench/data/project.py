@@ -49,6 +49,9 @@ TOMOGRAM_CHUNKS: tuple[int, int, int] = (64, 128, 128)
 """zarr chunk shape (z, y, x) of tomograms written by cryobench (random crops 4-7x faster than
 copick's default 256³; see docs/data.md)."""
 
+SPACING_TOLERANCE = 0.002
+"""A requested voxel spacing matches the only one within this relative tolerance (0.2%)."""
+
 PREFERRED_TOMO_TYPES: tuple[str, ...] = ("denoised", "wbp", "ctfdeconvolved", "isonetcorrected")
 """Order in which a tomogram type is chosen when a run has several and none is asked for."""
 
@@ -286,6 +289,9 @@ def _select_voxel_spacing(run: Any, voxel_spacing: float | None) -> Any:
     for v in spacings:
         if abs(v.voxel_size - want) < 1e-3:
             return v
+    near = [v for v in spacings if abs(v.voxel_size - want) <= SPACING_TOLERANCE * want]
+    if len(near) == 1:  # e.g. 10.012 Å (CryoET Data Portal) for the nominal 10 Å of Kaggle
+        return near[0]
     raise DataError(f"run {run.name!r} has no voxel spacing {want:g} Å; available: "
                     f"{', '.join(avail) or 'none'}", where)
 
@@ -440,10 +446,16 @@ def _read_run_picks(project: Project, run: Any, user: str, session: str | None,
         raise DataError(f"cannot list picks of run {run.name!r} ({exc})",
                         getattr(run, "overlay_path", project.config_path)) from None
     found = [cp for cp in found if cp.pickable_object_name in names]
-    sessions = sorted({cp.session_id for cp in found})
-    if session is None and len(sessions) > 1:
-        raise DataError(f"run {run.name!r} has picks of user {user!r} in several sessions "
-                        f"({', '.join(sessions)}); choose one", project.config_path)
+    if session is None:
+        by_object: dict[str, set[str]] = {}
+        for cp in found:
+            by_object.setdefault(cp.pickable_object_name, set()).add(cp.session_id)
+        multi = {o: s for o, s in by_object.items() if len(s) > 1}
+        if multi:
+            obj, sessions = sorted(multi.items())[0]
+            raise DataError(f"run {run.name!r} has {obj!r} picks of user {user!r} in several "
+                            f"sessions ({', '.join(sorted(sessions))}); choose one",
+                            project.config_path)
     frames = []
     for cp in sorted(found, key=lambda c: c.pickable_object_name):
         try:
