@@ -48,7 +48,9 @@ def _fallback_validate(rec: Any) -> str | None:
 
 
 def _fallback_iter(root: Path) -> tuple[list[dict], list[tuple[Path, str]]]:
-    files = [root] if root.is_file() else sorted(root.rglob(RECORD_NAME))
+    files = [root] if root.is_file() else sorted(
+        f for f in root.rglob("*.json")
+        if f.name == RECORD_NAME or f.name.endswith("." + RECORD_NAME))
     records, bad = [], []
     for f in files:
         try:

@@ -20,7 +20,7 @@ from cryobench.io.atomic import atomic_write_text
 from cryobench.particles import BYU_MOTOR, CZII_PARTICLES
 from cryobench.report.stats import CountCube
 
-__all__ = ["fake_record", "write_fake_results", "record_path"]
+__all__ = ["fake_record", "write_fake_results", "record_path", "synthetic_cell"]
 
 
 def _hash(config: dict[str, Any]) -> str:
@@ -125,3 +125,26 @@ def write_fake_results(results: str | os.PathLike[str],
             atomic_write_text(path, json.dumps(rec, indent=1))
             paths.append(path)
     return paths
+
+
+def synthetic_cell(cell: Any) -> Any:
+    """A stand-in for :func:`cryobench.runner.executors.run_cell` that trains nothing.
+
+    It returns a fabricated, self-consistent record for the cell (method config and hash as
+    the runner would compute them; counts and timings derived from the cell only), so sweeps,
+    executors and resumption can be exercised in seconds. Marked ``device = "synthetic"``.
+    """
+    from cryobench.runner import record as _record
+    from cryobench.runner import store
+    from cryobench.runner.ablate import cell_config, split_name
+    from cryobench.runner.executors import CellResult
+
+    name, config, chash = cell_config(cell.method, cell.budget, cell.overrides_dict)
+    split = split_name(cell.split)
+    skill = 0.4 + 0.4 * int(chash[:4], 16) / 0xFFFF
+    rec = fake_record(name, split, cell.seed, skill, config=config)
+    rec["budget"] = cell.budget
+    rel = store.run_dir("", split, name, chash, cell.seed).as_posix()
+    files = {"config.json": _record.dumps(config).encode(),
+             "record.json": _record.dumps(rec).encode()}
+    return CellResult(cell, rel, files)

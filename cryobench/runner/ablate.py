@@ -41,8 +41,8 @@ from cryobench.errors import ConfigError, InputError, ResultsError
 from cryobench.runner.executors import Cell, CellFailure, CellResult, Executor, commit, run_cell
 
 __all__ = ["AblationSpec", "GridPoint", "Plan", "load_spec", "spec_from_options", "parse_vary",
-           "parse_seeds", "make_plan", "write_manifest", "run_ablation", "manifest_path",
-           "SPLIT_KEY"]
+           "parse_seeds", "make_plan", "cell_config", "split_name", "write_manifest",
+           "run_ablation", "manifest_path", "SPLIT_KEY"]
 
 SPLIT_KEY = "split"
 _SPEC_KEYS = {"name", "title", "description", "method", "split", "budget", "seeds", "set",
@@ -241,6 +241,19 @@ def _method_class(method: str):
     return resolve_method(method)
 
 
+def cell_config(method: str, budget: str, overrides: Mapping[str, Any]
+                ) -> tuple[str, dict[str, Any], str]:
+    """``(method name, config dict, config hash)`` of a cell, exactly as the runner computes
+    them (so a cell's run directory is known before it runs)."""
+    from cryobench.runner import record as _record
+    from cryobench.runner.overrides import validate_overrides
+
+    name, cls = _method_class(method)
+    config = cls.default_config(budget, **validate_overrides(cls.Config, dict(overrides), name))
+    config_dict = _record.jsonable(cls(config).config_dict())
+    return name, config_dict, _record.config_hash(config_dict)
+
+
 def _known_keys(cls: type) -> list[str]:
     import dataclasses
 
@@ -297,8 +310,7 @@ def make_plan(spec: AblationSpec, device: str | None = None) -> Plan:
         split_arg = varied.get(SPLIT_KEY, None)
         split_arg = split_arg if split_arg is not None else _split_arg(spec.split, spec)
         overrides = {**fixed, **{k: v for k, v in varied.items() if k != SPLIT_KEY}}
-        config = cls.default_config(budget, **overrides)
-        chash = _record.config_hash(_record.jsonable(cls(config).config_dict()))
+        chash = cell_config(name, budget, overrides)[2]
         shown = {k: (_short_split(v) if k == SPLIT_KEY else v) for k, v in varied.items()}
         label = ", ".join(f"{k}={_fmt(v)}" for k, v in shown.items())
         points.append(GridPoint(label, split_arg, split_name(split_arg), overrides,
