@@ -27,6 +27,8 @@ __all__ = ["build_cell", "motor_body"]
 MEMBRANE_SIGMA = 18.0  # Å, Gaussian half-width of a bilayer
 MEMBRANE_AMPLITUDE = 1.3
 CYTOPLASM_AMPLITUDE = 0.3
+GRANULES = (80, 200)  # ribosome-sized cytoplasmic granules (target; fewer if space runs out)
+DECOYS = (1, 4)  # membrane-associated lumps (not motors) per tomogram, upper bound exclusive
 ICE_AMPLITUDE = 0.3
 
 
@@ -108,7 +110,28 @@ class _Cell:
         qy = wy - t * self.u[1]
         qx = wx - t * self.u[2]
         qz = (z - self.zc) / self.flat
-        return np.sqrt(qy * qy + qx * qx + qz * qz) - self.radius
+        perp2 = qy * qy + qx * qx
+        rad2 = perp2 + qz * qz
+        d = np.sqrt(rad2) - self.radius
+        # first-order correction of the z-flattening: divide by the gradient norm, so membranes
+        # keep their physical spacing on the flattened top and bottom of the cell too
+        grad2 = (perp2 + qz * qz / (self.flat * self.flat)) / np.maximum(rad2, 1e-6)
+        return d / np.sqrt(grad2)
+
+    def random_surface_point(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """A random point on the side or on the ``b`` pole cap, with its outward normal."""
+        e1 = np.array([1.0, 0.0, 0.0])
+        e2 = np.cross(self.u, e1)
+        phi = rng.uniform(0.0, 2 * np.pi)
+        w = np.cos(phi) * e1 + np.sin(phi) * e2
+        if rng.random() < 0.5:  # cylinder side
+            base = self.a + rng.uniform(0.0, self.length) * self.u
+            p = base + self.radius * w
+            p[0] = self.zc + (p[0] - self.zc) * self.flat
+            n = np.array([w[0] / self.flat, w[1], w[2]])
+            return p, n / np.linalg.norm(n)
+        alpha = np.arccos(rng.uniform(0.0, 1.0))
+        return self.surface_point(np.cos(alpha) * self.u + np.sin(alpha) * w)
 
     def surface_point(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Point on the pole cap at unit direction ``v`` from pole centre ``b``, and its normal."""
@@ -209,23 +232,51 @@ def build_cell(
                 n_extra += 1
                 break
 
+    # membrane-associated decoys: solid lumps under the inner membrane, about motor-sized
+    n_decoy = 0
+    lo_fov = np.array([z0 * spacing + 150.0, 300.0, 300.0])
+    hi_fov = np.array([z1 * spacing - 150.0, ext[1] - 300.0, ext[2] - 300.0])
+    n_want = int(rng.integers(*DECOYS))
+    for _ in range(n_want * 10):
+        if n_decoy >= n_want:
+            break
+        p, n = cell.random_surface_point(rng)
+        centre = p - n * (periplasm + rng.uniform(40.0, 90.0))
+        if not (np.all(centre >= lo_fov) and np.all(centre <= hi_fov)):
+            continue
+        r = 200.0 / spacing
+        if not occ.free(centre[None] / spacing, r)[0]:
+            continue
+        width = rng.uniform(100.0, 170.0)
+        body = (
+            Blob(axes=(rng.uniform(40.0, 70.0), width, width * rng.uniform(0.7, 1.0)),
+                 amplitude=rng.uniform(0.7, 1.0)),
+            Blob(center=(-60.0, 0.0, 0.0), axes=(50.0, 60.0, 60.0), amplitude=0.6),
+        )
+        stamp_body(density, body, centre / spacing, _frame(n), spacing)
+        occ.add(centre / spacing, r)
+        n_decoy += 1
+
     # cytoplasmic granules (ribosome-sized) and occasional dense storage granules
     n_gran = 0
-    n_target = int(rng.integers(60, 160))
-    for _ in range(n_target * 3):
+    n_target = int(rng.integers(*GRANULES))
+    for _ in range(40):
         if n_gran >= n_target:
             break
-        body = clutter_body(rng, radius_range=(90.0, 130.0), amplitude_range=(0.4, 0.8))
-        r = body_radius(body) / spacing
-        c = rng.uniform([z0 + r, r, r], [z1 - r, ny - 1 - r, nx - 1 - r])
-        cz, cy, cx = c * spacing
-        if cell.distance(cz, cy, cx) > -(periplasm + 40.0 + r * spacing):
-            continue
-        if not occ.free(c[None], r)[0]:
-            continue
-        occ.add(c, r)
-        stamp_body(density, body, c, random_rotation(rng), spacing)
-        n_gran += 1
+        cand = rng.uniform([z0, 0.0, 0.0], [z1, ny - 1.0, nx - 1.0], size=(256, 3))
+        inside = cell.distance(*(cand * spacing).T) < -(periplasm + 170.0)
+        for c in cand[inside]:
+            if n_gran >= n_target:
+                break
+            body = clutter_body(rng, radius_range=(90.0, 130.0), amplitude_range=(0.4, 0.8))
+            r = body_radius(body) / spacing
+            if cell.distance(*(c * spacing)) > -(periplasm + 40.0 + r * spacing):
+                continue
+            if c[0] < z0 + r or c[0] > z1 - r or not occ.free(c[None], r)[0]:
+                continue
+            occ.add(c, r)
+            stamp_body(density, body, c, random_rotation(rng), spacing)
+            n_gran += 1
     n_storage = 0
     for _ in range(int(rng.integers(0, 3))):
         r_s = rng.uniform(150.0, 300.0)
@@ -263,6 +314,7 @@ def build_cell(
         "periplasm_angstrom": float(periplasm),
         "extra_cells": n_extra,
         "granules": n_gran,
+        "membrane_decoys": n_decoy,
         "storage_granules": n_storage,
         "gold": n_gold,
         "clutter": n_clutter,
