@@ -65,21 +65,9 @@ def test_normalise_and_indices():
     assert slice_indices(12, 3).tolist() == [1, 4, 7, 10]
 
 
-class _Run:
-    def __init__(self, name, vol, p, spacing=10.0):
-        self.name, self._vol, self._p, self.voxel_spacing = name, vol, p, spacing
-        self.particles = (A, B)
-
-    def tomogram(self, level=0, crop=None):
-        return self._vol[::2**level, ::2**level, ::2**level]
-
-    def picks(self):
-        return self._p
-
-
 def test_build_slice_dataset_empty_ratio():
     vol = np.random.default_rng(0).normal(size=(40, 32, 32)).astype(np.float32)
-    run = _Run("r", vol, picks([("r", "alpha", 150.0, 150.0, 100.0)], score=False))
+    run = ("r", vol, 10.0, picks([("r", "alpha", 150.0, 150.0, 100.0)], score=False))
     s = build_slice_dataset([run], [A, B], min_fraction=0.6, empty_ratio=0.5)
     with_boxes = [x for x in s if len(x.boxes)]
     assert [x.z for x in with_boxes] == list(range(6, 15))

@@ -12,7 +12,7 @@ A particle of radius ``r`` centred at slice ``zc`` cuts slice ``z`` in a disc of
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +26,7 @@ __all__ = [
     "PIXEL_OFFSET",
     "BOX_COLUMNS",
     "SliceSample",
-    "level_spacing",
+    "working_volume",
     "volume_boxes",
     "normalise_slice",
     "slice_indices",
@@ -55,11 +55,6 @@ class SliceSample:
     """``(N,)`` int64 0-based class indices."""
 
 
-def level_spacing(run: RunLike, level: int) -> float:
-    """Voxel spacing (Å) of pyramid ``level`` of ``run`` (each level bins by 2)."""
-    return float(run.voxel_spacing) * 2**level
-
-
 def volume_boxes(
     picks: pd.DataFrame,
     spacing: float,
@@ -68,6 +63,9 @@ def volume_boxes(
     min_fraction: float = 0.5,
 ) -> pd.DataFrame:
     """Boxes of every particle in every slice of a ``(z, y, x)`` volume of ``shape``.
+
+    A thin wrapper over :func:`cryobench.data.targets.slice_boxes` (one call per slice that
+    some particle reaches), shifted to image coordinates and relabelled.
 
     Args:
         picks: particle centres (``particle_type, x, y, z`` in Å); unknown types are ignored.
@@ -79,32 +77,31 @@ def volume_boxes(
     Returns:
         A DataFrame with :data:`BOX_COLUMNS`, boxes clipped to the image.
     """
+    from cryobench.data.targets import slice_boxes
+
     index = {p.name: i for i, p in enumerate(classes)}
-    rows: list[np.ndarray] = []
+    parts: list[pd.DataFrame] = []
     if len(picks):
         picks = picks[picks["particle_type"].isin(list(index))]
     if len(picks):
-        zyx = picks_to_voxels(picks, spacing)
-        labels = picks["particle_type"].map(index).to_numpy(dtype=np.int64)
-        radii = np.array([classes[k].radius for k in labels]) / spacing
-        half = radii * np.sqrt(max(0.0, 1.0 - min_fraction**2))
-        for (zc, yc, xc), r, h, lab in zip(zyx, radii, half, labels, strict=True):
-            z = np.arange(max(0, int(np.ceil(zc - h - 1e-9))),
-                          min(shape[0] - 1, int(np.floor(zc + h + 1e-9))) + 1)
-            if z.size == 0:
+        zc = picks_to_voxels(picks, spacing)[:, 0]
+        reach = max(p.radius for p in classes) / spacing
+        lo, hi = max(0, int(np.floor(zc.min() - reach))), min(shape[0] - 1,
+                                                               int(np.ceil(zc.max() + reach)))
+        for z in range(lo, hi + 1):
+            near = np.abs(zc - z) <= reach
+            if not near.any():
                 continue
-            rho = np.sqrt(np.maximum(r**2 - (z - zc) ** 2, 0.0))
-            u, v = xc + PIXEL_OFFSET, yc + PIXEL_OFFSET
-            rows.append(np.stack([z, np.full(z.size, lab), u - rho, v - rho, u + rho, v + rho], 1))
-    if not rows:
+            b = slice_boxes(picks[near], z, spacing, classes, min_fraction, shape)
+            if len(b):
+                b = b.assign(z=z, label=b["particle_type"].map(index))
+                parts.append(b)
+    if not parts:
         return pd.DataFrame({c: pd.Series(dtype=np.int64 if c in ("z", "label") else np.float64)
                              for c in BOX_COLUMNS})
-    arr = np.concatenate(rows)
-    df = pd.DataFrame(arr, columns=BOX_COLUMNS)
-    df[["x0", "x1"]] = df[["x0", "x1"]].clip(0.0, float(shape[2]))
-    df[["y0", "y1"]] = df[["y0", "y1"]].clip(0.0, float(shape[1]))
-    keep = (df["x1"] - df["x0"] >= 1.0) & (df["y1"] - df["y0"] >= 1.0)
-    df = df[keep].astype({"z": np.int64, "label": np.int64})
+    df = pd.concat(parts, ignore_index=True)
+    df[["x0", "y0", "x1", "y1"]] += PIXEL_OFFSET
+    df = df[BOX_COLUMNS].astype({"z": np.int64, "label": np.int64})
     return df.sort_values(["z", "label", "x0", "y0"], kind="stable").reset_index(drop=True)
 
 
@@ -131,39 +128,53 @@ def iter_slices(volume: np.ndarray, stride: int = 1) -> Iterator[tuple[int, np.n
         yield int(z), normalise_slice(volume[z])
 
 
+def working_volume(run: RunLike, bin_factor: int = 1) -> tuple[np.ndarray, float]:
+    """Level 0 of ``run`` binned by ``bin_factor`` (the engine's centre-preserving decimation).
+
+    Returns the float32 ``(z, y, x)`` volume and its voxel spacing in Å.
+    """
+    from cryobench.methods.engine.data import downsample
+
+    vol = downsample(np.asarray(run.tomogram(level=0), dtype=np.float32), int(bin_factor))
+    return vol, float(run.voxel_spacing) * int(bin_factor)
+
+
 def build_slice_dataset(
-    runs: Sequence[RunLike],
+    volumes: Iterable[tuple[str, np.ndarray, float, pd.DataFrame]],
     classes: Sequence[ParticleType],
-    level: int = 0,
     min_fraction: float = 0.5,
     empty_ratio: float = 0.1,
     stride: int = 1,
     rng: np.random.Generator | None = None,
 ) -> list[SliceSample]:
-    """Training slices of ``runs``: every ``stride``-th slice holding a box, plus empty slices.
+    """Training slices: every ``stride``-th slice holding a box, plus sampled empty slices.
 
-    Empty slices (no box) are sampled at ``empty_ratio`` times the number of slices with boxes
-    (at least one per run when the run has any), so the detector also sees background.
+    Args:
+        volumes: ``(run name, (z, y, x) volume, spacing Å, ground-truth picks)`` per run.
+        classes: the detector's classes (box labels index them).
+        min_fraction: smallest cross-section radius given a box (fraction of the radius).
+        empty_ratio: empty slices (no box) drawn per slice with boxes; at least one per run
+            when ``empty_ratio > 0`` and the run has any.
+        stride: use every ``stride``-th slice.
+        rng: generator for the choice of empty slices.
     """
     rng = rng if rng is not None else np.random.default_rng(0)
     samples: list[SliceSample] = []
-    for run in runs:
-        volume = np.asarray(run.tomogram(level=level), dtype=np.float32)
-        spacing = level_spacing(run, level)
-        boxes = volume_boxes(run.picks(), spacing, volume.shape, classes, min_fraction)
+    for name, volume, spacing, picks in volumes:
+        boxes = volume_boxes(picks, spacing, volume.shape, classes, min_fraction)
         zs = slice_indices(volume.shape[0], stride)
         with_boxes = set(boxes["z"].tolist())
-        full = [z for z in zs if z in with_boxes]
+        full = [int(z) for z in zs if z in with_boxes]
         empty = np.array([z for z in zs if z not in with_boxes], dtype=np.int64)
         n_empty = min(len(empty), int(np.ceil(empty_ratio * len(full))))
         if empty_ratio > 0 and len(empty):
             n_empty = max(n_empty, 1)
         chosen = sorted(full + rng.choice(empty, n_empty, replace=False).tolist())
-        grouped = dict(tuple(boxes.groupby("z")))
+        grouped = {int(z): g for z, g in boxes.groupby("z")}
         for z in chosen:
             b = grouped.get(z)
             samples.append(SliceSample(
-                run=run.name,
+                run=name,
                 z=int(z),
                 image=normalise_slice(volume[z]),
                 boxes=(np.zeros((0, 4), np.float32) if b is None

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from types import ModuleType
 
 from cryobench.errors import MethodError
 
-__all__ = ["require"]
+__all__ = ["require", "require_spec"]
 
 
 def require(module: str, extra: str, method: str) -> ModuleType:
@@ -19,3 +20,15 @@ def require(module: str, extra: str, method: str) -> ModuleType:
             f"method {method!r} needs {module} ({exc}); install it with "
             f"pip install 'cryobench[{extra}]'"
         ) from exc
+
+
+def require_spec(module: str, extra: str, method: str) -> None:
+    """Like :func:`require` but without importing ``module`` (only checks it is installed).
+
+    For modules that read their environment at import time (ultralytics).
+    """
+    if importlib.util.find_spec(module) is None:
+        raise MethodError(
+            f"method {method!r} needs {module}, which is not installed; install it with "
+            f"pip install 'cryobench[{extra}]'"
+        )

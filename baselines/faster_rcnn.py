@@ -1,0 +1,271 @@
+"""``faster_rcnn``: torchvision Faster R-CNN on z-slices, boxes lifted to 3D picks.
+
+Training data are the z-slices of the training runs at the working resolution with one box per
+particle whose cross-section is large enough (see :mod:`cryobench.methods.slices.dataset`);
+the detector is torchvision's Faster R-CNN with random initialisation (``weights=None``,
+``weights_backbone=None``, one class per particle type + background), anchors sized from the
+particle radii, and no resizing of the slices (``min_size``/``max_size`` = the slice size).
+Inference runs on every (``cpu``: every second) slice; boxes are lifted to 3D and thresholded
+per class with thresholds tuned on the validation runs only. ``slice_metrics(runs)`` gives the
+slice-level mAP@0.5/0.7/0.9 of the last predictions. torchvision is imported only inside the
+method (extra ``detection``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cryobench.errors import ConfigError
+from cryobench.methods.base import RunContext
+from cryobench.methods.slices.dataset import SliceSample
+from cryobench.methods.slices.detector import Detections, SliceConfigMixin, SliceDetector
+
+__all__ = ["FasterRCNN", "FasterRCNNConfig", "BACKBONES"]
+
+BACKBONES = {
+    "mobilenet_v3_large_fpn": 3,
+    "mobilenet_v3_large_fpn8": 5,
+    "resnet50_fpn": 5,
+}
+"""Backbone name -> number of feature maps the anchors are spread over.
+
+``mobilenet_v3_large_fpn`` is torchvision's ``fasterrcnn_mobilenet_v3_large_fpn`` (feature
+strides 32, 32, 64); ``mobilenet_v3_large_fpn8`` the same MobileNet-v3 FPN backbone with its
+stride 8 and 16 stages also returned (``mobilenet_backbone(returned_layers=[2, 3, 4, 5])``), which
+small particles need; ``resnet50_fpn`` is ``fasterrcnn_resnet50_fpn`` (strides 4 to 64).
+"""
+
+
+@dataclass
+class FasterRCNNConfig(SliceConfigMixin):
+    """``cpu`` budget defaults (minutes on 2 cores); see ``FasterRCNN.budgets``."""
+
+    backbone: str = "mobilenet_v3_large_fpn8"
+    steps: int = 400
+    """Optimiser steps."""
+    batch_size: int = 2
+    lr: float = 3e-4
+    weight_decay: float = 1e-4
+    grad_clip: float = 10.0
+    augment: bool = True
+    """Random flips and 90-degree rotations of the slices (in-plane only)."""
+    score_floor: float = 0.05
+    """Lowest box score kept at inference (thresholds are tuned above it)."""
+    detections_per_slice: int = 300
+    threads: int = 0
+    """torch CPU threads during fit/predict (0: leave as is)."""
+
+    def __post_init__(self) -> None:
+        if self.backbone not in BACKBONES:
+            raise ConfigError(f"unknown backbone {self.backbone!r}; choose one of "
+                              f"{', '.join(BACKBONES)}")
+        bad = [k for k, ok in {"bin": self.bin >= 1 and not self.bin & (self.bin - 1),
+                               "steps": self.steps >= 1, "batch_size": self.batch_size >= 1,
+                               "infer_stride": self.infer_stride >= 1,
+                               "train_stride": self.train_stride >= 1,
+                               "lr": self.lr > 0}.items() if not ok]
+        if bad:
+            raise ConfigError("invalid value for " + ", ".join(
+                f"{k}={getattr(self, k)!r}" for k in bad))
+
+
+def anchor_sizes(diameters_px: list[float], min_fraction: float, levels: int
+                 ) -> tuple[tuple[float, ...], ...]:
+    """Two square anchor sizes per feature map, geometric from the smallest cross-section
+    (``min_fraction`` x the smallest diameter) to the largest diameter (in pixels)."""
+    lo = max(2.0, min_fraction * min(diameters_px))
+    hi = max(lo * 1.5, max(diameters_px))
+    sizes = np.geomspace(lo, hi, 2 * levels)
+    return tuple((float(sizes[2 * i]), float(sizes[2 * i + 1])) for i in range(levels))
+
+
+def _no_resize_transform(model):
+    """Replace the model's transform with one that never resizes (normalise + batch only)."""
+    from torchvision.models.detection.transform import GeneralizedRCNNTransform
+
+    class NoResize(GeneralizedRCNNTransform):
+        def resize(self, image, target=None):  # noqa: D102 - the slice is used at its size
+            return image, target
+
+    old = model.transform
+    model.transform = NoResize(old.min_size, old.max_size, old.image_mean, old.image_std,
+                               size_divisible=old.size_divisible)
+    return model
+
+
+def build_model(backbone: str, num_classes: int, sizes: tuple[tuple[float, ...], ...],
+                image_size: int, score_floor: float, detections: int):
+    """A randomly initialised torchvision Faster R-CNN with square anchors of ``sizes``."""
+    from torchvision.models import detection as D
+    from torchvision.models.detection.anchor_utils import AnchorGenerator
+    from torchvision.models.detection.rpn import RPNHead
+
+    common = dict(weights=None, weights_backbone=None, num_classes=num_classes,
+                  min_size=image_size, max_size=image_size, image_mean=[0.5] * 3,
+                  image_std=[0.25] * 3, box_score_thresh=score_floor,
+                  box_detections_per_img=detections)
+    if backbone == "mobilenet_v3_large_fpn":
+        model = D.fasterrcnn_mobilenet_v3_large_fpn(**common)
+    elif backbone == "resnet50_fpn":
+        model = D.fasterrcnn_resnet50_fpn(**common)
+    else:
+        from torchvision.models.detection.backbone_utils import mobilenet_backbone
+
+        body = mobilenet_backbone(backbone_name="mobilenet_v3_large", weights=None, fpn=True,
+                                  trainable_layers=6, returned_layers=[2, 3, 4, 5])
+        common.pop("weights"), common.pop("weights_backbone")
+        model = D.FasterRCNN(body, **common)
+    gen = AnchorGenerator(sizes, ((1.0,),) * len(sizes))
+    model.rpn.anchor_generator = gen
+    model.rpn.head = RPNHead(model.backbone.out_channels, gen.num_anchors_per_location()[0])
+    return _no_resize_transform(model)
+
+
+def _augment(image: np.ndarray, boxes: np.ndarray, rng: np.random.Generator
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Random flips and a random 90-degree rotation of a slice and its boxes (image coords)."""
+    h, w = image.shape
+    b = boxes.copy()
+    if rng.random() < 0.5:
+        image = image[:, ::-1]
+        b[:, [0, 2]] = w - b[:, [2, 0]]
+    if rng.random() < 0.5:
+        image = image[::-1, :]
+        b[:, [1, 3]] = h - b[:, [3, 1]]
+    if rng.random() < 0.5:  # transpose (with the flips: all 8 symmetries of the square)
+        image = image.T
+        b = b[:, [1, 0, 3, 2]]
+    return np.ascontiguousarray(image), b
+
+
+class FasterRCNN(SliceDetector):
+    name = "faster_rcnn"
+    description = ("torchvision Faster R-CNN on z-slices (random init), boxes lifted to 3D, "
+                   "per-class thresholds tuned on validation runs")
+    tasks = ("particles", "motor")
+    extra = "detection"
+    Config = FasterRCNNConfig
+    budgets = {
+        "smoke": {"backbone": "mobilenet_v3_large_fpn", "steps": 2, "batch_size": 1,
+                  "infer_stride": 2, "empty_ratio": 0.05, "train_stride": 2, "threads": 1,
+                  "detections_per_slice": 50},
+        "cpu": {},
+        "full": {"backbone": "resnet50_fpn", "bin": 1, "steps": 20000, "batch_size": 8,
+                 "lr": 1e-4, "infer_stride": 1},
+    }
+
+    def __init__(self, config=None) -> None:
+        super().__init__(config)
+        self.model = None
+        self.anchors: tuple[tuple[float, ...], ...] = ()
+        self.image_size = 0
+        self.history: list[float] = []
+
+    # ----- model -------------------------------------------------------------------------------
+    def require_extra(self) -> None:
+        from cryobench.methods.slices.extras import require
+
+        require("torchvision", self.extra, self.name)
+
+    def _build(self):
+        cfg = self.config
+        return build_model(cfg.backbone, len(self.classes) + 1, self.anchors, self.image_size,
+                           cfg.score_floor, cfg.detections_per_slice)
+
+    @staticmethod
+    def _tensor(image: np.ndarray):
+        import torch
+
+        t = torch.from_numpy(np.ascontiguousarray(image)).to(torch.float32).div_(255.0)
+        return t.expand(3, *t.shape)
+
+    def train_detector(self, train: list[SliceSample], val: list[SliceSample],
+                       ctx: RunContext) -> None:
+        import torch
+        from tqdm.auto import tqdm
+
+        from cryobench.methods.engine.segmentation import torch_threads
+        from cryobench.methods.engine.training import TrainSettings, deterministic, make_scheduler
+
+        cfg = self.config
+        spacing = self.train_spacing
+        diam = [2 * p.radius / spacing for p in self.classes]
+        self.anchors = anchor_sizes(diam, cfg.min_fraction, BACKBONES[cfg.backbone])
+        self.image_size = int(max(max(s.image.shape) for s in train))
+        rng = ctx.rng(3)
+        with deterministic(ctx.device), torch_threads(cfg.threads):
+            torch.manual_seed(ctx.seed)
+            model = self._build().to(ctx.device)
+            model.train()
+            opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+            sched = make_scheduler(opt, TrainSettings(lr=cfg.lr, schedule="cosine"), cfg.steps)
+            self.history = []
+            bar = tqdm(range(cfg.steps), desc=self.name, leave=False, disable=not ctx.progress)
+            for _ in bar:
+                images, targets = [], []
+                for i in rng.integers(0, len(train), cfg.batch_size):
+                    s = train[int(i)]
+                    img, boxes = s.image, s.boxes
+                    if cfg.augment:
+                        img, boxes = _augment(img, boxes, rng)
+                    images.append(self._tensor(img).to(ctx.device))
+                    targets.append({
+                        "boxes": torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4)
+                        .to(ctx.device),
+                        "labels": torch.as_tensor(s.labels + 1, dtype=torch.int64)
+                        .to(ctx.device)})
+                losses = model(images, targets)
+                loss = sum(losses.values())
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                opt.step()
+                sched.step()
+                self.history.append(float(loss.detach()))
+                bar.set_postfix(loss=f"{self.history[-1]:.3f}")
+            model.eval()
+        self.model = model
+
+    def detect(self, images: list[np.ndarray], ctx: RunContext) -> Detections:
+        import torch
+
+        from cryobench.methods.engine.segmentation import torch_threads
+        from cryobench.methods.engine.training import deterministic
+
+        model = self.model.to(ctx.device).eval()
+        with deterministic(ctx.device), torch_threads(self.config.threads), \
+                torch.inference_mode():
+            outs = model([self._tensor(im).to(ctx.device) for im in images])
+        return [(o["boxes"].cpu().numpy(), o["labels"].cpu().numpy() - 1,
+                 o["scores"].cpu().numpy()) for o in outs]
+
+    def detect_batch_size(self) -> int:
+        return max(1, self.config.batch_size)
+
+    # ----- persistence -------------------------------------------------------------------------
+    def save_weights(self, directory: Path) -> None:
+        import torch
+
+        from cryobench.io.atomic import atomic_path
+
+        with atomic_path(directory / "faster_rcnn.pt") as tmp:
+            torch.save(self.model.state_dict(), tmp)
+        (directory / "faster_rcnn.json").write_text(json.dumps(
+            {"anchors": self.anchors, "image_size": self.image_size, "history": self.history}))
+
+    def load_weights(self, directory: Path) -> None:
+        import torch
+
+        meta = json.loads((directory / "faster_rcnn.json").read_text())
+        self.anchors = tuple(tuple(float(v) for v in a) for a in meta["anchors"])
+        self.image_size = int(meta["image_size"])
+        self.history = list(meta.get("history", []))
+        self.model = self._build()
+        self.model.load_state_dict(torch.load(directory / "faster_rcnn.pt", map_location="cpu",
+                                              weights_only=True))
+        self.model.eval()

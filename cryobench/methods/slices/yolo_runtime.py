@@ -1,0 +1,151 @@
+"""Run ultralytics YOLO fully offline: build from ``yolov8n.yaml``, train, load, predict.
+
+ultralytics reads ``YOLO_OFFLINE``, ``YOLO_CONFIG_DIR`` and ``YOLO_VERBOSE`` once, when it is
+first imported, so :func:`import_ultralytics` sets them first (the config dir goes into the run's
+work dir). Usage analytics are switched off as well. Even offline, ultralytics 8.4 looks up a plotting font (``check_font`` ->
+``requests.head`` on github.com) whenever it checks a dataset; :func:`offline` replaces that
+check by a no-op and turns any download attempt (``safe_download``, a missing weights asset) into
+a :class:`~cryobench.errors.MethodError` for the duration of a call, so nothing is ever fetched.
+Training runs with ``pretrained=False``, ``amp`` only on CUDA, ``plots=False`` and ``val=False``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cryobench.errors import MethodError
+from cryobench.methods.slices.extras import require
+
+__all__ = ["import_ultralytics", "offline", "train_yolo", "load_yolo", "predict_yolo"]
+
+MODEL_YAML = "yolov8n.yaml"
+
+
+def import_ultralytics(config_dir: str | os.PathLike[str] | None, method: str = "yolo_unet"
+                       ) -> Any:
+    """Set ultralytics' environment (offline, quiet, config dir) and import it.
+
+    The environment only takes effect if ultralytics was not imported before in this process.
+    """
+    if "ultralytics" not in sys.modules:
+        os.environ["YOLO_OFFLINE"] = "1"
+        os.environ.setdefault("YOLO_VERBOSE", "False")
+        if config_dir is not None:
+            Path(config_dir).mkdir(parents=True, exist_ok=True)
+            os.environ["YOLO_CONFIG_DIR"] = str(Path(config_dir).resolve())
+    return require("ultralytics", "yolo", method)
+
+
+def _refuse_download(*args: Any, **kwargs: Any) -> None:
+    what = kwargs.get("url") or (args[0] if args else "?")
+    raise MethodError(f"ultralytics tried to download {what}; cryobench runs YOLO offline")
+
+
+def _local_asset(file: Any, *args: Any, **kwargs: Any) -> str:
+    if Path(str(file)).exists():
+        return str(file)
+    raise MethodError(f"ultralytics tried to download weights {file!r}; cryobench builds YOLO "
+                      "from its yaml and loads only local checkpoints")
+
+
+@contextlib.contextmanager
+def offline(quiet: bool = True) -> Iterator[None]:
+    """No font look-ups, no downloads and (``quiet``) no ultralytics logging inside the block."""
+    import ultralytics.data.utils as data_utils
+    import ultralytics.utils as uutils
+    import ultralytics.utils.checks as checks
+    import ultralytics.utils.downloads as downloads
+    import ultralytics.utils.events as events
+
+    patches = [
+        (data_utils, "check_font", lambda *a, **k: None),
+        (checks, "check_font", lambda *a, **k: None),
+        (downloads, "safe_download", _refuse_download),
+        (downloads, "attempt_download_asset", _local_asset),
+    ]
+    if hasattr(data_utils, "safe_download"):
+        patches.append((data_utils, "safe_download", _refuse_download))
+    saved = [(mod, name, getattr(mod, name)) for mod, name, _ in patches if hasattr(mod, name)]
+    for mod, name, new in patches:
+        if hasattr(mod, name):
+            setattr(mod, name, new)
+    analytics = getattr(events, "events", None)
+    sending = getattr(analytics, "enabled", False)
+    if analytics is not None:
+        analytics.enabled = False  # usage analytics (off anyway when YOLO_OFFLINE was set first)
+    level = uutils.LOGGER.level
+    if quiet:
+        uutils.LOGGER.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for mod, name, old in saved:
+            setattr(mod, name, old)
+        if analytics is not None:
+            analytics.enabled = sending
+        uutils.LOGGER.setLevel(level)
+
+
+def _device(device: str) -> str:
+    return "cpu" if device.startswith("cpu") else device.replace("cuda:", "").replace("cuda", "0")
+
+
+def train_yolo(data_yaml: Path, out_dir: Path, *, epochs: int, imgsz: int, batch: int,
+               seed: int, device: str, amp: bool, num_classes: int, lr0: float = 0.01,
+               quiet: bool = True, extra: dict[str, Any] | None = None) -> Path:
+    """Train YOLOv8 (random init from ``yolov8n.yaml``) on ``data_yaml``; returns ``last.pt``."""
+    from ultralytics import YOLO
+
+    with offline(quiet):
+        model = YOLO(MODEL_YAML, task="detect")
+        args = dict(
+            data=str(data_yaml), epochs=int(epochs), imgsz=int(imgsz), batch=int(batch),
+            device=_device(device), workers=0, amp=bool(amp and device.startswith("cuda")),
+            pretrained=False, plots=False, val=False, seed=int(seed), deterministic=True,
+            project=str(out_dir), name="train", exist_ok=True, verbose=False, cache=False,
+            optimizer="AdamW", lr0=lr0, hsv_h=0.0, hsv_s=0.0, hsv_v=0.0, degrees=0.0,
+            translate=0.1, scale=0.1, fliplr=0.5, flipud=0.5, mosaic=1.0, close_mosaic=0,
+            save=True, save_period=-1,
+        )
+        args.update(extra or {})
+        model.train(**args)
+        last = Path(model.trainer.last)
+    if not last.exists():
+        raise MethodError(f"YOLO training wrote no checkpoint at {last}")
+    return last
+
+
+def load_yolo(weights: Path, quiet: bool = True) -> Any:
+    """Load a local YOLO checkpoint (never downloads)."""
+    from ultralytics import YOLO
+
+    with offline(quiet):
+        return YOLO(str(weights), task="detect")
+
+
+def predict_yolo(model: Any, images: Sequence[np.ndarray], *, imgsz: int, conf: float,
+                 iou: float, max_det: int, device: str, quiet: bool = True
+                 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Boxes ``(x0, y0, x1, y1)`` in image coordinates, 0-based labels and scores per image."""
+    batch = [np.repeat(np.asarray(im, np.uint8)[..., None], 3, axis=2) for im in images]
+    with offline(quiet):
+        results = model.predict(batch, imgsz=int(imgsz), conf=float(conf), iou=float(iou),
+                                max_det=int(max_det), device=_device(device), verbose=False)
+    out = []
+    for r in results:
+        b = r.boxes
+        out.append((b.xyxy.cpu().numpy().astype(np.float64),
+                    b.cls.cpu().numpy().astype(np.int64),
+                    b.conf.cpu().numpy().astype(np.float64)))
+    return out
