@@ -15,8 +15,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from cryobench.data import load_split
+from cryobench.io import read_picks_csv
 from cryobench.runner import record
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,7 +95,15 @@ def test_plugin_runs_through_cryobench_run(plugin_site, tmp_path):
     assert rec["config"] == {"sigma": 1.0, "min_distance": 3, "max_picks": 50}
     assert rec["metric"] == "czii" and 0 <= rec["score"] <= 1
     assert rec["n_predictions"] > 0
-    assert (path.parent / "predictions.csv").exists()
+    csv = read_picks_csv(path.parent / rec["predictions"])
+    assert len(csv) == rec["n_predictions"]
+    # the same picks were written into the split's copick project, readable via the data layer
+    copick = load_split("tiny").project().read_picks(
+        None, user=rec["copick"]["user"], session=rec["copick"]["session"], with_score=True)
+    assert len(copick) == len(csv)
+    key = ["experiment", "particle_type", "x", "y", "z"]
+    np.testing.assert_allclose(copick.sort_values(key)[["x", "y", "z"]].to_numpy(),
+                               csv.sort_values(key)[["x", "y", "z"]].to_numpy(), atol=1e-3)
 
 
 def test_plugin_passes_the_conformance_suite(plugin_site):
