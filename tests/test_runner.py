@@ -474,3 +474,21 @@ def test_motor_task_is_scored_with_the_byu_metric(tmp_path):
     assert rec["metrics"]["byu"]["score"] == rec["score"]
     with pytest.raises(MethodError, match="supports task"):
         run(RandomPicker, split, out=tmp_path)
+
+
+# ----- the real thing -----------------------------------------------------------------------------
+def test_default_method_runs_end_to_end_on_tiny(tmp_path):
+    """The README's command at the smoke budget: the registered unet3d on the tiny split."""
+    args = ["run", "--method", "unet3d", "--split", "tiny", "--budget", "smoke", "--out",
+            str(tmp_path), "--no-progress", "--json"]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    rec = json.loads(res.stdout)
+    path = next(tmp_path.rglob("record.json"))
+    assert record.load(path) == rec
+    assert rec["method"] == "unet3d" and rec["split"] == "tiny" and rec["metric"] == "czii"
+    assert rec["n_test_runs"] >= 1 and 0 <= rec["score"] <= 1
+    assert {c["experiment"] for c in rec["counts"]} == {"TS_tiny_4"}
+    assert "map" in rec["metrics"]
+    again = CliRunner().invoke(cli, args[:-1])
+    assert again.exit_code == 0 and f"already complete: {path}" in again.output
