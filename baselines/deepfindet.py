@@ -1,0 +1,57 @@
+"""``deepfindet``: one multi-class residual 3D U-Net (DeepFindET).
+
+Source recipe (seed report): filters 48-64-80, BatchNorm, LeakyReLU, softmax over the classes
+plus background, Tversky loss with class weights, 72^3 patches in the full budget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from baselines._budgets import SMOKE
+from cryobench.methods.engine.segmentation import SegmentationConfig, SegmentationMethod
+
+__all__ = ["DeepFindET"]
+
+
+@dataclass
+class DeepFindETConfig(SegmentationConfig):
+    """``cpu`` budget: a half-width 24-32-40 network at 20 Å."""
+
+    channels: tuple[int, ...] = (24, 32, 40)
+    epochs: int = 8
+    tversky_alpha: float = 0.3
+    """Weight of false positives in the Tversky index."""
+    tversky_beta: float = 0.7
+    """Weight of false negatives in the Tversky index."""
+    background_weight: float = 0.1
+    """Class weight of the background in the Tversky loss (particle classes: 1)."""
+
+
+class DeepFindET(SegmentationMethod):
+    name = "deepfindet"
+    description = "multi-class residual 3D U-Net 48-64-80 (DeepFindET), Tversky loss"
+    tasks = ("particles",)
+    Config = DeepFindETConfig
+    multiclass = True
+    budgets = {
+        "smoke": {**SMOKE, "channels": (4, 8)},
+        "cpu": {},
+        "full": {"bin": 1, "channels": (48, 64, 80), "patch_size": 72, "batch_size": 8,
+                 "epochs": 60, "steps_per_epoch": 100, "lr": 1e-3, "patience": 15,
+                 "val_patches": 32, "roi_size": 120, "sw_batch_size": 8, "threads": 0},
+    }
+
+    def build_network(self, out_channels: int):
+        from cryobench.methods.engine.models import UNet3D
+
+        return UNet3D(1, out_channels, self.config.channels, norm="batch", act="leakyrelu",
+                      residual=True)
+
+    def loss(self, logits, target):
+        from cryobench.methods.engine.losses import tversky_loss
+
+        k = logits.shape[1]
+        weights = [self.config.background_weight] + [1.0] * (k - 1)
+        return tversky_loss(logits, target, alpha=self.config.tversky_alpha,
+                            beta=self.config.tversky_beta, class_weights=weights)

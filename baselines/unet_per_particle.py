@@ -1,0 +1,51 @@
+"""``unet_per_particle``: one binary 3D U-Net per particle type, merged by a conflict rule.
+
+Source recipe (seed report): two resolution levels of 32 and 64 channels and a 128-channel
+bottleneck, BatchNorm, ReLU, Dice loss, AdamW at 1e-4; predictions merged voxel-wise -
+background when every network says background, a voxel claimed by several classes goes to the
+class scoring highest on training frequency and validation recall, probability breaking ties.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from baselines._budgets import SMOKE
+from cryobench.methods.engine.segmentation import PerParticleConfig, PerParticleSegmentation
+
+__all__ = ["UNetPerParticle"]
+
+
+@dataclass
+class UNetPerParticleConfig(PerParticleConfig):
+    """``cpu`` budget: a 8-16-32 U-Net per class at 20 Å, short training, lr 2e-3."""
+
+    channels: tuple[int, ...] = (8, 16, 32)
+    epochs: int = 6
+    steps_per_epoch: int = 12
+    batch_size: int = 4
+    patch_size: int = 40
+
+
+class UNetPerParticle(PerParticleSegmentation):
+    name = "unet_per_particle"
+    description = "one binary 3D U-Net per particle type (Dice), merged by a conflict rule"
+    tasks = ("particles",)
+    Config = UNetPerParticleConfig
+    budgets = {
+        "smoke": {**SMOKE, "channels": (4, 8)},
+        "cpu": {},
+        "full": {"bin": 1, "channels": (32, 64, 128), "patch_size": 64, "batch_size": 8,
+                 "epochs": 40, "steps_per_epoch": 100, "lr": 1e-4, "patience": 10,
+                 "val_patches": 32, "roi_size": 128, "sw_batch_size": 8, "threads": 0},
+    }
+
+    def build_network(self, out_channels: int):
+        from cryobench.methods.engine.models import UNet3D
+
+        return UNet3D(1, out_channels, self.config.channels, norm="batch", act="relu")
+
+    def loss(self, logits, target):
+        from cryobench.methods.engine.losses import dice_loss
+
+        return dice_loss(logits, target)

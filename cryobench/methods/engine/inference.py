@@ -1,0 +1,104 @@
+"""Sliding-window inference over whole tomograms (MONAI ``sliding_window_inference``).
+
+Windows of ``roi_size`` overlap by ``overlap``; their outputs (after ``activation``, so
+probabilities are blended, not logits) are blended with a Gaussian weight map and accumulated on
+the CPU (or ``out_device``), so the device holds only a batch of windows. The input volume is
+not copied when it is already a contiguous float32 array.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["sliding_window_predict", "direct_predict", "ACTIVATIONS"]
+
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "none": lambda t: t,
+    "sigmoid": torch.sigmoid,
+    "softmax": lambda t: torch.softmax(t, dim=1),
+}
+
+
+def _activation(activation: str | Callable | None) -> Callable[[torch.Tensor], torch.Tensor]:
+    if activation is None:
+        return ACTIVATIONS["none"]
+    if callable(activation):
+        return activation
+    try:
+        return ACTIVATIONS[activation]
+    except KeyError:
+        raise ValueError(f"unknown activation {activation!r}; choose one of "
+                         f"{', '.join(ACTIVATIONS)}") from None
+
+
+def _as_input(volume: np.ndarray) -> torch.Tensor:
+    vol = np.ascontiguousarray(volume, dtype=np.float32)
+    if vol.ndim == 3:
+        vol = vol[None]
+    if vol.ndim != 4:
+        raise ValueError(f"expected a (z, y, x) or (C, z, y, x) volume, got shape {vol.shape}")
+    return torch.from_numpy(vol)[None]  # (1, C, z, y, x), shares memory
+
+
+def _autocast(device: str, amp: bool):
+    if amp and device.startswith("cuda"):
+        return torch.autocast("cuda", dtype=torch.float16)
+    return contextlib.nullcontext()
+
+
+def sliding_window_predict(model: nn.Module, volume: np.ndarray, roi_size: Sequence[int] | int,
+                           *, overlap: float = 0.25, sw_batch_size: int = 4,
+                           activation: str | Callable | None = "softmax",
+                           mode: str = "gaussian", device: str = "cpu",
+                           out_device: str = "cpu", amp: bool = False,
+                           progress: bool = False) -> np.ndarray:
+    """Run ``model`` over a whole volume window by window.
+
+    Args:
+        model: maps ``(B, C_in, *roi)`` to ``(B, C_out, *roi)``; put in eval mode here.
+        volume: ``(z, y, x)`` or ``(C_in, z, y, x)`` array (normalised as in training).
+        roi_size: window size (int or three ints); clipped to the volume for small volumes.
+        overlap: fraction of overlap between neighbouring windows.
+        sw_batch_size: windows per forward pass.
+        activation: ``softmax``, ``sigmoid``, ``none`` or a callable, applied per window.
+        mode: blending, ``gaussian`` (default) or ``constant``.
+        device: where the model runs; ``out_device``: where outputs are accumulated.
+        amp: float16 autocast (CUDA only).
+
+    Returns:
+        ``(C_out, z, y, x)`` float32 array.
+    """
+    from monai.inferers import sliding_window_inference
+
+    act = _activation(activation)
+    roi = [int(roi_size)] * 3 if np.isscalar(roi_size) else [int(r) for r in roi_size]
+    x = _as_input(volume)
+    model.eval()
+
+    def predictor(window: torch.Tensor) -> torch.Tensor:
+        with _autocast(device, amp):
+            out = model(window.to(device, non_blocking=True))
+        return act(out.float())
+
+    with torch.inference_mode():
+        out = sliding_window_inference(
+            x, roi, sw_batch_size, predictor, overlap=overlap, mode=mode,
+            padding_mode="replicate", sw_device=device, device=out_device, progress=progress,
+        )
+    return out[0].cpu().numpy().astype(np.float32, copy=False)
+
+
+def direct_predict(model: nn.Module, volume: np.ndarray, *,
+                   activation: str | Callable | None = "softmax", device: str = "cpu",
+                   amp: bool = False) -> np.ndarray:
+    """Run ``model`` on the whole volume at once (small volumes only); ``(C_out, z, y, x)``."""
+    act = _activation(activation)
+    model.eval()
+    with torch.inference_mode(), _autocast(device, amp):
+        out = model(_as_input(volume).to(device))
+    return act(out.float())[0].cpu().numpy()

@@ -1,0 +1,217 @@
+"""One training loop for every network of the built-in baselines.
+
+AdamW; a per-step ``cosine`` (with linear warm-up), ``onecycle`` or ``constant`` schedule;
+gradient-norm clipping; float16 autocast with a gradient scaler on CUDA only; optional early
+stopping on a validation metric (the best weights are restored); checkpoints (``last.pt``,
+``best.pt``, written atomically) and a tqdm bar honouring ``ctx.progress``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from cryobench.errors import ConfigError
+from cryobench.io.atomic import atomic_path
+from cryobench.methods.base import RunContext
+
+__all__ = ["TrainSettings", "TrainResult", "train_model", "deterministic", "make_scheduler"]
+
+SCHEDULES = ("cosine", "onecycle", "constant")
+
+
+@dataclass
+class TrainSettings:
+    """Optimisation settings of one :func:`train_model` call."""
+
+    epochs: int = 10
+    steps_per_epoch: int = 50
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    schedule: str = "cosine"
+    warmup_fraction: float = 0.05
+    grad_clip: float | None = 1.0
+    patience: int = 0
+    """Stop after this many validations without improvement (0: never stop early)."""
+    min_delta: float = 0.0
+    maximize: bool = False
+    """Whether a larger validation metric is better (default: a loss, smaller is better)."""
+    checkpoint_dir: Path | None = None
+    desc: str = "train"
+
+
+@dataclass
+class TrainResult:
+    """What happened during training."""
+
+    history: list[dict] = field(default_factory=list)
+    """One entry per epoch: ``epoch, loss, val, lr, seconds``."""
+    best_epoch: int = -1
+    best_val: float | None = None
+    stopped_early: bool = False
+    steps: int = 0
+
+
+@contextlib.contextmanager
+def deterministic(device: str) -> Iterator[None]:
+    """Deterministic torch algorithms on CPU for the duration of the block (restored after)."""
+    if not device.startswith("cpu"):
+        yield
+        return
+    previous = torch.are_deterministic_algorithms_enabled()
+    previous_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous, warn_only=previous_warn)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, settings: TrainSettings, total_steps: int
+                   ) -> torch.optim.lr_scheduler.LRScheduler:
+    """The per-step learning-rate schedule named by ``settings.schedule``."""
+    total = max(int(total_steps), 1)
+    if settings.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=settings.lr, total_steps=total,
+            pct_start=max(settings.warmup_fraction, 1.0 / total))
+    if settings.schedule == "cosine":
+        warm = int(round(settings.warmup_fraction * total))
+
+        def factor(step: int) -> float:
+            if step < warm:
+                return (step + 1) / (warm + 1)
+            t = (step - warm) / max(total - warm, 1)
+            return 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
+
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    if settings.schedule == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    raise ConfigError(f"unknown schedule {settings.schedule!r}; choose one of "
+                      f"{', '.join(SCHEDULES)}")
+
+
+def _save(path: Path, payload: dict) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def _to(x, device: str):
+    if isinstance(x, torch.Tensor):
+        return x.to(device, non_blocking=True)
+    if isinstance(x, (list, tuple)):
+        return type(x)(_to(v, device) for v in x)
+    return x
+
+
+def train_model(model: nn.Module, batches: Callable[[int], Iterable],
+                loss_fn: Callable[[torch.Tensor, object], torch.Tensor],
+                settings: TrainSettings, ctx: RunContext, *,
+                validate: Callable[[nn.Module], float] | None = None) -> TrainResult:
+    """Train ``model`` in place.
+
+    Args:
+        model: the network (moved to ``ctx.device``).
+        batches: ``epoch -> iterable of (inputs, targets)``; at most ``steps_per_epoch`` batches
+            are taken per epoch (e.g. a DataLoader over a :class:`~.data.PatchDataset` after
+            ``set_epoch``).
+        loss_fn: ``(model(inputs), targets) -> scalar``.
+        settings: optimisation settings.
+        ctx: device, AMP (CUDA only) and progress.
+        validate: ``model -> metric`` run after every epoch (model in eval mode, no grad);
+            drives early stopping and ``best.pt``; the best weights are restored at the end.
+
+    Returns:
+        A :class:`TrainResult`.
+    """
+    if settings.epochs < 1 or settings.steps_per_epoch < 1:
+        raise ConfigError("epochs and steps_per_epoch must be at least 1")
+    device = ctx.device
+    model.to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=settings.lr,
+                            weight_decay=settings.weight_decay)
+    sched = make_scheduler(opt, settings, settings.epochs * settings.steps_per_epoch)
+    use_amp = bool(ctx.amp and device.startswith("cuda"))
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    ckpt = Path(settings.checkpoint_dir) if settings.checkpoint_dir else None
+    if ckpt:
+        ckpt.mkdir(parents=True, exist_ok=True)
+
+    from tqdm.auto import tqdm
+
+    result = TrainResult()
+    best_state: dict | None = None
+    since_best = 0
+    bar = tqdm(total=settings.epochs * settings.steps_per_epoch, desc=settings.desc,
+               disable=not ctx.progress, leave=False, unit="step")
+    try:
+        for epoch in range(settings.epochs):
+            t0 = time.perf_counter()
+            model.train()
+            total, n = 0.0, 0
+            for step, (inputs, targets) in enumerate(batches(epoch)):
+                if step >= settings.steps_per_epoch:
+                    break
+                inputs, targets = _to(inputs, device), _to(targets, device)
+                opt.zero_grad(set_to_none=True)
+                with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
+                    out = model(inputs)
+                loss = loss_fn(out.float(), targets)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"non-finite loss at epoch {epoch} step {step}")
+                scaler.scale(loss).backward()
+                if settings.grad_clip:
+                    scaler.unscale_(opt)
+                    nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+                scaler.step(opt)
+                scaler.update()
+                sched.step()
+                total += float(loss.detach())
+                n += 1
+                result.steps += 1
+                bar.update(1)
+                bar.set_postfix(epoch=epoch, loss=f"{total / n:.4f}")
+            entry = {"epoch": epoch, "loss": total / max(n, 1),
+                     "lr": opt.param_groups[0]["lr"]}
+            improved = False
+            if validate is not None:
+                model.eval()
+                with torch.no_grad():
+                    val = float(validate(model))
+                entry["val"] = val
+                best = result.best_val
+                better = best is None or (val > best + settings.min_delta if settings.maximize
+                                          else val < best - settings.min_delta)
+                if better:
+                    improved = True
+                    result.best_val, result.best_epoch, since_best = val, epoch, 0
+                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                else:
+                    since_best += 1
+            else:
+                result.best_epoch = epoch
+            entry["seconds"] = time.perf_counter() - t0
+            result.history.append(entry)
+            if ckpt:
+                _save(ckpt / "last.pt", {"epoch": epoch, "model": model.state_dict(),
+                                         "optimizer": opt.state_dict(),
+                                         "scheduler": sched.state_dict(),
+                                         "history": result.history})
+                if improved:
+                    _save(ckpt / "best.pt", {"epoch": epoch, "model": best_state})
+            if settings.patience and since_best >= settings.patience:
+                result.stopped_early = True
+                break
+    finally:
+        bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return result
