@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -51,6 +52,9 @@ def test_volume_shape_dtype_and_normalisation():
     assert list(ph.picks.columns) == ["particle_type", "x", "y", "z"]
     assert ph.clean is None
     assert ph.meta["counts"] == ph.picks.groupby("particle_type").size().to_dict()
+    json.dumps(ph.meta)
+    json.dumps(generate_tomogram(SMALL_BYU, 0, has_motor=True).meta)
+    json.dumps(dataclasses.asdict(PRESETS["czii"]))
 
 
 def test_same_seed_is_bit_identical_and_seeds_differ():
