@@ -46,7 +46,7 @@ __all__ = ["AblationSpec", "GridPoint", "Plan", "load_spec", "spec_from_options"
 
 SPLIT_KEY = "split"
 _SPEC_KEYS = {"name", "title", "description", "method", "split", "budget", "seeds", "set",
-              "vary", "base", "device"}
+              "vary", "base", "device", "labels"}
 
 
 @dataclass
@@ -65,6 +65,8 @@ class AblationSpec:
     description: str = ""
     device: str | None = None
     source: Path | None = None
+    labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Display names of values: ``{key: {value as written: label}}``."""
 
 
 @dataclass
@@ -184,6 +186,9 @@ def load_spec(path: str | os.PathLike[str]) -> AblationSpec:
     for table in ("set", "base"):
         if not isinstance(data.get(table, {}), dict):
             raise InputError(f"[{table}] must be a table", p)
+    labels = data.get("labels", {})
+    if not isinstance(labels, dict) or not all(isinstance(v, dict) for v in labels.values()):
+        raise InputError("[labels] must hold one table per varied key", p)
     seeds = data.get("seeds", [0, 1, 2])
     if not isinstance(seeds, list) or not all(isinstance(s, int) for s in seeds):
         raise InputError("seeds must be a list of integers", p)
@@ -192,7 +197,8 @@ def load_spec(path: str | os.PathLike[str]) -> AblationSpec:
         split=str(split) if split is not None else "", vary={k: list(v) for k, v in vary.items()},
         seeds=parse_seeds(seeds), budget=data.get("budget"), fixed=dict(data.get("set", {})),
         base=dict(data.get("base", {})), title=str(data.get("title", "")),
-        description=str(data.get("description", "")), device=data.get("device"), source=p)
+        description=str(data.get("description", "")), device=data.get("device"), source=p,
+        labels={k: {str(a): str(b) for a, b in v.items()} for k, v in labels.items()})
 
 
 def spec_from_options(method: str, split: str, vary: Sequence[str], seeds: str = "0,1,2",
@@ -304,6 +310,9 @@ def make_plan(spec: AblationSpec, device: str | None = None) -> Plan:
                               spec.source)
         base_values[key] = value
     keys = list(typed)
+    names = {k: dict(zip([json.dumps(x, default=str) for x in typed[k]],
+                         [_label_of(spec.labels.get(k, {}), raw) for raw in spec.vary[k]],
+                         strict=True)) for k in keys}
     points: list[GridPoint] = []
     for combo in itertools.product(*(typed[k] for k in keys)):
         varied = dict(zip(keys, combo, strict=True))
@@ -312,11 +321,17 @@ def make_plan(spec: AblationSpec, device: str | None = None) -> Plan:
         overrides = {**fixed, **{k: v for k, v in varied.items() if k != SPLIT_KEY}}
         chash = cell_config(name, budget, overrides)[2]
         shown = {k: (_short_split(v) if k == SPLIT_KEY else v) for k, v in varied.items()}
-        label = ", ".join(f"{k}={_fmt(v)}" for k, v in shown.items())
+        label = ", ".join(names[k].get(json.dumps(varied[k], default=str)) or f"{k}={_fmt(v)}"
+                          for k, v in shown.items())
         points.append(GridPoint(label, split_arg, split_name(split_arg), overrides,
                                 _record.jsonable(shown), chash,
                                 all(varied[k] == base_values[k] for k in keys)))
     return Plan(spec, budget, points)
+
+
+def _label_of(labels: Mapping[str, str], raw: Any) -> str | None:
+    """The display label of a value as written in the spec (TOML keys are strings)."""
+    return labels.get(str(raw)) or labels.get(json.dumps(raw, default=str))
 
 
 def _short_split(arg: str) -> str:
