@@ -51,8 +51,11 @@ def test_tiny_generates_is_reused_and_fingerprint_is_stable(monkeypatch):
 
 def test_tampered_cache_regenerates_identically(tmp_path, monkeypatch):
     monkeypatch.setenv("CRYOBENCH_CACHE", str(tmp_path))
+    stale = tmp_path / "splits" / "tiny-0123456789abcdef"  # an older generator's entry
+    stale.mkdir(parents=True)
     split = load_split("tiny")
     split.project(progress=False)
+    assert not stale.exists()
     fp = split.fingerprint
     run = split.runs("train")[0]
     vol = run.tomogram()

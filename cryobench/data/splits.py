@@ -332,7 +332,17 @@ class Split:
             extra_manifest={"split": self.definition["name"]},
             fingerprint_fn=fingerprint, overwrite=True)
         manifest = json.loads(manifest_path.read_text())
+        self._prune_stale(root)
         return open_project(cfg), str(manifest["data_fingerprint"])
+
+    def _prune_stale(self, keep: Path) -> None:
+        """Remove this split's cache entries made by other definitions or generator versions."""
+        import shutil
+
+        for old in keep.parent.glob(f"{self.definition['name']}-*"):
+            stem = old.name[len(self.definition["name"]) + 1:]
+            if old != keep and old.is_dir() and len(stem) == 16 and "-" not in stem:
+                shutil.rmtree(old, ignore_errors=True)
 
     @property
     def data_fingerprint(self) -> str:
