@@ -156,7 +156,10 @@ def build_site(results: Sequence[str | os.PathLike[str]], out_dir: str | os.Path
             hidden = sum(1 for k in loaded.hidden if k[0] == split)
             boards.append({"split": split, "entries": entries, "classes": classes_of(entries),
                            "metric": entries[0].metric, "beta": entries[0].cube.beta,
-                           "figure": fig, "hidden": hidden})
+                           "figure": fig, "hidden": hidden,
+                           "weights": {c: w for e in entries
+                                       for c, w in zip(e.cube.classes, e.cube.weights.tolist(),
+                                                       strict=True)}})
             result.boards[split] = len(entries)
         page = env.get_template("site_index.html.j2").render(
             title=title, heading=title, root="", boards=boards, ablations=loaded.ablations,
