@@ -270,8 +270,10 @@ def test_real_tiny_sweep_local_vs_ray(tmp_path):
         run_ablation(plan, tmp_path / "ray", RayExecutor(progress=False))
     finally:
         ray.shutdown()
+    # what may differ between two runs of the same cell: timings, times, memory, environment,
+    # and the git sha (the working tree may change between the two runs)
     volatile = {"timings", "started_at", "finished_at", "peak_memory_mb", "peak_gpu_memory_mb",
-                "environment"}
+                "environment", "git_sha"}
     a, b = _records(tmp_path / "local"), _records(tmp_path / "ray")
     assert len(a) == 2 and a.keys() == b.keys()
     for k in a:
