@@ -119,3 +119,13 @@ def test_show_invalid_config_and_corrupt_zarr(tiny_project: Path, tmp_path: Path
                  str(tmp_path / "a.png"))
     assert res.exit_code == 2 and "denoised.zarr" in res.output
     assert len(res.output.strip().splitlines()) == 1
+
+
+def test_busiest_slice_prefers_particle_centres():
+    from cryobench.data.show import busiest_slice
+    from cryobench.particles import BYU_MOTOR
+
+    picks = pd.DataFrame({"experiment": ["r"], "particle_type": ["flagellar-motor"],
+                          "x": [100.0], "y": [100.0], "z": [790.0]})
+    assert busiest_slice(picks, 10.0, (BYU_MOTOR,), 128) == 79
+    assert busiest_slice(picks.iloc[:0], 10.0, (BYU_MOTOR,), 128) == 64

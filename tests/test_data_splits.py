@@ -108,3 +108,15 @@ def test_custom_split_file_and_byu_solution(tmp_path):
     path.write_text(json.dumps(bad))
     with pytest.raises(ConfigError, match="unknown task"):
         load_split(str(path))
+
+
+@pytest.mark.slow
+def test_czii_synth_generates_full_size(tmp_path, monkeypatch):
+    monkeypatch.setenv("CRYOBENCH_CACHE", str(tmp_path))
+    split = load_split("czii-synth")
+    split.project(progress=False)
+    runs = split.runs("test")
+    assert len(runs) == 4 and runs[0].shape == (184, 630, 630) and runs[0].levels == 3
+    counts = split.solution("train").groupby("particle_type").size()
+    assert set(counts.index) == {p.name for p in CZII_PARTICLES}
+    assert load_split("czii-synth").fingerprint == split.fingerprint
