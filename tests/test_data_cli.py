@@ -46,6 +46,13 @@ def test_synth_writes_a_complete_deterministic_project(tiny_project: Path, tmp_p
     pd.testing.assert_frame_equal(again.picks(), gt)
     other = project.run("TS_synth_2")
     assert not np.array_equal(other.tomogram(), run.tomogram())
+    # --snr changes the noise, not the scene
+    res = invoke("synth", "--preset", "tiny", "--out", str(tmp_path / "snr"), "--runs", "1",
+                 "--seed", "3", "--snr", "50", "--quiet")
+    assert res.exit_code == 0, res.output
+    clean = open_project(tmp_path / "snr" / "copick.json").run("TS_synth_1")
+    pd.testing.assert_frame_equal(clean.picks(), gt)
+    assert not np.array_equal(clean.tomogram(), run.tomogram())
 
 
 def test_synth_bad_input(tiny_project: Path, tmp_path: Path):

@@ -336,13 +336,19 @@ class Split:
         return open_project(cfg), str(manifest["data_fingerprint"])
 
     def _prune_stale(self, keep: Path) -> None:
-        """Remove this split's cache entries made by other definitions or generator versions."""
+        """Remove this split's cache entries made by other definitions or generator versions,
+        and temporary directories of generations killed more than a day ago."""
         import shutil
+        import time
 
-        for old in keep.parent.glob(f"{self.definition['name']}-*"):
-            stem = old.name[len(self.definition["name"]) + 1:]
+        name = self.definition["name"]
+        for old in keep.parent.glob(f"{name}-*"):
+            stem = old.name[len(name) + 1:]
             if old != keep and old.is_dir() and len(stem) == 16 and "-" not in stem:
                 shutil.rmtree(old, ignore_errors=True)
+        for tmp in keep.parent.glob(f".{name}-*"):
+            if tmp.is_dir() and time.time() - tmp.stat().st_mtime > 86400:
+                shutil.rmtree(tmp, ignore_errors=True)
 
     @property
     def data_fingerprint(self) -> str:
