@@ -20,6 +20,7 @@ __all__ = ["PICKS_COLUMNS", "read_csv_table", "read_picks_csv", "validate_picks"
            "write_picks_csv"]
 
 PICKS_COLUMNS: tuple[str, ...] = ("experiment", "particle_type", "x", "y", "z")
+_ID_COLUMNS: tuple[str, ...] = ("experiment", "particle_type", "tomo_id")
 
 
 def read_csv_table(path: str | os.PathLike[str]) -> pd.DataFrame:
@@ -32,7 +33,16 @@ def read_csv_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     if p.stat().st_size == 0:
         raise InputError("file is empty", p)
     try:
-        df = pd.read_csv(p, dtype={"experiment": str, "particle_type": str, "tomo_id": str})
+        df = pd.read_csv(p)
+        # identifier columns are text even when they look like numbers ("001" stays "001");
+        # reading them as text only when inference made them something else is much faster
+        # than forcing dtype=str on every read (same result).
+        ids = [c for c in _ID_COLUMNS if c in df.columns
+               and not pd.api.types.is_string_dtype(df[c])]
+        if ids:
+            text = pd.read_csv(p, usecols=ids, dtype=dict.fromkeys(ids, str))
+            for c in ids:
+                df[c] = text[c]
     except pd.errors.EmptyDataError:
         raise InputError("file is empty", p) from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:

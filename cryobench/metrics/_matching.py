@@ -33,6 +33,11 @@ def exact_d2(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1]) + d[:, 2] * d[:, 2]
 
 
+def _columns(xyz: np.ndarray) -> list[np.ndarray]:
+    """The three coordinate columns as contiguous 1D arrays (views when already F-ordered)."""
+    return [np.ascontiguousarray(xyz[:, d]) for d in range(3)]
+
+
 def pairs_within(
     ref_xyz: np.ndarray,
     ref_group: np.ndarray,
@@ -52,8 +57,8 @@ def pairs_within(
     Returns:
         ``(ref_idx, cand_idx, d2)`` int64, int64, float64 arrays, in no particular order.
     """
-    ref_xyz = np.ascontiguousarray(ref_xyz, dtype=np.float64)
-    cand_xyz = np.ascontiguousarray(cand_xyz, dtype=np.float64)
+    ref_xyz = np.asarray(ref_xyz, dtype=np.float64)
+    cand_xyz = np.asarray(cand_xyz, dtype=np.float64)
     ref_group = np.asarray(ref_group, dtype=np.int64)
     cand_group = np.asarray(cand_group, dtype=np.int64)
     group_radius = np.asarray(group_radius, dtype=np.float64)
@@ -72,7 +77,14 @@ def pairs_within(
 
 
 def _filter_exact(ref_xyz, cand_xyz, ri, ci, r2_of_ref):
-    d2 = exact_d2(ref_xyz[ri], cand_xyz[ci])
+    """Keep the pairs with ``((dx·dx + dy·dy) + dz·dz) <= r·r`` (scipy's exact test)."""
+    rc, cc = _columns(ref_xyz), _columns(cand_xyz)
+    d = rc[0][ri] - cc[0][ci]
+    d2 = d * d
+    d = rc[1][ri] - cc[1][ci]
+    d2 += d * d
+    d = rc[2][ri] - cc[2][ci]
+    d2 += d * d
     keep = d2 <= r2_of_ref[ri]
     return ri[keep], ci[keep], d2[keep]
 
@@ -92,42 +104,54 @@ def _pairs_grid(ref_xyz, ref_group, cand_xyz, cand_group, group_radius):
         return None
     nx, ny, nz = (int(v) for v in n_cells)
 
-    def cells(xyz, groups):
-        u = (xyz - lo) * inv_h_group[groups][:, None] + 1.0  # >= 1, so cell - 1 >= 0
-        c = u.astype(np.int64)  # floor, since u > 0
-        return u, c
-
     def key(g, cx, cy, cz):
-        return ((g * nx + cx) * ny + cy) * nz + cz
+        k = g * nx
+        k += cx
+        k *= ny
+        k += cy
+        k *= nz
+        k += cz
+        return k
+
+    def cells(xyz, groups):
+        """``(3, n)`` fractional cell coordinates u (>= 1, so cell - 1 >= 0) and cells."""
+        inv_h = inv_h_group[groups]
+        u = np.empty((3, len(xyz)), dtype=np.float64)
+        for d in range(3):
+            np.subtract(xyz[:, d], lo[d], out=u[d])
+            u[d] *= inv_h
+        u += 1.0
+        return u, u.astype(np.int64)  # truncation == floor since u > 0
 
     # candidates: one key each, sorted once
     _, cc = cells(cand_xyz, cand_group)
-    ckey = key(cand_group, cc[:, 0], cc[:, 1], cc[:, 2])
+    ckey = key(cand_group, cc[0], cc[1], cc[2])
+    del cc
     order = np.argsort(ckey)
     skey = ckey[order]
+    del ckey
     starts = np.flatnonzero(np.concatenate(([True], skey[1:] != skey[:-1])))
     ukeys = skey[starts]
     counts = np.diff(np.append(starts, len(skey)))
+    del skey
 
     # references: the 8 cells on the side of their own cell that the ball can reach
     ur, rc = cells(ref_xyz, ref_group)
-    side = np.where(ur - rc >= 0.5, 1, -1).astype(np.int64)
+    side = np.where(ur - rc >= 0.5, 1, -1).astype(np.int64)  # (3, n)
     n_ref = len(ref_xyz)
     rkeys = np.empty((n_ref, 8), dtype=np.int64)
     k = 0
     for ox in (0, 1):
         for oy in (0, 1):
             for oz in (0, 1):
-                rkeys[:, k] = key(ref_group, rc[:, 0] + ox * side[:, 0],
-                                  rc[:, 1] + oy * side[:, 1], rc[:, 2] + oz * side[:, 2])
+                rkeys[:, k] = key(ref_group, rc[0] + ox * side[0], rc[1] + oy * side[1],
+                                  rc[2] + oz * side[2])
                 k += 1
     rkeys = rkeys.ravel()
-    rorder = np.argsort(rkeys)
-    rkeys_sorted = rkeys[rorder]
-    pos = np.searchsorted(ukeys, rkeys_sorted)
+    pos = np.searchsorted(ukeys, rkeys)
     pos_c = np.minimum(pos, len(ukeys) - 1)
-    hit = ukeys[pos_c] == rkeys_sorted
-    ref_of_hit = rorder[hit] // 8
+    hit = ukeys[pos_c] == rkeys
+    ref_of_hit = np.flatnonzero(hit) // 8
     cell_of_hit = pos_c[hit]
     n_per_hit = counts[cell_of_hit]
     total = int(n_per_hit.sum())

@@ -77,10 +77,25 @@ def _first_row(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0]) + 1
 
 
+def _codes(series: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Integer codes (first-appearance order) and the string names of a label column.
+
+    Factorising the column itself is fast for pyarrow-backed strings (no per-row Python
+    objects); only the few distinct values are converted to ``str``.
+    """
+    codes, uniques = pd.factorize(series, sort=False)
+    names = [str(u) for u in uniques]
+    if len(set(names)) != len(names):  # e.g. 1 and "1" in an object column: same label
+        remap, names_idx = pd.factorize(np.array(names, dtype=object))
+        codes = remap[codes]
+        names = [str(u) for u in names_idx]
+    return codes.astype(np.int64, copy=False), names
+
+
 def _picks_arrays(
     df: pd.DataFrame, source: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.DataFrame]:
-    """Validated ``(experiment, particle_type, xyz)`` arrays of a picks table, cheaply.
+) -> tuple[np.ndarray, list[str], np.ndarray, list[str], np.ndarray, pd.DataFrame]:
+    """Validated ``(exp_codes, exp_names, type_codes, type_names, xyz, df)`` of a picks table.
 
     Falls back to :func:`cryobench.io.validate_picks` (which converts and explains) whenever a
     column is not already numeric / string.
@@ -109,13 +124,16 @@ def _picks_arrays(
         row = _first_row(~finite.all(axis=1))
         raise InputError(f"column {bad_col!r} has a NaN or infinite value (data row {row})",
                          source)
-    exp = df["experiment"].to_numpy()
-    typ = df["particle_type"].to_numpy()
-    if exp.dtype == object and not all(isinstance(v, str) for v in exp[:1000]):
-        exp = df["experiment"].astype(str).to_numpy()
-    if typ.dtype == object and not all(isinstance(v, str) for v in typ[:1000]):
-        typ = df["particle_type"].astype(str).to_numpy()
-    return exp, typ, xyz, df
+    exp_codes, exp_names = _codes(df["experiment"])
+    typ_codes, typ_names = _codes(df["particle_type"])
+    return exp_codes, exp_names, typ_codes, typ_names, xyz, df
+
+
+def _unknown_types(names: list[str], known: pd.Index, source: str) -> None:
+    bad = sorted(n for n, k in zip(names, known.get_indexer(names), strict=True) if k < 0)
+    if bad:
+        raise InputError(f"unknown particle type(s) {', '.join(map(repr, bad))}; "
+                         f"known: {', '.join(known)}", source)
 
 
 @dataclass
@@ -152,51 +170,41 @@ def prepare(
     need_score: bool = False,
 ) -> _Prepared:
     """Validate both tables and encode them (shared by the CZII score, diagnostics, mAP)."""
-    s_exp, s_typ, s_xyz, _ = _picks_arrays(solution, "solution")
-    c_exp, c_typ, c_xyz, sub_df = _picks_arrays(submission, "submission")
+    exp_codes, exp_names, cls_codes, cls_names, s_xyz, _ = _picks_arrays(solution, "solution")
+    c_exp_c, c_exp_names, c_typ_c, c_typ_names, c_xyz, sub_df = _picks_arrays(
+        submission, "submission")
 
     known = pd.Index(list(radii))
     # solution: known types, no duplicated (experiment, x, y, z)
-    sol_type_known = known.get_indexer(s_typ)
-    if (sol_type_known < 0).any():
-        unknown = sorted(set(s_typ[sol_type_known < 0]))
-        raise InputError(f"unknown particle type(s) {', '.join(map(repr, unknown))}; "
-                         f"known: {', '.join(known)}", "solution")
-    key = pd.DataFrame({"e": s_exp, "x": s_xyz[:, 0], "y": s_xyz[:, 1], "z": s_xyz[:, 2]})
+    _unknown_types(cls_names, known, "solution")
+    key = pd.DataFrame({"e": exp_codes, "x": s_xyz[:, 0], "y": s_xyz[:, 1], "z": s_xyz[:, 2]})
     dup = key.duplicated().to_numpy()
     if dup.any():
         row = _first_row(dup)
         raise InputError(
-            f"duplicate solution row: experiment {s_exp[row - 1]!r} has two particles at "
-            f"x, y, z = {s_xyz[row - 1, 0]}, {s_xyz[row - 1, 1]}, {s_xyz[row - 1, 2]} "
-            f"(data row {row})", "solution")
-
-    exp_codes, exp_names = pd.factorize(s_exp)
-    cls_codes, cls_names = pd.factorize(s_typ)
+            f"duplicate solution row: experiment {exp_names[exp_codes[row - 1]]!r} has two "
+            f"particles at x, y, z = {s_xyz[row - 1, 0]}, {s_xyz[row - 1, 1]}, "
+            f"{s_xyz[row - 1, 2]} (data row {row})", "solution")
     n_cls = len(cls_names)
-    ref_group = exp_codes.astype(np.int64) * n_cls + cls_codes
+    ref_group = exp_codes * n_cls + cls_codes
 
     # submission: drop foreign experiments, then unknown types are an error
-    c_exp_code = pd.Index(exp_names).get_indexer(c_exp)
+    exp_map = pd.Index(exp_names).get_indexer(c_exp_names)
+    c_exp_code = exp_map[c_exp_c] if len(c_exp_c) else c_exp_c
     in_split = c_exp_code >= 0
     n_foreign = int((~in_split).sum())
-    if n_foreign:
-        c_exp_code = c_exp_code[in_split]
-        c_typ = c_typ[in_split]
-        c_xyz = c_xyz[in_split]
-    known_code = known.get_indexer(c_typ)
-    if (known_code < 0).any():
-        unknown = sorted(set(c_typ[known_code < 0]))
-        raise InputError(f"unknown particle type(s) {', '.join(map(repr, unknown))}; "
-                         f"known: {', '.join(known)}", "submission")
-    cls_code = pd.Index(cls_names).get_indexer(c_typ)
-    scored = cls_code >= 0
-    n_ignored = int((~scored).sum())
-    rows = np.flatnonzero(in_split)
-    if n_ignored:
-        rows = rows[scored]
-        c_exp_code, cls_code, c_xyz = c_exp_code[scored], cls_code[scored], c_xyz[scored]
-    cand_group = c_exp_code.astype(np.int64) * n_cls + cls_code
+    present = np.zeros(len(c_typ_names), dtype=bool)
+    present[np.unique(c_typ_c[in_split])] = True
+    _unknown_types([n for n, p in zip(c_typ_names, present, strict=True) if p], known,
+                   "submission")
+    cls_map = pd.Index(cls_names).get_indexer(c_typ_names)
+    cls_code = cls_map[c_typ_c] if len(c_typ_c) else c_typ_c
+    scored = in_split & (cls_code >= 0)
+    n_ignored = int((in_split & (cls_code < 0)).sum())
+    rows = np.flatnonzero(scored)
+    if len(rows) != len(scored):
+        c_exp_code, cls_code, c_xyz = c_exp_code[rows], cls_code[rows], c_xyz[rows]
+    cand_group = c_exp_code * n_cls + cls_code
 
     score = None
     if need_score:
@@ -211,7 +219,7 @@ def prepare(
 
     class_radius = np.array([float(radii[c]) * distance_multiplier for c in cls_names])
     return _Prepared(
-        experiments=[str(e) for e in exp_names], classes=[str(c) for c in cls_names],
+        experiments=exp_names, classes=cls_names,
         class_radius=class_radius, ref_xyz=s_xyz, ref_group=ref_group, cand_xyz=c_xyz,
         cand_group=cand_group, cand_rows=rows, cand_score=score,
         n_dropped_foreign=n_foreign, n_ignored_types=n_ignored,

@@ -35,15 +35,22 @@ __all__ = ["gaming_diagnostics", "candidate_kinds", "czii_score_with_diagnostics
 
 
 def candidate_kinds(n_cand: int, ri: np.ndarray, ci: np.ndarray, d2: np.ndarray) -> np.ndarray:
-    """Kind of each candidate from the in-range pairs: 0 unmatched, 1 first, 2 duplicate."""
+    """Kind of each candidate from the in-range pairs: 0 unmatched, 1 first, 2 duplicate.
+
+    The first candidate of a reference is its closest one; equal distances go to the lowest
+    row. Computed with unbuffered ufunc reductions, O(number of pairs), no sort.
+    """
     kind = np.zeros(n_cand, dtype=np.int8)
     if len(ri) == 0:
         return kind
     kind[ci] = 2
-    order = np.lexsort((ci, d2, ri))  # by reference, then distance, then candidate row
-    r_sorted = ri[order]
-    first = np.concatenate(([True], r_sorted[1:] != r_sorted[:-1]))
-    kind[ci[order][first]] = 1
+    n_ref = int(ri.max()) + 1
+    best_d2 = np.full(n_ref, np.inf)
+    np.minimum.at(best_d2, ri, d2)
+    closest = d2 == best_d2[ri]
+    best_c = np.full(n_ref, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(best_c, ri[closest], ci[closest])
+    kind[best_c[np.unique(ri)]] = 1
     return kind
 
 
