@@ -274,10 +274,23 @@ class Project:
 # --------------------------------------------------------------------------------------------
 
 
+def _location(obj: Any) -> str:
+    """Where a copick run / voxel spacing lives, for messages (static root if only there)."""
+    overlay = getattr(obj, "overlay_path", None)
+    static = getattr(obj, "static_path", None)
+    try:
+        if static and not obj.static_is_overlay and obj.fs_static.exists(static) and not (
+                overlay and obj.fs_overlay.exists(overlay)):
+            return str(static)
+    except Exception:  # pragma: no cover - remote file systems
+        pass
+    return str(overlay or getattr(obj, "name", "?"))
+
+
 def _select_voxel_spacing(run: Any, voxel_spacing: float | None) -> Any:
     spacings = sorted(run.voxel_spacings, key=lambda v: v.voxel_size)
     avail = [f"{v.voxel_size:g}" for v in spacings]
-    where = getattr(run, "overlay_path", run.name)
+    where = _location(run)
     if voxel_spacing is None:
         if not spacings:
             raise DataError(f"run {run.name!r} has no tomograms (no voxel spacing)", where)
@@ -299,7 +312,7 @@ def _select_voxel_spacing(run: Any, voxel_spacing: float | None) -> Any:
 def _select_tomogram(run: Any, vs: Any, tomo_type: str | None) -> Any:
     tomos = list(vs.tomograms)
     types = sorted({t.tomo_type for t in tomos})
-    where = getattr(vs, "overlay_path", run.name)
+    where = _location(vs)
     if tomo_type is None:
         if not tomos:
             raise DataError(f"run {run.name!r} has no tomogram at {vs.voxel_size:g} Å", where)
@@ -444,7 +457,7 @@ def _read_run_picks(project: Project, run: Any, user: str, session: str | None,
         found = run.get_picks(user_id=user, session_id=session)
     except Exception as exc:
         raise DataError(f"cannot list picks of run {run.name!r} ({exc})",
-                        getattr(run, "overlay_path", project.config_path)) from None
+                        _location(run)) from None
     found = [cp for cp in found if cp.pickable_object_name in names]
     if session is None:
         by_object: dict[str, set[str]] = {}
