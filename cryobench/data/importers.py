@@ -23,7 +23,12 @@ import numpy as np
 import pandas as pd
 
 from cryobench.coords import voxels_to_picks
-from cryobench.data.project import GROUND_TRUTH_SESSION, GROUND_TRUTH_USER, create_project
+from cryobench.data.project import (
+    GROUND_TRUTH_SESSION,
+    GROUND_TRUTH_USER,
+    create_project,
+    round_spacing,
+)
 from cryobench.data.synth import CONFIG_NAME, MANIFEST_NAME
 from cryobench.errors import DataError, InputError
 from cryobench.io.atomic import atomic_dir, atomic_write_text
@@ -251,7 +256,7 @@ def import_byu(train_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str
                 if want != vol.shape:
                     raise DataError(f"slice stack has shape {vol.shape} but {lab.name} says "
                                     f"{want}", stacks / tomo_id)
-            spacing = float(rows.iloc[0]["Voxel spacing"])
+            spacing = round_spacing(float(rows.iloc[0]["Voxel spacing"]))
             axes = rows[["Motor axis 0", "Motor axis 1", "Motor axis 2"]].to_numpy(np.float64)
             motors = axes[(axes >= 0).all(axis=1)]
             picks = voxels_to_picks(motors, spacing, tomo_id, BYU_MOTOR.name)
