@@ -224,3 +224,45 @@ def test_missing_extra_message():
     with pytest.raises(MethodError, match=r"pip install 'cryobench\[detection\]'"):
         require("no_such_module_cryobench", "detection", "faster_rcnn")
     assert require("json", "detection", "x").__name__ == "json"
+
+
+# ----- fusion ---------------------------------------------------------------------------------
+def test_fusion_weighted_vote_refines_score_and_position():
+    from cryobench.methods.slices.fusion import fuse, unet_votes
+
+    probs = np.zeros((2, 30, 30, 30), dtype=np.float32)
+    probs[0, 9:12, 9:12, 11:14] = 1.0          # alpha blob centred at voxel (10, 10, 12)
+    probs[1, 20:23, 20:23, 20:23] = 0.95       # beta blob with no YOLO proposal
+    votes, cen = unet_votes(np.array([[10, 10, 10]]), probs[0], 1.0)
+    assert votes[0] == pytest.approx(1 / 7) and cen[0] == pytest.approx([10, 10, 11])
+    proposals = picks([("e", "alpha", 100.0, 100.0, 100.0, 0.6)])   # x=10, y=10, z=10 voxels
+    peaks = picks([("e", "beta", 210.0, 210.0, 210.0, 0.95), ("e", "alpha", 110, 100, 100, 0.99),
+                   ("e", "beta", 0.0, 0.0, 0.0, 0.5)])
+    out = fuse(proposals, probs, 10.0, ["alpha", "beta"], RADII, weight=0.5,
+               region_fraction=0.3, unet_peaks=peaks, unet_threshold=0.9)
+    a = out[out.particle_type == "alpha"]
+    assert len(a) == 1  # the alpha peak lies within one radius of the proposal: not added
+    vote_a, cen_a = unet_votes(np.array([[10, 10, 10]]), probs[0], 0.3 * 5)
+    assert a["score"].iloc[0] == pytest.approx(0.5 * 0.6 + 0.5 * vote_a[0])
+    assert a[["x", "y", "z"]].to_numpy()[0] == pytest.approx(
+        10 * (0.5 * np.array([10, 10, 10]) + 0.5 * cen_a[0])[::-1])
+    b = out[out.particle_type == "beta"]
+    assert len(b) == 1 and b["score"].iloc[0] == pytest.approx(0.5 * 0.95)  # below 0.9: dropped
+    only_yolo = fuse(proposals, probs, 10.0, ["alpha", "beta"], RADII, weight=1.0)
+    pd.testing.assert_frame_equal(only_yolo, proposals)
+
+
+def test_yolo_label_lines(tmp_path):
+    from cryobench.methods.slices.dataset import SliceSample
+    from cryobench.methods.slices.yolo_format import write_yolo_dataset, yolo_label_lines
+
+    s = SliceSample("TS_1/a", 3, np.zeros((20, 40), np.uint8),
+                    np.array([[10, 5, 20, 15]], np.float32), np.array([1]))
+    assert yolo_label_lines(s) == ["1 0.375000 0.500000 0.250000 0.500000"]
+    data = write_yolo_dataset([s], [], tmp_path / "ds", ["alpha", "beta"])
+    import json
+
+    meta = json.loads(data.read_text())
+    assert meta["names"] == {"0": "alpha", "1": "beta"} and meta["train"] == "images/train"
+    assert (tmp_path / "ds/images/train/TS-1-a_z0003.png").exists()
+    assert (tmp_path / "ds/labels/val/TS-1-a_z0003.txt").read_text().startswith("1 0.375")
