@@ -49,7 +49,7 @@ def test_site_has_a_board_per_split_and_a_page_per_entry(results, tmp_path):
     assert not re.search(r"""(src|href)\s*=\s*["'](https?:)?//""", index)
     for page in res.pages:
         assert (out / page).is_file()
-        for ref in re.findall(r'(?:src|href)="([^"#]+)', (out / page).read_text()):
+        for ref in re.findall(r'(?:src|href)="(?!data:)([^"#]+)', (out / page).read_text()):
             assert (out / page).parent.joinpath(ref).resolve().exists(), (page, ref)
     assert len([p for p in res.pages if p.startswith("methods/")]) == 6
     flagged = re.search(r'<tr class="flagged">.*?</tr>', index, re.S).group(0)

@@ -21,17 +21,26 @@ _PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#
             "#000000"]
 
 
-def _figure(width: float, height: float):
+def _figure(width: float, height: float, left: float = 0.6, bottom: float = 0.5,
+            right: float = 0.15, top: float = 0.15):
+    """A figure with fixed margins in inches (a layout engine would double the drawing time)."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
+    fig = Figure(figsize=(width, height), dpi=_DPI)
+    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height,
+                        top=1 - top / height)
     return fig
+
+
+def _label_inches(labels: Sequence[str], fontsize: float = 8) -> float:
+    """Roughly the width of the longest label in inches (DejaVu Sans: ~0.6 em per char)."""
+    return 0.15 + 0.6 * fontsize / 72 * max((len(s) for s in labels), default=1)
 
 
 def png_bytes(fig: Any) -> bytes:
     """The figure as PNG bytes."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=_DPI)
+    fig.savefig(buf, format="png", dpi=_DPI, pil_kwargs={"compress_level": 2})
     return buf.getvalue()
 
 
@@ -44,7 +53,8 @@ def class_bars(per_class: dict[str, dict[str, Any]], seed_fbeta: dict[str, Seque
                beta: float, title: str = "") -> bytes:
     """Grouped bars of precision, recall and F-beta per class (seed means, seeds as dots)."""
     classes = list(per_class)
-    fig = _figure(max(5.0, 1.1 * len(classes) + 2), 3.4)
+    fig = _figure(max(5.0, 1.1 * len(classes) + 2), 3.4, bottom=0.8,
+                  top=0.35 if title else 0.15)
     ax = fig.add_subplot()
     x = np.arange(len(classes))
     width = 0.26
@@ -57,7 +67,8 @@ def class_bars(per_class: dict[str, dict[str, Any]], seed_fbeta: dict[str, Seque
         if len(pts) > 1:
             ax.plot(np.full(len(pts), x[k] + width), pts, "k.", ms=4, zorder=3)
     ax.set_xticks(x, [_short(c) for c in classes], rotation=20, ha="right")
-    ax.set_ylim(0, max(1.05, max((per_class[c].get("fbeta") or 0) for c in classes) + 0.05))
+    ax.set_ylim(0, max(1.2, max((per_class[c].get("fbeta") or 0) for c in classes) + 0.2))
+    ax.set_yticks(np.linspace(0, 1, 6))
     ax.set_ylabel("value")
     ax.legend(loc="upper right", fontsize=8, ncols=3, frameon=False)
     ax.grid(axis="y", alpha=0.3)
@@ -71,7 +82,8 @@ def score_forest(labels: Sequence[str], scores: Sequence[float],
                  xlabel: str = "score") -> bytes:
     """Horizontal score plot: one row per entry, point = seed mean, bar = 95% interval."""
     n = len(labels)
-    fig = _figure(6.0, 0.9 + 0.32 * max(n, 1))
+    fig = _figure(6.0 + _label_inches(labels), 0.9 + 0.32 * max(n, 1),
+                  left=_label_inches(labels) + 0.1, bottom=0.6, right=0.25)
     ax = fig.add_subplot()
     y = np.arange(n)[::-1]
     for yi, s, iv, fl in zip(y, scores, intervals, flagged, strict=True):
@@ -89,7 +101,7 @@ def score_forest(labels: Sequence[str], scores: Sequence[float],
 def runtime_scatter(labels: Sequence[str], total_s: Sequence[float | None],
                     memory_mb: Sequence[float | None], scores: Sequence[float]) -> bytes:
     """Total run time against score, marker size from peak memory."""
-    fig = _figure(5.5, 3.4)
+    fig = _figure(5.5, 3.4, left=0.7)
     ax = fig.add_subplot()
     for i, (lab, t, m, s) in enumerate(zip(labels, total_s, memory_mb, scores, strict=True)):
         if t is None:
@@ -107,7 +119,7 @@ def runtime_scatter(labels: Sequence[str], total_s: Sequence[float | None],
 
 def pr_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str = "") -> bytes:
     """Precision-recall curves, one per class: ``{class: (recall, precision)}``."""
-    fig = _figure(5.0, 3.6)
+    fig = _figure(5.0, 3.6, left=0.7, top=0.35 if title else 0.15)
     ax = fig.add_subplot()
     for i, (cls, (rec, prec)) in enumerate(curves.items()):
         ax.plot(rec, prec, color=_PALETTE[i % len(_PALETTE)], lw=1.5, label=_short(cls))
@@ -125,7 +137,7 @@ def pr_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str = "")
 def threshold_sweep(thresholds: np.ndarray, scores: np.ndarray, chosen: float | None = None,
                     ylabel: str = "score", title: str = "") -> bytes:
     """Score as a function of a global score threshold applied to the predictions."""
-    fig = _figure(5.0, 3.2)
+    fig = _figure(5.0, 3.2, left=0.7, top=0.35 if title else 0.15)
     ax = fig.add_subplot()
     ax.plot(thresholds, scores, color=_PALETTE[0], lw=1.6)
     if chosen is not None:
@@ -144,7 +156,8 @@ def slice_overlay(image: np.ndarray, marks: Sequence[dict[str, Any]], title: str
     from matplotlib.patches import Circle
 
     h, w = image.shape
-    fig = _figure(6.0, 6.0 * h / max(w, 1) + 0.4)
+    fig = _figure(6.0, 6.0 * h / max(w, 1) + 0.4, left=0.05, bottom=0.05, right=0.05,
+                  top=0.35)
     ax = fig.add_subplot()
     lo, hi = np.percentile(image, [1, 99])
     ax.imshow(image, cmap="gray", vmin=lo, vmax=hi, origin="upper")
@@ -161,7 +174,8 @@ def ablation_forest(labels: Sequence[str], diffs: Sequence[float | None],
                     intervals: Sequence[tuple[float, float] | None]) -> bytes:
     """Paired differences to the base config, with their 95% intervals and a zero line."""
     n = len(labels)
-    fig = _figure(6.0, 0.9 + 0.34 * max(n, 1))
+    fig = _figure(6.0 + _label_inches(labels), 0.9 + 0.34 * max(n, 1),
+                  left=_label_inches(labels) + 0.1, bottom=0.6, right=0.25)
     ax = fig.add_subplot()
     y = np.arange(n)[::-1]
     for yi, d, iv in zip(y, diffs, intervals, strict=True):
