@@ -102,7 +102,7 @@ def make_fake_runs(n: int = 2, shape: Sequence[int] = (32, 64, 64), *, spacing: 
 
 
 def make_fake_motor_runs(n: int = 4, shape: Sequence[int] = (32, 64, 64), *,
-                         spacing: float = 20.0, motor_fraction: float = 0.75,
+                         spacing: float = 40.0, motor_fraction: float = 0.75,
                          noise: float = 0.3, seed: int = 0, prefix: str = "motor"
                          ) -> list[FakeRun]:
     """Motor-task runs: a bright ball of radius 250 Å in most runs, nothing in the others."""
@@ -114,7 +114,8 @@ def make_fake_motor_runs(n: int = 4, shape: Sequence[int] = (32, 64, 64), *,
         zyx = []
         if has:
             r = BYU_MOTOR.radius / spacing
-            c = np.array([rng.uniform(r + 1, s - 2 - r) for s in shape])
+            c = np.array([rng.uniform(min(r + 1, (s - 1) / 2), max(s - 2 - r, (s - 1) / 2))
+                          for s in shape])
             _ball(vol, c, r, 1.0)
             zyx.append(c)
         vol = ndimage.gaussian_filter(vol, 1.0) + rng.normal(0, noise, vol.shape)

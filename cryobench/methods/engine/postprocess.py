@@ -240,7 +240,8 @@ def tune_thresholds(candidates: pd.DataFrame, truth: pd.DataFrame, radii: Mappin
         truth: the ground-truth picks of the same validation runs.
         radii: class name -> radius in Å; a match is within ``distance_fraction`` x radius.
         beta: the F-beta (4 for CZII).
-        default: threshold for a class without references or candidates.
+        default: threshold for a class the runs cannot tune (no references, no candidates,
+            or no candidate near any reference).
 
     The weighted CZII score is a weighted sum of independent per-class F-betas, so maximising
     each class maximises the score. Counting follows the kaggle semantics exactly
@@ -265,9 +266,12 @@ def tune_thresholds(candidates: pd.DataFrame, truth: pd.DataFrame, radii: Mappin
         fs = np.array([fbeta(t, c - t, len(ref) - t, beta)
                        for t, c in zip(tp, n_cand, strict=True)])
         k = int(np.argmax(fs))
+        result.fbeta[name] = float(fs[k])
+        if fs[k] <= 0:  # no candidate matches any reference: nothing to tune
+            result.thresholds[name] = float(default)
+            continue
         lower = levels[k + 1] if k + 1 < len(levels) else levels[k] - 1e-6
         result.thresholds[name] = float((levels[k] + lower) / 2)
-        result.fbeta[name] = float(fs[k])
     return result
 
 

@@ -1,0 +1,99 @@
+"""The training loop: it learns, is deterministic on CPU, stops early and checkpoints."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from cryobench.errors import ConfigError  # noqa: E402
+from cryobench.methods.base import RunContext  # noqa: E402
+from cryobench.methods.engine.training import (  # noqa: E402
+    TrainSettings,
+    make_scheduler,
+    train_model,
+)
+
+
+def problem(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(4, 1, generator=g)
+    xs = torch.randn(64, 4, generator=g)
+    ys = xs @ w
+
+    def batches(epoch):
+        for i in range(0, 64, 8):
+            yield xs[i:i + 8], ys[i:i + 8]
+
+    return batches, xs, ys
+
+
+def fit(tmp_path, seed=0, **kw):
+    torch.manual_seed(seed)
+    model = torch.nn.Linear(4, 1)
+    batches, xs, ys = problem()
+    ctx = RunContext(work_dir=tmp_path, progress=False, seed=seed)
+    settings = TrainSettings(**{"epochs": 6, "steps_per_epoch": 8, "lr": 0.05, **kw})
+    res = train_model(model, batches, torch.nn.functional.mse_loss, settings, ctx,
+                      validate=kw.pop("validate", None))
+    return model, res, xs, ys
+
+
+def test_learns_and_is_deterministic(tmp_path):
+    m1, r1, xs, ys = fit(tmp_path)
+    m2, r2, _, _ = fit(tmp_path)
+    assert r1.history[-1]["loss"] < 0.2 * r1.history[0]["loss"]
+    assert r1.steps == 48 and len(r1.history) == 6
+    for a, b in zip(m1.state_dict().values(), m2.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_early_stopping_restores_best_and_checkpoints(tmp_path):
+    scores = iter([1.0, 0.5, 0.6, 0.7, 0.8, 0.9])
+    snapshots = []
+
+    def validate(model):
+        snapshots.append(model.weight.detach().clone())
+        return next(scores)
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 1)
+    batches, _, _ = problem()
+    ctx = RunContext(work_dir=tmp_path, progress=False)
+    settings = TrainSettings(epochs=6, steps_per_epoch=8, lr=0.05, patience=2,
+                             checkpoint_dir=tmp_path / "ckpt")
+    res = train_model(model, batches, torch.nn.functional.mse_loss, settings, ctx,
+                      validate=validate)
+    assert res.stopped_early and len(res.history) == 4
+    assert res.best_epoch == 1 and res.best_val == 0.5
+    assert torch.equal(model.weight, snapshots[1])  # the best weights are back
+    assert (tmp_path / "ckpt" / "last.pt").exists() and (tmp_path / "ckpt" / "best.pt").exists()
+    best = torch.load(tmp_path / "ckpt" / "best.pt", weights_only=True)
+    assert best["epoch"] == 1
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "onecycle", "constant"])
+def test_schedules(schedule):
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.AdamW([p], lr=1.0)
+    s = TrainSettings(lr=1.0, schedule=schedule, warmup_fraction=0.1)
+    sched = make_scheduler(opt, s, 100)
+    lrs = []
+    for _ in range(100):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    if schedule == "constant":
+        assert set(lrs) == {1.0}
+    else:
+        assert max(lrs) == pytest.approx(1.0, rel=0.05) and lrs[-1] < 0.05
+        assert lrs[0] < 0.5  # warm-up
+
+
+def test_bad_settings():
+    p = torch.nn.Parameter(torch.zeros(1))
+    with pytest.raises(ConfigError):
+        make_scheduler(torch.optim.AdamW([p]), TrainSettings(schedule="linear"), 10)
+    with pytest.raises(ConfigError):
+        train_model(torch.nn.Linear(1, 1), lambda e: [], torch.nn.functional.mse_loss,
+                    TrainSettings(epochs=0), RunContext(work_dir=".", progress=False))
