@@ -43,10 +43,10 @@ from cryobench.methods.base import BUDGETS, TASKS, PickingMethod, RunContext, Ru
 
 __all__ = ["check_method", "method_checks", "parametrize_with_checks", "TINY_SPLITS"]
 
-TINY_SPLITS: dict[str, str] = {"particles": "tiny", "motor": "byu-synth"}
+TINY_SPLITS: dict[str, str] = {"particles": "tiny", "motor": "tiny-motor"}
 """The conformance split for a method whose first task is the key (when ``split`` is not given):
-``tiny`` for particle pickers; motor-only methods use ``byu-synth`` (there is no smaller motor
-split)."""
+``tiny`` for particle pickers, ``tiny-motor`` (a few small bacterial-cell volumes) for
+motor-only methods."""
 
 
 class _NoLabels:
@@ -298,7 +298,7 @@ def check_method(cls: type[PickingMethod], *, split: Any = None, budget: str = "
 
     Args:
         cls: the method class.
-        split: a split name or object; default ``tiny`` (``byu-synth`` for motor-only methods).
+        split: a split name or object; default ``tiny`` (``tiny-motor`` for motor-only methods).
         budget: config budget used for the fits (``smoke`` keeps it to seconds).
         seed: the seed of both fits.
         work_dir: scratch directory (default: a temporary directory, removed afterwards).

@@ -120,3 +120,13 @@ def test_czii_synth_generates_full_size(tmp_path, monkeypatch):
     counts = split.solution("train").groupby("particle_type").size()
     assert set(counts.index) == {p.name for p in CZII_PARTICLES}
     assert load_split("czii-synth").fingerprint == split.fingerprint
+
+
+def test_tiny_motor_split_has_motors_and_a_byu_solution():
+    split = load_split("tiny-motor")
+    assert split.task == "motor" and split.metric == "byu"
+    sol = split.byu_solution("test")
+    assert sorted(sol["tomo_id"]) == sorted(split.test)
+    assert set(sol["Has motor"]) == {0, 1}
+    with_motor = sol[sol["Has motor"] == 1].iloc[0]
+    assert with_motor["Motor axis 0"] >= 0

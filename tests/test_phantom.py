@@ -34,7 +34,7 @@ SMALL_BYU = dataclasses.replace(PRESETS["byu"], name="byu-small", shape=(64, 128
 
 
 def test_presets_match_the_brief():
-    assert set(PRESETS) == {"czii", "byu", "tiny"}
+    assert set(PRESETS) == {"czii", "byu", "tiny", "tiny-byu"}
     czii = PRESETS["czii"]
     assert czii.shape == (184, 630, 630) and czii.voxel_spacing == 10.0
     assert [p.name for p in czii.particles] == [p.name for p in CZII_PARTICLES]
@@ -221,3 +221,14 @@ def test_tomogram_pyramid():
     assert tomogram_pyramid(vol, levels=1)[0] is not None
     with pytest.raises(ValueError):
         tomogram_pyramid(vol, levels=0)
+
+
+@pytest.mark.parametrize("has_motor", [True, False])
+def test_tiny_byu_motor_inside_the_volume(has_motor):
+    ph = generate_tomogram(PRESETS["tiny-byu"], 5, has_motor=has_motor)
+    assert ph.volume.shape == (48, 96, 96)
+    assert 36.0 <= ph.voxel_spacing <= 44.0
+    assert len(ph.picks) == int(has_motor)
+    if has_motor:
+        zyx = ph.picks[["z", "y", "x"]].to_numpy()[0] / ph.voxel_spacing
+        assert np.all(zyx >= 0) and np.all(zyx < np.array(ph.volume.shape))

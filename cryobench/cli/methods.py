@@ -102,7 +102,7 @@ def info_cmd(name: str, as_json: bool) -> None:
 @methods.command("validate")
 @click.argument("name")
 @click.option("--split", default=None,
-              help="Split to check on (default: tiny; byu-synth for motor-only methods).")
+              help="Split to check on (default: tiny; tiny-motor for motor-only methods).")
 @click.option("--budget", default="smoke", show_default=True,
               type=click.Choice(["smoke", "cpu", "full"]))
 @click.option("--seed", default=0, show_default=True, type=int)

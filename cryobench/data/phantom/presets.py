@@ -69,5 +69,20 @@ PRESETS: dict[str, PhantomSpec] = {
         gold=(0, 1),
         ice_fraction=(0.85, 0.95),
     ),
+    "tiny-byu": PhantomSpec(
+        name="tiny-byu",
+        task="motor",
+        shape=(48, 96, 96),
+        voxel_spacing=40.0,
+        spacing_range=(36.0, 44.0),
+        particles=(BYU_MOTOR,),
+        snr=1.0,
+        clutter=(2, 5),
+        gold=(0, 1),
+        ice_fraction=(0.8, 0.95),
+        motor_probability=0.5,
+        cells=(0, 0),
+    ),
 }
-"""Preset name -> recipe."""
+"""Preset name -> recipe. ``tiny-byu`` is the byu scene at the same physical size on a 2.5x
+coarser grid: seconds to generate, for the motor task's conformance tests."""
