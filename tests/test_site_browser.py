@@ -4,10 +4,10 @@ Needs the Debian packages ``chromium`` and ``chromium-driver`` (``apt-get instal
 chromium-driver``) and the ``selenium`` Python package (in the ``test`` extra); the test is
 skipped, saying what is missing, otherwise.
 
-The site is served from a loopback HTTP server. By default it is built from
-``leaderboards/results/`` (the committed official records) when that holds records, else from
-fabricated ones. CI may instead point ``CRYOBENCH_SITE_DIR`` at a site it built itself; the
-screenshots are written into the site directory under ``_screenshots/`` (a CI artefact path).
+The site is built from ``leaderboards/results/`` (the committed official records) when that holds
+records, else from fabricated ones, into ``$CRYOBENCH_SITE_DIR`` when set (CI sets it to keep
+the site and its screenshots as artefacts) or a temporary directory, and served from a loopback
+HTTP server. Screenshots: ``<site>/_screenshots/index.png`` and ``method.png``.
 """
 
 from __future__ import annotations
@@ -45,24 +45,21 @@ def _browser() -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> tuple[Path, dict[str, int], list[str]]:
-    """(site dir, rows per split, pages) - built here unless CRYOBENCH_SITE_DIR is set."""
-    given = os.environ.get("CRYOBENCH_SITE_DIR")
-    if given:
-        d = Path(given)
-        data = json.loads((d / "data" / "leaderboard.json").read_text())
-        boards = {s: len(rows) for s, rows in data["leaderboards"].items()}
-        pages = ["index.html"] + [f"methods/{e['id']}.html" for e in data["entries"]]
-        return d, boards, pages
+    """(site dir, rows per split, pages): built from the committed official records (or
+    fabricated ones when there are none) into ``$CRYOBENCH_SITE_DIR`` or a temporary dir."""
     from cryobench.report.site import build_site
 
     results = OFFICIAL
-    if not any(OFFICIAL.rglob("*record.json")) if OFFICIAL.is_dir() else True:
+    if not (OFFICIAL.is_dir() and any(OFFICIAL.rglob("*record.json"))):
         results = tmp_path_factory.mktemp("results")
         write_fake_results(results)
         write_fake_results(results, methods=[("cnn_regressor", 0.6)], split="byu-synth",
                            metric="byu", experiments=[f"tomo_{i}" for i in range(10)])
-    out = tmp_path_factory.mktemp("build") / "site"
+    given = os.environ.get("CRYOBENCH_SITE_DIR")
+    out = Path(given) if given else tmp_path_factory.mktemp("build") / "site"
     res = build_site([results], out, n_boot=200)
+    data = json.loads((out / "data" / "leaderboard.json").read_text())
+    assert {s: len(rows) for s, rows in data["leaderboards"].items()} == res.boards
     return out, res.boards, res.pages
 
 
