@@ -73,14 +73,41 @@ def infer_metric(columns: Iterable[str], path: str | os.PathLike[str] | None = N
     return best
 
 
+# columns each metric reads (others are skipped: large files parse faster)
+NEEDED_COLUMNS = {
+    "czii": CZII_COLUMNS,
+    "byu": (*BYU_COLUMNS, "Voxel spacing", "Has motor"),
+    "map": (*CZII_COLUMNS, *BOX_COLUMNS, "score"),
+}
+
+
 def load_tables(submission: str | os.PathLike[str], solution: str | os.PathLike[str],
                 metric: str | None = None):
-    """Read both CSVs; return ``(submission_df, solution_df, metric)``."""
+    """Read both CSVs (only the columns the metric uses); return ``(sub, sol, metric)``."""
     from cryobench.io.picks import read_csv_table
 
-    sub = read_csv_table(submission)
-    sol = read_csv_table(solution)
-    return sub, sol, metric or infer_metric(sub.columns, submission)
+    if metric is None:
+        columns = _read_header(submission)
+        if columns is None:  # unreadable: let the full reader raise the precise error
+            columns = list(read_csv_table(submission).columns)
+        metric = infer_metric(columns, submission)
+    needed = NEEDED_COLUMNS[metric]
+    sub = read_csv_table(submission, usecols=needed)
+    sol = read_csv_table(solution, usecols=needed)
+    return sub, sol, metric
+
+
+def _read_header(path: str | os.PathLike[str]) -> list[str] | None:
+    """The column names of a CSV, or None when it cannot be read."""
+    import pandas as pd
+
+    p = Path(path)
+    try:
+        if not p.is_file() or p.stat().st_size == 0:
+            return None
+        return [str(c).strip() for c in pd.read_csv(p, nrows=0).columns]
+    except Exception:
+        return None
 
 
 def _rethrow(exc: InputError, names: dict[str, str]) -> InputError:

@@ -77,15 +77,21 @@ def pairs_within(
 
 
 def _filter_exact(ref_xyz, cand_xyz, ri, ci, r2_of_ref):
-    """Keep the pairs with ``((dx·dx + dy·dy) + dz·dz) <= r·r`` (scipy's exact test)."""
+    """Keep the pairs with ``((dx·dx + dy·dy) + dz·dz) <= r·r`` (scipy's exact test).
+
+    Axis by axis, dropping pairs as soon as the partial sum exceeds ``r·r`` (partial sums of
+    squares only grow, so this never drops a pair the full test would keep).
+    """
     rc, cc = _columns(ref_xyz), _columns(cand_xyz)
+    r2 = r2_of_ref[ri]
     d = rc[0][ri] - cc[0][ci]
     d2 = d * d
-    d = rc[1][ri] - cc[1][ci]
-    d2 += d * d
-    d = rc[2][ri] - cc[2][ci]
-    d2 += d * d
-    keep = d2 <= r2_of_ref[ri]
+    for axis in (1, 2):
+        keep = d2 <= r2
+        ri, ci, d2, r2 = ri[keep], ci[keep], d2[keep], r2[keep]
+        d = rc[axis][ri] - cc[axis][ci]
+        d2 += d * d
+    keep = d2 <= r2
     return ri[keep], ci[keep], d2[keep]
 
 
@@ -95,14 +101,19 @@ def _pairs_grid(ref_xyz, ref_group, cand_xyz, cand_group, group_radius):
         return None
     h_group = 2.0 * group_radius * (1.0 + _MARGIN)
     inv_h_group = 1.0 / h_group
-    lo = np.minimum(ref_xyz.min(axis=0), cand_xyz.min(axis=0))
+    # origin two coarsest cells below the data: u >= ~2 on every grid, so cell - 1 >= 0
+    lo = np.minimum(ref_xyz.min(axis=0), cand_xyz.min(axis=0)) - 2.0 * h_group.max()
     hi = np.maximum(ref_xyz.max(axis=0), cand_xyz.max(axis=0))
     span = hi - lo
-    # cells per axis (+1 on each side for the neighbour of a border cell), for the finest grid
+    # cells per axis (room for the neighbour of a border cell), for the finest grid
     n_cells = np.floor(span * inv_h_group.max()) + 3.0
     if np.any(n_cells > 1e7) or float(np.prod(n_cells)) * n_groups >= _MAX_KEY:
         return None
     nx, ny, nz = (int(v) for v in n_cells)
+    # 32-bit keys sort and search faster; use them when the key space allows
+    key_dtype = np.int32 if float(np.prod(n_cells)) * n_groups < 2.0**31 else np.int64
+    ref_group = ref_group.astype(key_dtype)
+    cand_group = cand_group.astype(key_dtype)
 
     def key(g, cx, cy, cz):
         k = g * nx
@@ -114,14 +125,13 @@ def _pairs_grid(ref_xyz, ref_group, cand_xyz, cand_group, group_radius):
         return k
 
     def cells(xyz, groups):
-        """``(3, n)`` fractional cell coordinates u (>= 1, so cell - 1 >= 0) and cells."""
+        """``(3, n)`` fractional cell coordinates u and integer cells."""
         inv_h = inv_h_group[groups]
         u = np.empty((3, len(xyz)), dtype=np.float64)
         for d in range(3):
             np.subtract(xyz[:, d], lo[d], out=u[d])
             u[d] *= inv_h
-        u += 1.0
-        return u, u.astype(np.int64)  # truncation == floor since u > 0
+        return u, u.astype(key_dtype)  # truncation == floor since u > 0
 
     # candidates: one key each, sorted once
     _, cc = cells(cand_xyz, cand_group)
@@ -137,9 +147,9 @@ def _pairs_grid(ref_xyz, ref_group, cand_xyz, cand_group, group_radius):
 
     # references: the 8 cells on the side of their own cell that the ball can reach
     ur, rc = cells(ref_xyz, ref_group)
-    side = np.where(ur - rc >= 0.5, 1, -1).astype(np.int64)  # (3, n)
+    side = np.where(ur - rc >= 0.5, 1, -1).astype(key_dtype)  # (3, n)
     n_ref = len(ref_xyz)
-    rkeys = np.empty((n_ref, 8), dtype=np.int64)
+    rkeys = np.empty((n_ref, 8), dtype=key_dtype)
     k = 0
     for ox in (0, 1):
         for oy in (0, 1):
@@ -148,10 +158,12 @@ def _pairs_grid(ref_xyz, ref_group, cand_xyz, cand_group, group_radius):
                                   rc[2] + oz * side[2])
                 k += 1
     rkeys = rkeys.ravel()
+    rorder = np.argsort(rkeys)  # sorted needles: searchsorted walks memory in order
+    rkeys = rkeys[rorder]
     pos = np.searchsorted(ukeys, rkeys)
     pos_c = np.minimum(pos, len(ukeys) - 1)
     hit = ukeys[pos_c] == rkeys
-    ref_of_hit = np.flatnonzero(hit) // 8
+    ref_of_hit = rorder[hit] // 8
     cell_of_hit = pos_c[hit]
     n_per_hit = counts[cell_of_hit]
     total = int(n_per_hit.sum())

@@ -193,8 +193,7 @@ def prepare(
     c_exp_code = exp_map[c_exp_c] if len(c_exp_c) else c_exp_c
     in_split = c_exp_code >= 0
     n_foreign = int((~in_split).sum())
-    present = np.zeros(len(c_typ_names), dtype=bool)
-    present[np.unique(c_typ_c[in_split])] = True
+    present = np.bincount(c_typ_c[in_split], minlength=len(c_typ_names)) > 0
     _unknown_types([n for n, p in zip(c_typ_names, present, strict=True) if p], known,
                    "submission")
     cls_map = pd.Index(cls_names).get_indexer(c_typ_names)

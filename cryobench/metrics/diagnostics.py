@@ -48,9 +48,10 @@ def candidate_kinds(n_cand: int, ri: np.ndarray, ci: np.ndarray, d2: np.ndarray)
     best_d2 = np.full(n_ref, np.inf)
     np.minimum.at(best_d2, ri, d2)
     closest = d2 == best_d2[ri]
-    best_c = np.full(n_ref, np.iinfo(np.int64).max, dtype=np.int64)
+    none = np.iinfo(np.int64).max
+    best_c = np.full(n_ref, none, dtype=np.int64)
     np.minimum.at(best_c, ri[closest], ci[closest])
-    kind[best_c[np.unique(ri)]] = 1
+    kind[best_c[best_c != none]] = 1
     return kind
 
 
@@ -87,9 +88,10 @@ def diagnostics_from_pairs(prep, ri, ci, d2, weights, beta, distance_multiplier)
     tp = kaggle_tp(prep, ri)
     kind = candidate_kinds(len(prep.cand_group), ri, ci, d2)
     g = prep.n_groups
-    dup_g = np.bincount(prep.cand_group[kind == 2], minlength=g)
-    unm_g = np.bincount(prep.cand_group[kind == 0], minlength=g)
-    n_g = np.bincount(prep.cand_group, minlength=g)
+    # one pass: counts of (group, kind) pairs
+    by_kind = np.bincount(prep.cand_group * 3 + kind, minlength=3 * g).reshape(g, 3)
+    unm_g, dup_g = by_kind[:, 0], by_kind[:, 2]
+    n_g = by_kind.sum(axis=1)
 
     counts = _count_table(prep, tp)
     params = {"beta": beta, "weights": dict(weights)}
