@@ -133,11 +133,16 @@ def test_ablation_pages_and_hidden_cells(tmp_path):
     plan = make_plan(spec)
     out = run_ablation(plan, results, LocalExecutor(progress=False), fn=synthetic_cell)
     assert out.ran == 12 and not out.failures
+    # the base config also has a seed outside the ablation (as official runs would)
+    extra = make_plan(spec_from_options("unet3d", "tiny", ["augment=true", "lr=0.001"],
+                                        seeds="5", budget="smoke", name="extra"))
+    run_ablation(extra, results, LocalExecutor(progress=False), fn=synthetic_cell)
     res = build_site([results], tmp_path / "site", n_boot=100)
-    assert res.ablations == ["unet3d-augment-lr"]
+    assert res.ablations == ["extra", "unet3d-augment-lr"]
     page = (tmp_path / "site" / "ablations" / "unet3d-augment-lr.html").read_text()
     assert page.count("<tr") == 1 + 4 and "base" in page and "Δ to base" in page
     assert len(re.findall(r'class="num">[+-]?0\.\d{3}</td><td class="ci">\[', page)) >= 3
+    assert 'class="flagged"' not in page and "4 of 4 cells complete" in page  # not seed 5
     index = (tmp_path / "site" / "index.html").read_text()
     # the board shows deepfindet and the ablation's base cell; the other cells are on its page
     assert res.boards == {"tiny": 2} and "3 ablation configuration(s)" in index

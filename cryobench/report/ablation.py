@@ -18,7 +18,7 @@ from typing import Any
 
 from cryobench.errors import ResultsError
 from cryobench.report.stats import paired_bootstrap_difference, percentile_interval
-from cryobench.report.summary import Entry
+from cryobench.report.summary import Entry, entry_from_records
 
 __all__ = ["MANIFEST_NAME", "MANIFEST_KIND", "AblationCell", "Ablation", "find_manifests",
            "read_manifest", "analyse"]
@@ -112,6 +112,18 @@ def find_manifests(paths: Iterable[str | os.PathLike[str]]
     return found, bad
 
 
+def _own_seeds(entry: Entry | None, seeds: list[int], n_boot: int, boot_seed: int
+               ) -> Entry | None:
+    """The entry restricted to (and judged against) the ablation's own seeds: the same config
+    may have more seeds elsewhere in the results (e.g. the official runs)."""
+    if entry is None or not seeds or sorted(entry.seeds) == sorted(seeds):
+        if entry is not None and seeds and sorted(entry.expected_seeds) != sorted(seeds):
+            return entry_from_records(entry.records, seeds, n_boot, boot_seed)
+        return entry
+    mine = [r for r in entry.records if int(r["seed"]) in set(seeds)]
+    return entry_from_records(mine, seeds, n_boot, boot_seed) if mine else None
+
+
 def analyse(manifest: Mapping[str, Any], entries: Mapping[tuple[str, str, str], Entry],
             n_boot: int = 1000, boot_seed: int = 0, source: str = "") -> Ablation:
     """Pair each manifest cell with its entry and compute paired differences to the base."""
@@ -129,7 +141,8 @@ def analyse(manifest: Mapping[str, Any], entries: Mapping[tuple[str, str, str], 
                                       overrides=dict(c.get("overrides", {})),
                                       config_hash=str(c["config_hash"]),
                                       is_base=bool(c.get("base", False)),
-                                      entry=entries.get(key)))
+                                      entry=_own_seeds(entries.get(key), abl.seeds, n_boot,
+                                                       boot_seed)))
     base = abl.base
     for c in abl.cells:
         if c.entry is None:

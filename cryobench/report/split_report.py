@@ -224,6 +224,10 @@ def build_context(results: Sequence[str | os.PathLike[str]], split: str | None =
     sp = _open_split(split, data_dir, notes) if use_data else None
     if not use_data:
         notes.append("data not used (--no-data): no precision-recall curves or slice image")
+    few = sorted({len(e.cube.experiments) for e in entries if len(e.cube.experiments) < 5})
+    if few:
+        notes.append(f"some entries were scored on only {', '.join(map(str, few))} test "
+                     "experiment(s): their bootstrap intervals say little")
     blocks = [_entry_block(e, sp, notes) for e in entries]
     figures: list[_Figure] = [_Figure(
         "scores.png", F.score_forest([f"{e.method} ({e.config_hash[:6]})" for e in entries],

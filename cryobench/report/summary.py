@@ -26,7 +26,7 @@ from cryobench.report.stats import (
     percentile_interval,
 )
 
-__all__ = ["Entry", "summarise", "group_by_split", "one_split", "entry_id"]
+__all__ = ["Entry", "summarise", "entry_from_records", "group_by_split", "one_split", "entry_id"]
 
 SCORE_TOLERANCE = 1e-6
 
@@ -226,6 +226,14 @@ def _build_entry(key: tuple[str, str, str], recs: list[dict[str, Any]],
                  cube=cube, seed_scores=[float(x) for x in seed_scores],
                  score=float(np.mean(seed_scores)) if len(seed_scores) else float("nan"),
                  interval=interval, per_class=per_class, flags=flags)
+
+
+def entry_from_records(records: Sequence[dict[str, Any]], expected_seeds: Sequence[int],
+                       n_boot: int = 1000, boot_seed: int = 0) -> Entry:
+    """One entry from the records of one (split, method, config) (unranked)."""
+    r = records[0]
+    return _build_entry((str(r["split"]), str(r["method"]), str(r["config_hash"])),
+                        list(records), expected_seeds, n_boot, boot_seed)
 
 
 def summarise(records: Iterable[dict[str, Any]], expected_seeds: Sequence[int] | None = None,
