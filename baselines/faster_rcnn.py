@@ -45,7 +45,7 @@ class FasterRCNNConfig(SliceConfigMixin):
     """``cpu`` budget defaults (minutes on 2 cores); see ``FasterRCNN.budgets``."""
 
     backbone: str = "mobilenet_v3_large_fpn8"
-    steps: int = 400
+    steps: int = 300
     """Optimiser steps."""
     batch_size: int = 2
     lr: float = 3e-4
@@ -56,6 +56,8 @@ class FasterRCNNConfig(SliceConfigMixin):
     score_floor: float = 0.05
     """Lowest box score kept at inference (thresholds are tuned above it)."""
     detections_per_slice: int = 300
+    box_head_dim: int = 256
+    """Width of the two-layer RoI box head (torchvision's default 1024 in the full budget)."""
     threads: int = 0
     """torch CPU threads during fit/predict (0: leave as is)."""
 
@@ -98,16 +100,23 @@ def _no_resize_transform(model):
 
 
 def build_model(backbone: str, num_classes: int, sizes: tuple[tuple[float, ...], ...],
-                image_size: int, score_floor: float, detections: int):
-    """A randomly initialised torchvision Faster R-CNN with square anchors of ``sizes``."""
+                image_size: int, score_floor: float, detections: int, box_head_dim: int = 1024):
+    """A randomly initialised torchvision Faster R-CNN with square anchors of ``sizes`` and a
+    two-layer box head of width ``box_head_dim`` (torchvision: 1024)."""
     from torchvision.models import detection as D
     from torchvision.models.detection.anchor_utils import AnchorGenerator
+    from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
     from torchvision.models.detection.rpn import RPNHead
 
     common = dict(weights=None, weights_backbone=None, num_classes=num_classes,
                   min_size=image_size, max_size=image_size, image_mean=[0.5] * 3,
                   image_std=[0.25] * 3, box_score_thresh=score_floor,
-                  box_detections_per_img=detections)
+                  box_detections_per_img=detections,
+                  # a slice holds at most a few hundred particles: far fewer proposals and
+                  # sampled RoIs than COCO's defaults (the RoI head dominates a CPU step)
+                  rpn_pre_nms_top_n_train=1000, rpn_post_nms_top_n_train=max(300, detections),
+                  rpn_pre_nms_top_n_test=1000, rpn_post_nms_top_n_test=max(300, detections),
+                  rpn_batch_size_per_image=128, box_batch_size_per_image=128)
     if backbone == "mobilenet_v3_large_fpn":
         model = D.fasterrcnn_mobilenet_v3_large_fpn(**common)
     elif backbone == "resnet50_fpn":
@@ -122,6 +131,12 @@ def build_model(backbone: str, num_classes: int, sizes: tuple[tuple[float, ...],
     gen = AnchorGenerator(sizes, ((1.0,),) * len(sizes))
     model.rpn.anchor_generator = gen
     model.rpn.head = RPNHead(model.backbone.out_channels, gen.num_anchors_per_location()[0])
+    if box_head_dim != 1024:
+        res = model.roi_heads.box_roi_pool.output_size
+        res = res[0] if isinstance(res, (tuple, list)) else res
+        model.roi_heads.box_head = TwoMLPHead(model.backbone.out_channels * res * res,
+                                              box_head_dim)
+        model.roi_heads.box_predictor = FastRCNNPredictor(box_head_dim, num_classes)
     return _no_resize_transform(model)
 
 
@@ -152,10 +167,10 @@ class FasterRCNN(SliceDetector):
     budgets = {
         "smoke": {"backbone": "mobilenet_v3_large_fpn", "steps": 2, "batch_size": 1,
                   "infer_stride": 2, "empty_ratio": 0.05, "train_stride": 2, "threads": 1,
-                  "detections_per_slice": 50},
+                  "detections_per_slice": 50, "box_head_dim": 64},
         "cpu": {},
         "full": {"backbone": "resnet50_fpn", "bin": 1, "steps": 20000, "batch_size": 8,
-                 "lr": 1e-4, "infer_stride": 1},
+                 "lr": 1e-4, "infer_stride": 1, "box_head_dim": 1024},
     }
 
     def __init__(self, config=None) -> None:
@@ -174,7 +189,7 @@ class FasterRCNN(SliceDetector):
     def _build(self):
         cfg = self.config
         return build_model(cfg.backbone, len(self.classes) + 1, self.anchors, self.image_size,
-                           cfg.score_floor, cfg.detections_per_slice)
+                           cfg.score_floor, cfg.detections_per_slice, cfg.box_head_dim)
 
     @staticmethod
     def _tensor(image: np.ndarray):
