@@ -94,10 +94,11 @@ def make_fake_runs(n: int = 2, shape: Sequence[int] = (32, 64, 64), *, spacing: 
             _ball(vol, c, r, 1.0)
             zyx.append(c)
             kept.append(name)
-        vol = ndimage.gaussian_filter(vol, 1.0) + rng.normal(0, noise, vol.shape)
+        vol = ndimage.gaussian_filter(vol, 1.0)
+        vol += noise * rng.standard_normal(vol.shape, dtype=np.float32)
         name = f"{prefix}{k}"
         truth = voxels_to_picks(np.asarray(zyx).reshape(-1, 3), spacing, name, kept)
-        runs.append(FakeRun(name, vol.astype(np.float32), spacing, tuple(particles), truth))
+        runs.append(FakeRun(name, vol, spacing, tuple(particles), truth))
     return runs
 
 
@@ -118,8 +119,9 @@ def make_fake_motor_runs(n: int = 4, shape: Sequence[int] = (32, 64, 64), *,
                           for s in shape])
             _ball(vol, c, r, 1.0)
             zyx.append(c)
-        vol = ndimage.gaussian_filter(vol, 1.0) + rng.normal(0, noise, vol.shape)
+        vol = ndimage.gaussian_filter(vol, 1.0)
+        vol += noise * rng.standard_normal(vol.shape, dtype=np.float32)
         name = f"{prefix}{k}"
         truth = voxels_to_picks(np.asarray(zyx).reshape(-1, 3), spacing, name, BYU_MOTOR.name)
-        runs.append(FakeRun(name, vol.astype(np.float32), spacing, (BYU_MOTOR,), truth))
+        runs.append(FakeRun(name, vol, spacing, (BYU_MOTOR,), truth))
     return runs
