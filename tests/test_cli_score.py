@@ -157,3 +157,21 @@ def test_bad_parameters_exit_2_without_traceback(args):
     res = run(CZII_SUB, "--solution", CZII_SOL, *args)
     assert res.exit_code == 2 and res.stderr.startswith("error: ")
     assert "Traceback" not in res.output
+
+
+def test_numeric_looking_experiment_names_stay_text(tmp_path):
+    rows = "experiment,particle_type,x,y,z\n001,ribosome,0,0,0\n010,ribosome,0,0,0\n"
+    sol = write(tmp_path, "sol.csv", rows)
+    sub = write(tmp_path, "sub.csv", rows.replace("010,", "10,"))  # "10" is not "010"
+    out = json.loads(run(sub, "--solution", sol, "--json", "--per-experiment").stdout)
+    assert {r["experiment"] for r in out["per_experiment"]} == {"001", "010"}
+    assert out["per_class"]["ribosome"]["tp"] == 1
+    assert out["params"]["n_dropped_foreign_experiment_rows"] == 1
+
+
+def test_box_detections_give_map(tmp_path):
+    gt = write(tmp_path, "gt.csv", "image_id,label,x0,y0,x1,y1\nimg1,cell,0,0,10,10\n")
+    dt = write(tmp_path, "dt.csv", "image_id,label,x0,y0,x1,y1,score\nimg1,cell,0,0,10,10,0.9\n"
+               "img1,cell,50,50,60,60,0.8\n")
+    out = json.loads(run(dt, "--solution", gt, "--json").stdout)
+    assert out["metric"] == "map_boxes" and out["map"] == pytest.approx(1.0, abs=1e-12)
