@@ -227,3 +227,15 @@ def test_report_to_dict_is_json_ready():
     d = json.loads(json.dumps(map_picks(sol, sol).to_dict(), allow_nan=False))
     assert d["score"] == pytest.approx(1.0, abs=1e-12)
     assert d["per_class"]["ribosome"]["n_gt"] == 1
+
+
+def test_picks_do_not_depend_on_row_order():
+    rng = np.random.default_rng(5)
+    sol = picks([(f"E{i % 4}", "ribosome", float(x), 0, 0, 1)
+                 for i, x in enumerate(rng.uniform(0, 5000, 40))])
+    sub = sol.iloc[rng.integers(0, 40, 60)].reset_index(drop=True)
+    sub["x"] += rng.normal(0, 40, 60)
+    sub["score"] = rng.integers(0, 5, 60) / 5  # many ties, across experiments too
+    a = map_picks(sub, sol.drop(columns="score"))
+    b = map_picks(sub, sol.drop(columns="score").iloc[::-1])
+    assert a.map == b.map and a.per_class == b.per_class

@@ -302,12 +302,15 @@ def map_picks(
     p_order = np.argsort(pair_group, kind="stable")
     p_bounds = np.searchsorted(pair_group[p_order], np.arange(g + 1))
 
+    # experiments are visited in sorted order (pycocotools sorts image ids), so the result
+    # does not depend on the row order of the solution
+    exp_order = sorted(range(len(prep.experiments)), key=lambda i: prep.experiments[i])
     precision, n_gt, n_det = {}, {}, {}
     for k, c in enumerate(prep.classes):
         per_image = []
         n_gt[c] = 0
         n_det[c] = 0
-        for e in range(len(prep.experiments)):
+        for e in exp_order:
             grp = e * n_cls + k
             cand = c_order[c_bounds[grp]:c_bounds[grp + 1]]
             if max_dets is not None:
