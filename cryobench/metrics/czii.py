@@ -147,7 +147,7 @@ class _Prepared:
     ref_group: np.ndarray
     cand_xyz: np.ndarray
     cand_group: np.ndarray
-    cand_rows: np.ndarray  # row positions (in the submission) of the kept candidates
+    cand_rows: np.ndarray | None  # submission rows of the candidates (None: all rows)
     cand_score: np.ndarray | None
     n_dropped_foreign: int
     n_ignored_types: int
@@ -188,22 +188,27 @@ def prepare(
     n_cls = len(cls_names)
     ref_group = exp_codes * n_cls + cls_codes
 
-    # submission: drop foreign experiments, then unknown types are an error
-    exp_map = pd.Index(exp_names).get_indexer(c_exp_names)
-    c_exp_code = exp_map[c_exp_c] if len(c_exp_c) else c_exp_c
-    in_split = c_exp_code >= 0
-    n_foreign = int((~in_split).sum())
-    present = np.bincount(c_typ_c[in_split], minlength=len(c_typ_names)) > 0
+    # submission: drop foreign experiments, then unknown types are an error. Everything is
+    # decided on the small (submission experiment x submission type) table, then applied to
+    # the rows with one gather.
+    n_se, n_st = len(c_exp_names), len(c_typ_names)
+    pair_code = c_exp_c * n_st + c_typ_c
+    pair_count = np.bincount(pair_code, minlength=n_se * n_st).reshape(n_se, n_st)
+    exp_map = pd.Index(exp_names).get_indexer(c_exp_names)  # -1: foreign experiment
+    cls_map = pd.Index(cls_names).get_indexer(c_typ_names)  # -1: type not in the solution
+    in_split = exp_map >= 0
+    n_foreign = int(pair_count[~in_split].sum())
+    present = pair_count[in_split].sum(axis=0) > 0
     _unknown_types([n for n, p in zip(c_typ_names, present, strict=True) if p], known,
                    "submission")
-    cls_map = pd.Index(cls_names).get_indexer(c_typ_names)
-    cls_code = cls_map[c_typ_c] if len(c_typ_c) else c_typ_c
-    scored = in_split & (cls_code >= 0)
-    n_ignored = int((in_split & (cls_code < 0)).sum())
-    rows = np.flatnonzero(scored)
-    if len(rows) != len(scored):
-        c_exp_code, cls_code, c_xyz = c_exp_code[rows], cls_code[rows], c_xyz[rows]
-    cand_group = c_exp_code * n_cls + cls_code
+    n_ignored = int(pair_count[np.ix_(in_split, cls_map < 0)].sum())
+    table = np.where(in_split[:, None] & (cls_map >= 0)[None, :],
+                     exp_map[:, None] * n_cls + cls_map[None, :], -1).astype(np.int64)
+    cand_group = table.ravel()[pair_code] if len(pair_code) else pair_code
+    rows = None
+    if n_foreign or n_ignored:
+        rows = np.flatnonzero(cand_group >= 0)
+        cand_group, c_xyz = cand_group[rows], c_xyz[rows]
 
     score = None
     if need_score:
@@ -214,7 +219,8 @@ def prepare(
         if not np.isfinite(score).all():
             raise InputError("column 'score' has a NaN, infinite or non-numeric value "
                              f"(data row {_first_row(~np.isfinite(score))})", "submission")
-        score = score[rows]
+        if rows is not None:
+            score = score[rows]
 
     class_radius = np.array([float(radii[c]) * distance_multiplier for c in cls_names])
     return _Prepared(

@@ -15,6 +15,7 @@ between ``score`` and ``score_deduplicated`` means many near-copies were submitt
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 import numpy as np
@@ -83,9 +84,12 @@ def gaming_diagnostics(
     return diagnostics_from_pairs(prep, ri, ci, d2, w, beta, distance_multiplier)
 
 
-def diagnostics_from_pairs(prep, ri, ci, d2, weights, beta, distance_multiplier) -> Diagnostics:
-    """Diagnostics from already computed in-range pairs (shared with the CLI)."""
-    tp = kaggle_tp(prep, ri)
+def diagnostics_from_pairs(prep, ri, ci, d2, weights, beta, distance_multiplier,
+                           counts: pd.DataFrame | None = None) -> Diagnostics:
+    """Diagnostics from already computed in-range pairs (shared with the CLI).
+
+    ``counts``: the Kaggle-rule per-(experiment, type) counts when already computed.
+    """
     kind = candidate_kinds(len(prep.cand_group), ri, ci, d2)
     g = prep.n_groups
     # one pass: counts of (group, kind) pairs
@@ -93,7 +97,8 @@ def diagnostics_from_pairs(prep, ri, ci, d2, weights, beta, distance_multiplier)
     unm_g, dup_g = by_kind[:, 0], by_kind[:, 2]
     n_g = by_kind.sum(axis=1)
 
-    counts = _count_table(prep, tp)
+    if counts is None:
+        counts = _count_table(prep, kaggle_tp(prep, ri))
     params = {"beta": beta, "weights": dict(weights)}
     score = _report_from_counts(counts, weights, beta, params, False).score
     dedup = counts.copy()
@@ -146,5 +151,9 @@ def czii_score_with_diagnostics(
                               prep.group_radius)
     report = score_pairs(prep, ri, ci, d2, radii=r, weights=w, beta=beta,
                          distance_multiplier=distance_multiplier, matching=matching,
-                         per_experiment=per_experiment)
-    return report, diagnostics_from_pairs(prep, ri, ci, d2, w, beta, distance_multiplier)
+                         per_experiment=True)
+    counts = report.per_experiment if matching == "kaggle" else None
+    diag = diagnostics_from_pairs(prep, ri, ci, d2, w, beta, distance_multiplier, counts)
+    if not per_experiment:
+        report = dataclasses.replace(report, per_experiment=None)
+    return report, diag
