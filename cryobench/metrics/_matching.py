@@ -77,21 +77,15 @@ def pairs_within(
 
 
 def _filter_exact(ref_xyz, cand_xyz, ri, ci, r2_of_ref):
-    """Keep the pairs with ``((dx·dx + dy·dy) + dz·dz) <= r·r`` (scipy's exact test).
-
-    Axis by axis, dropping pairs as soon as the partial sum exceeds ``r·r`` (partial sums of
-    squares only grow, so this never drops a pair the full test would keep).
-    """
+    """Keep the pairs with ``((dx·dx + dy·dy) + dz·dz) <= r·r`` (scipy's exact test)."""
     rc, cc = _columns(ref_xyz), _columns(cand_xyz)
-    r2 = r2_of_ref[ri]
     d = rc[0][ri] - cc[0][ci]
     d2 = d * d
-    for axis in (1, 2):
-        keep = d2 <= r2
-        ri, ci, d2, r2 = ri[keep], ci[keep], d2[keep], r2[keep]
-        d = rc[axis][ri] - cc[axis][ci]
-        d2 += d * d
-    keep = d2 <= r2
+    d = rc[1][ri] - cc[1][ci]
+    d2 += d * d
+    d = rc[2][ri] - cc[2][ci]
+    d2 += d * d
+    keep = d2 <= r2_of_ref[ri]
     return ri[keep], ci[keep], d2[keep]
 
 
