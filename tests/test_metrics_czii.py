@@ -201,6 +201,13 @@ def test_duplicate_solution_rows_are_an_error():
     assert err.value.path == "solution"
 
 
+def test_duplicate_solution_row_names_the_later_row():
+    sol = picks([("A", "ribosome", 1, 2, 3), ("A", "ribosome", 1, 5, 5), ("B", "ribosome", 1, 2, 3),
+                 ("A", "apo-ferritin", 1, 2, 3)])
+    with pytest.raises(InputError, match=r"experiment 'A'.*\(data row 4\)"):
+        czii_score(picks([]), sol)
+
+
 def test_same_position_with_different_types_is_also_a_duplicate():
     # the Kaggle check is on (experiment, x, y, z), whatever the type
     sol = picks([("A", "ribosome", 1, 2, 3), ("A", "thyroglobulin", 1, 2, 3)])

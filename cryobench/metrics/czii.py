@@ -177,10 +177,13 @@ def prepare(
     known = pd.Index(list(radii))
     # solution: known types, no duplicated (experiment, x, y, z)
     _unknown_types(cls_names, known, "solution")
-    key = pd.DataFrame({"e": exp_codes, "x": s_xyz[:, 0], "y": s_xyz[:, 1], "z": s_xyz[:, 2]})
+    # a duplicated (experiment, x, y, z) row has a duplicated x: check those rows only
+    maybe = np.flatnonzero(pd.Series(s_xyz[:, 0]).duplicated(keep=False).to_numpy())
+    key = pd.DataFrame({"e": exp_codes[maybe], "x": s_xyz[maybe, 0], "y": s_xyz[maybe, 1],
+                        "z": s_xyz[maybe, 2]})
     dup = key.duplicated().to_numpy()
     if dup.any():
-        row = _first_row(dup)
+        row = int(maybe[np.flatnonzero(dup)[0]]) + 1
         raise InputError(
             f"duplicate solution row: experiment {exp_names[exp_codes[row - 1]]!r} has two "
             f"particles at x, y, z = {s_xyz[row - 1, 0]}, {s_xyz[row - 1, 1]}, "
