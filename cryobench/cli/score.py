@@ -48,6 +48,8 @@ class ScoreOptions:
     seed: int = 0
     confidence: float = 0.95
     diagnostics: bool = True
+    radii: dict[str, float] | None = None  # None: the CZII radii
+    weights: dict[str, float] | None = None  # None: the CZII weights
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -139,8 +141,9 @@ def _score_tables(submission, solution, opts: ScoreOptions) -> dict[str, Any]:
 
         beta = 4.0 if opts.beta is None else opts.beta
         report, diag = czii_score_with_diagnostics(
-            submission, solution, beta=beta, distance_multiplier=opts.distance_multiplier,
-            matching=opts.matching, per_experiment=True)
+            submission, solution, radii=opts.radii, weights=opts.weights, beta=beta,
+            distance_multiplier=opts.distance_multiplier, matching=opts.matching,
+            per_experiment=True)
         out = report.to_dict()
         if not opts.per_experiment:
             out.pop("per_experiment", None)
@@ -270,9 +273,16 @@ def render_text(result: dict[str, Any]) -> str:
 
 
 @click.command("score")
-@click.argument("submission", type=click.Path(dir_okay=True, path_type=Path))
+@click.argument("submission", required=False, type=click.Path(dir_okay=True, path_type=Path))
 @click.option("--solution", type=click.Path(dir_okay=True, path_type=Path),
               help="Solution (ground truth) CSV.")
+@click.option("--copick", "copick_config", type=click.Path(dir_okay=False, path_type=Path),
+              help="A copick config: score against its ground truth (user curation, session "
+                   "0); without SUBMISSION, the predictions are read from it too.")
+@click.option("--user", default="cryobench", show_default=True,
+              help="With --copick: the copick user of the predictions.")
+@click.option("--session", default=None,
+              help="With --copick: the copick session of the predictions (e.g. the method).")
 @click.option("--metric", type=click.Choice(METRICS),
               help="Metric; inferred from the submission's columns when absent.")
 @click.option("--beta", type=float, default=None,
@@ -292,28 +302,62 @@ def render_text(result: dict[str, Any]) -> str:
 @click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True),
               default=0.95, show_default=True, help="Bootstrap confidence level.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
-def score(submission: Path, solution: Path | None, metric: str | None, beta: float | None,
+def score(submission: Path | None, solution: Path | None, copick_config: Path | None,
+          user: str, session: str | None, metric: str | None, beta: float | None,
           distance_multiplier: float, distance_angstrom: float, matching: str,
           per_experiment: bool, n_bootstrap: int, seed: int, confidence: float,
           as_json: bool) -> None:
-    """Score SUBMISSION (CSV) against --solution (CSV).
+    """Score SUBMISSION (CSV) against --solution (CSV) or a copick project's ground truth.
 
     CZII submissions have columns experiment, particle_type, x, y, z (Å); BYU submissions
     tomo_id, Motor axis 0/1/2 (voxels). The default output is a table with the score last;
     --json prints one object with score, per_class, params, diagnostics (and bootstrap).
+    With --copick CONFIG, picks stored in the project (--user, --session) are scored against
+    its ground truth with the radii of its pickable objects.
     """
-    if solution is None:
-        raise click.UsageError("missing option '--solution' (the ground-truth CSV)")
-    sub_df, sol_df, metric = load_tables(submission, solution, metric)
-    opts = ScoreOptions(metric=metric, beta=beta, distance_multiplier=distance_multiplier,
+    opts = ScoreOptions(beta=beta, distance_multiplier=distance_multiplier,
                         distance_angstrom=distance_angstrom, matching=matching,
                         per_experiment=per_experiment, bootstrap=n_bootstrap, seed=seed,
                         confidence=confidence)
-    result = score_tables(sub_df, sol_df, opts,
-                          names={"submission": str(submission), "solution": str(solution)})
-    result["submission"] = str(submission)
-    result["solution"] = str(solution)
+    if copick_config is not None:
+        if solution is not None:
+            raise click.UsageError("give either --solution or --copick, not both")
+        if metric not in (None, "czii"):
+            raise click.UsageError("--copick scores particle picks: only --metric czii")
+        sub_df, sol_df, names = _load_copick(copick_config, submission, user, session, opts)
+        metric = "czii"
+    else:
+        if submission is None:
+            raise click.UsageError("missing argument SUBMISSION (a CSV), or use --copick")
+        if solution is None:
+            raise click.UsageError("missing option '--solution' (the ground-truth CSV)")
+        sub_df, sol_df, metric = load_tables(submission, solution, metric)
+        names = {"submission": str(submission), "solution": str(solution)}
+    opts.metric = metric
+    result = score_tables(sub_df, sol_df, opts, names=names)
+    result["submission"] = names["submission"]
+    result["solution"] = names["solution"]
     if as_json:
         click.echo(json.dumps(result, indent=2, allow_nan=False))
     else:
         click.echo(render_text(result))
+
+
+def _load_copick(config: Path, submission: Path | None, user: str, session: str | None,
+                 opts: ScoreOptions):
+    """Predictions (a CSV, or the project's picks of user/session) and the project's truth."""
+    from cryobench.data import open_project
+    from cryobench.data.project import load_copick_ground_truth, load_copick_picks
+    from cryobench.io.picks import read_csv_table
+
+    project = open_project(config)
+    opts.radii = {p.name: p.radius for p in project.particles}
+    opts.weights = {p.name: p.weight for p in project.particles}
+    sol_df = load_copick_ground_truth(config)
+    if submission is not None:
+        sub_df = read_csv_table(submission, usecols=NEEDED_COLUMNS["czii"])
+        sub_name = str(submission)
+    else:
+        sub_df = load_copick_picks(config, user=user, session=session)
+        sub_name = f"{config} (user {user}" + (f", session {session})" if session else ")")
+    return sub_df, sol_df, {"submission": sub_name, "solution": f"{config} (ground truth)"}
