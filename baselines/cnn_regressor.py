@@ -63,6 +63,10 @@ class CNNRegressorConfig:
     default_threshold: float = 0.5
     batch_windows: int = 16
     threads: int = 0
+    precision: str = "auto"
+    """``auto`` (CUDA: float16 AMP when asked; CPU: bfloat16 where the CPU has native
+    bfloat16 units, else float32), ``fp32``, ``bf16`` or ``fp16`` (CUDA)."""
+    channels_last: bool = True
 
     def __post_init__(self) -> None:
         self.channels = tuple(int(c) for c in self.channels)
@@ -77,6 +81,7 @@ class CNNRegressorConfig:
             "n_candidates": self.n_candidates >= 1,
             "pos_fraction": 0 <= self.pos_fraction <= 1,
             "channels": len(self.channels) >= 1,
+            "precision": self.precision in ("auto", "fp32", "bf16", "fp16"),
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
@@ -113,6 +118,7 @@ class CNNRegressor(PickingMethod):
         self.threshold: float = float(self.config.default_threshold)
         self.val_fbeta: float | None = None
         self.history: list[dict] = []
+        self.precision_used: str = ""
 
     # ----- helpers ----------------------------------------------------------------------------
     def _network(self):
@@ -143,15 +149,20 @@ class CNNRegressor(PickingMethod):
         import torch
 
         from cryobench.methods.engine.data import _crop
+        from cryobench.methods.engine.training import autocast, resolve_precision
 
-        p = self.config.patch_size
+        cfg = self.config
+        p = cfg.patch_size
+        precision = resolve_precision(cfg.precision, ctx.device, ctx.amp)
+        layout = torch.channels_last_3d if cfg.channels_last else torch.contiguous_format
         confs, pos = [], []
         self.model.eval()
-        with torch.inference_mode():
-            for i in range(0, len(starts), self.config.batch_windows):
-                chunk = starts[i:i + self.config.batch_windows]
+        with torch.inference_mode(), autocast(ctx.device, precision):
+            for i in range(0, len(starts), cfg.batch_windows):
+                chunk = starts[i:i + cfg.batch_windows]
                 x = np.stack([_crop(volume, s, p) for s in chunk])[:, None]
-                out = self.model(torch.from_numpy(np.ascontiguousarray(x)).to(ctx.device))
+                x = torch.from_numpy(np.ascontiguousarray(x)).to(ctx.device)
+                out = self.model(x.contiguous(memory_format=layout))
                 out = out.float().cpu().numpy()
                 confs.append(1 / (1 + np.exp(-out[:, 0])))
                 pos.append(chunk + (1 / (1 + np.exp(-out[:, 1:]))) * (p - 1))
@@ -243,10 +254,10 @@ class CNNRegressor(PickingMethod):
                 epochs=cfg.epochs, steps_per_epoch=cfg.steps_per_epoch, lr=cfg.lr,
                 weight_decay=cfg.weight_decay, schedule=cfg.schedule, grad_clip=cfg.grad_clip,
                 patience=cfg.patience, checkpoint_dir=ctx.work_dir / "checkpoints" / self.name,
-                desc=self.name)
+                desc=self.name, precision=cfg.precision, channels_last=cfg.channels_last)
             res = train_model(self.model, batches, self._loss, settings, ctx,
                               validate=validate if cfg.patience > 0 else None)
-            self.history = res.history
+            self.history, self.precision_used = res.history, res.precision
 
             # "No motor" threshold from the validation runs only.
             best, truth = {}, {}
@@ -289,7 +300,8 @@ class CNNRegressor(PickingMethod):
             torch.save(self.model.state_dict(), tmp)
         atomic_write_text(Path(directory) / "state.json", json.dumps(
             {"particle_type": self.particle_type, "threshold": self.threshold,
-             "val_fbeta": self.val_fbeta, "history": self.history}, indent=2))
+             "val_fbeta": self.val_fbeta, "history": self.history,
+             "precision_used": self.precision_used}, indent=2))
 
     def load_state(self, directory: Path) -> None:
         import torch
@@ -304,6 +316,7 @@ class CNNRegressor(PickingMethod):
         self.threshold = float(state["threshold"])
         self.val_fbeta = state.get("val_fbeta")
         self.history = list(state.get("history", []))
+        self.precision_used = str(state.get("precision_used", ""))
         self.model = self._network()
         self.model.load_state_dict(weights)
         self.model.eval()

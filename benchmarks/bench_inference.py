@@ -95,7 +95,8 @@ def main() -> None:
           f"{res['threads']} threads): " + ", ".join(f"{s:.1f} s" for s in secs)
           + f"; best {min(secs):.1f} s; {res['picks']} picks")
     print(f"peak resident memory of the predicting process: {res['peak_rss_mb']:.0f} MB "
-          f"(after making the tomogram, before predict: {res['peak_rss_before_predict_mb']:.0f} MB)")
+          f"(after making the tomogram, before predict: "
+          f"{res['peak_rss_before_predict_mb']:.0f} MB)")
 
 
 if __name__ == "__main__":

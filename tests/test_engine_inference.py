@@ -51,3 +51,12 @@ def test_volume_smaller_than_window_and_channels_first(unet):
 def test_bad_activation(unet):
     with pytest.raises(ValueError):
         sliding_window_predict(unet, np.zeros((8, 8, 8), np.float32), 8, activation="relu6")
+
+
+def test_channels_last_and_bf16_match_fp32(unet):
+    vol = np.random.default_rng(3).normal(size=(20, 24, 24)).astype(np.float32)
+    ref = sliding_window_predict(unet, vol, 16, activation="softmax")
+    cl = sliding_window_predict(unet, vol, 16, activation="softmax", channels_last=True)
+    np.testing.assert_allclose(cl, ref, atol=1e-5)
+    bf = sliding_window_predict(unet, vol, 16, activation="softmax", precision="bf16")
+    np.testing.assert_allclose(bf, ref, atol=0.05)

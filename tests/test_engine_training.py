@@ -97,3 +97,38 @@ def test_bad_settings():
     with pytest.raises(ConfigError):
         train_model(torch.nn.Linear(1, 1), lambda e: [], torch.nn.functional.mse_loss,
                     TrainSettings(epochs=0), RunContext(work_dir=".", progress=False))
+
+
+def test_resolve_precision(monkeypatch):
+    from cryobench.methods.engine import training
+
+    assert training.resolve_precision("auto", "cuda:0", amp=True) == "fp16"
+    assert training.resolve_precision("auto", "cuda", amp=False) == "fp32"
+    monkeypatch.setattr(training, "native_bf16", lambda: True)
+    assert training.resolve_precision("auto", "cpu", amp=True) == "bf16"
+    monkeypatch.setattr(training, "native_bf16", lambda: False)
+    assert training.resolve_precision("auto", "cpu") == "fp32"
+    assert training.resolve_precision("bf16", "cpu") == "bf16"
+    with pytest.raises(ConfigError):
+        training.resolve_precision("fp16", "cpu")
+    with pytest.raises(ConfigError):
+        training.resolve_precision("half", "cpu")
+
+
+def test_bf16_channels_last_training_learns(tmp_path):
+    model = torch.nn.Sequential(torch.nn.Conv3d(1, 4, 3, padding=1), torch.nn.ReLU(),
+                                torch.nn.Conv3d(4, 1, 1))
+    g = torch.Generator().manual_seed(0)
+    xs = torch.randn(8, 1, 6, 6, 6, generator=g)
+    ys = 2 * xs
+
+    def batches(epoch):
+        yield xs, ys
+
+    settings = TrainSettings(epochs=30, steps_per_epoch=1, lr=0.05, precision="bf16",
+                             channels_last=True)
+    res = train_model(model, batches, torch.nn.functional.mse_loss, settings,
+                      RunContext(work_dir=tmp_path, progress=False))
+    assert res.precision == "bf16"
+    assert res.history[-1]["loss"] < 0.3 * res.history[0]["loss"]
+    assert next(model.parameters()).is_contiguous()  # layout restored

@@ -78,6 +78,11 @@ class SegmentationConfig:
     """Threshold of a class that the validation runs cannot tune (no references)."""
     threads: int = 0
     """torch CPU threads during fit/predict (0: leave as is)."""
+    precision: str = "auto"
+    """``auto`` (CUDA: float16 AMP when asked; CPU: bfloat16 where the CPU has native
+    bfloat16 units, else float32), ``fp32``, ``bf16`` or ``fp16`` (CUDA)."""
+    channels_last: bool = True
+    """Channels-last-3d memory layout (faster 3D convolutions on the CPU)."""
 
     def __post_init__(self) -> None:
         self.channels = tuple(int(c) for c in self.channels)
@@ -94,6 +99,7 @@ class SegmentationConfig:
             "radius_fraction": 0 < self.radius_fraction <= 2,
             "decode": self.decode in ("peaks", "components"),
             "channels": len(self.channels) >= 2 and min(self.channels) >= 1,
+            "precision": self.precision in ("auto", "fp32", "bf16", "fp16"),
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
@@ -163,6 +169,7 @@ class SegmentationMethod(PickingMethod):
         self.val_fbeta: dict[str, float] = {}
         self.merge_state: dict[str, Any] = {}
         self.history: list[list[dict]] = []
+        self.precision_used: str = ""
 
     # ----- hooks ----------------------------------------------------------------------------
     def build_network(self, out_channels: int):
@@ -209,7 +216,8 @@ class SegmentationMethod(PickingMethod):
                 model, volume, cfg.roi_size, overlap=cfg.overlap,
                 sw_batch_size=cfg.sw_batch_size,
                 activation="softmax" if self.multiclass else "sigmoid",
-                device=ctx.device, amp=ctx.amp)
+                device=ctx.device, amp=ctx.amp, precision=cfg.precision,
+                channels_last=cfg.channels_last)
             outs.append(prob[1:] if self.multiclass else prob)
         return outs[0] if self.multiclass else np.concatenate(outs, 0)
 
@@ -295,10 +303,12 @@ class SegmentationMethod(PickingMethod):
                     weight_decay=cfg.weight_decay, schedule=cfg.schedule,
                     grad_clip=cfg.grad_clip, patience=cfg.patience,
                     checkpoint_dir=ctx.work_dir / "checkpoints" / f"{self.name}-{name}",
-                    desc=f"{self.name} {name}")
+                    desc=f"{self.name} {name}", precision=cfg.precision,
+                    channels_last=cfg.channels_last)
                 res = train_model(model, batches, loss_fn, settings, ctx,
                                   validate=validate if cfg.patience > 0 else None)
                 self.history.append(res.history)
+                self.precision_used = res.precision
                 self.models.append(model.eval())
 
             # Thresholds (and merge rules) from the validation runs only.
@@ -342,7 +352,8 @@ class SegmentationMethod(PickingMethod):
             torch.save([m.state_dict() for m in self.models], tmp)
         state = {"class_names": self.class_names, "radii": self.radii,
                  "thresholds": self.thresholds, "val_fbeta": self.val_fbeta,
-                 "merge_state": self.merge_state, "history": self.history}
+                 "merge_state": self.merge_state, "history": self.history,
+                 "precision_used": self.precision_used}
         atomic_write_text(Path(directory) / "state.json", json.dumps(state, indent=2))
 
     def load_state(self, directory: Path) -> None:
@@ -360,6 +371,7 @@ class SegmentationMethod(PickingMethod):
         self.val_fbeta = dict(state.get("val_fbeta", {}))
         self.merge_state = dict(state.get("merge_state", {}))
         self.history = list(state.get("history", []))
+        self.precision_used = str(state.get("precision_used", ""))
         self.models = []
         for sd in weights:
             model = self._network_for_head()

@@ -1,9 +1,11 @@
 """One training loop for every network of the built-in baselines.
 
 AdamW; a per-step ``cosine`` (with linear warm-up), ``onecycle`` or ``constant`` schedule;
-gradient-norm clipping; float16 autocast with a gradient scaler on CUDA only; optional early
-stopping on a validation metric (the best weights are restored); checkpoints (``last.pt``,
-``best.pt``, written atomically) and a tqdm bar honouring ``ctx.progress``.
+gradient-norm clipping; mixed precision (float16 autocast with a gradient scaler on CUDA only,
+when ``ctx.amp``; bfloat16 autocast on CPUs with native bfloat16 units when asked, see
+:func:`resolve_precision`); optional early stopping on a validation metric (the best weights are
+restored); checkpoints (``last.pt``, ``best.pt``, written atomically) and a tqdm bar honouring
+``ctx.progress``.
 """
 
 from __future__ import annotations
@@ -22,9 +24,56 @@ from cryobench.errors import ConfigError
 from cryobench.io.atomic import atomic_path
 from cryobench.methods.base import RunContext
 
-__all__ = ["TrainSettings", "TrainResult", "train_model", "deterministic", "make_scheduler"]
+__all__ = [
+    "TrainSettings",
+    "TrainResult",
+    "train_model",
+    "deterministic",
+    "make_scheduler",
+    "PRECISIONS",
+    "native_bf16",
+    "resolve_precision",
+    "autocast",
+]
 
 SCHEDULES = ("cosine", "onecycle", "constant")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX)."""
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:  # pragma: no cover - older torch
+        return False
+
+
+def resolve_precision(requested: str, device: str, amp: bool = False) -> str:
+    """The precision to compute in: ``fp32``, ``bf16`` or ``fp16``.
+
+    ``auto``: on CUDA, ``fp16`` when ``amp`` (AMP is CUDA-only) else ``fp32``; on the CPU,
+    ``bf16`` when the CPU has native bfloat16 units (:func:`native_bf16`; about 3x faster 3D
+    convolutions there) else ``fp32``. ``fp16`` is CUDA-only.
+    """
+    if requested not in PRECISIONS:
+        raise ConfigError(f"unknown precision {requested!r}; choose one of "
+                          f"{', '.join(PRECISIONS)}")
+    cuda = device.startswith("cuda")
+    if requested == "auto":
+        if cuda:
+            return "fp16" if amp else "fp32"
+        return "bf16" if native_bf16() else "fp32"
+    if requested == "fp16" and not cuda:
+        raise ConfigError("precision fp16 needs a CUDA device; use bf16 or fp32 on the CPU")
+    return requested
+
+
+def autocast(device: str, precision: str) -> contextlib.AbstractContextManager:
+    """Autocast for a resolved precision (``fp32``: a no-op)."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast("cuda" if device.startswith("cuda") else "cpu", dtype=dtype)
 
 
 @dataclass
@@ -45,6 +94,10 @@ class TrainSettings:
     """Whether a larger validation metric is better (default: a loss, smaller is better)."""
     checkpoint_dir: Path | None = None
     desc: str = "train"
+    precision: str = "fp32"
+    """``auto``, ``fp32``, ``bf16`` or ``fp16``; see :func:`resolve_precision`."""
+    channels_last: bool = False
+    """Train in the channels-last-3d memory layout (faster 3D convolutions on the CPU)."""
 
 
 @dataclass
@@ -57,6 +110,8 @@ class TrainResult:
     best_val: float | None = None
     stopped_early: bool = False
     steps: int = 0
+    precision: str = "fp32"
+    """The precision actually used."""
 
 
 @contextlib.contextmanager
@@ -134,19 +189,22 @@ def train_model(model: nn.Module, batches: Callable[[int], Iterable],
     if settings.epochs < 1 or settings.steps_per_epoch < 1:
         raise ConfigError("epochs and steps_per_epoch must be at least 1")
     device = ctx.device
+    precision = resolve_precision(settings.precision, device, ctx.amp)
     model.to(device)
+    layout = torch.channels_last_3d if settings.channels_last else torch.contiguous_format
+    if settings.channels_last:
+        model.to(memory_format=layout)
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr,
                             weight_decay=settings.weight_decay)
     sched = make_scheduler(opt, settings, settings.epochs * settings.steps_per_epoch)
-    use_amp = bool(ctx.amp and device.startswith("cuda"))
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")
     ckpt = Path(settings.checkpoint_dir) if settings.checkpoint_dir else None
     if ckpt:
         ckpt.mkdir(parents=True, exist_ok=True)
 
     from tqdm.auto import tqdm
 
-    result = TrainResult()
+    result = TrainResult(precision=precision)
     best_state: dict | None = None
     since_best = 0
     bar = tqdm(total=settings.epochs * settings.steps_per_epoch, desc=settings.desc,
@@ -160,8 +218,10 @@ def train_model(model: nn.Module, batches: Callable[[int], Iterable],
                 if step >= settings.steps_per_epoch:
                     break
                 inputs, targets = _to(inputs, device), _to(targets, device)
+                if settings.channels_last and inputs.ndim == 5:
+                    inputs = inputs.contiguous(memory_format=layout)
                 opt.zero_grad(set_to_none=True)
-                with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
+                with autocast(device, precision):
                     out = model(inputs)
                 loss = loss_fn(out.float(), targets)
                 if not torch.isfinite(loss):
@@ -183,7 +243,7 @@ def train_model(model: nn.Module, batches: Callable[[int], Iterable],
             improved = False
             if validate is not None:
                 model.eval()
-                with torch.no_grad():
+                with torch.no_grad(), autocast(device, precision):
                     val = float(validate(model))
                 entry["val"] = val
                 best = result.best_val
@@ -213,5 +273,7 @@ def train_model(model: nn.Module, batches: Callable[[int], Iterable],
         bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)
+    if settings.channels_last:
+        model.to(memory_format=torch.contiguous_format)
     model.eval()
     return result
