@@ -119,6 +119,7 @@ class CNNRegressor(PickingMethod):
         self.val_fbeta: float | None = None
         self.history: list[dict] = []
         self.precision_used: str = ""
+        self._fused = None
 
     # ----- helpers ----------------------------------------------------------------------------
     def _network(self):
@@ -156,13 +157,17 @@ class CNNRegressor(PickingMethod):
         precision = resolve_precision(cfg.precision, ctx.device, ctx.amp)
         layout = torch.channels_last_3d if cfg.channels_last else torch.contiguous_format
         confs, pos = [], []
-        self.model.eval()
+        if self._fused is None:
+            from cryobench.methods.engine.models import fuse_batchnorm
+
+            self._fused = fuse_batchnorm(self.model)
+        model = self._fused.to(ctx.device)
         with torch.inference_mode(), autocast(ctx.device, precision):
             for i in range(0, len(starts), cfg.batch_windows):
                 chunk = starts[i:i + cfg.batch_windows]
                 x = np.stack([_crop(volume, s, p) for s in chunk])[:, None]
                 x = torch.from_numpy(np.ascontiguousarray(x)).to(ctx.device)
-                out = self.model(x.contiguous(memory_format=layout))
+                out = model(x.contiguous(memory_format=layout))
                 out = out.float().cpu().numpy()
                 confs.append(1 / (1 + np.exp(-out[:, 0])))
                 pos.append(chunk + (1 / (1 + np.exp(-out[:, 1:]))) * (p - 1))
@@ -233,7 +238,7 @@ class CNNRegressor(PickingMethod):
             train = [self._prepare(r, True) for r in train_runs]
             val = [self._prepare(r, True) for r in val_runs]
             torch.manual_seed(ctx.seed)
-            self.model = self._network()
+            self.model, self._fused = self._network(), None
             ds = PatchDataset(train, cfg.patch_size, cfg.steps_per_epoch * cfg.batch_size,
                               kind="points", pos_fraction=cfg.pos_fraction, seed=ctx.seed,
                               augment=cfg.augment, point_margin=cfg.point_margin)
@@ -317,6 +322,6 @@ class CNNRegressor(PickingMethod):
         self.val_fbeta = state.get("val_fbeta")
         self.history = list(state.get("history", []))
         self.precision_used = str(state.get("precision_used", ""))
-        self.model = self._network()
+        self.model, self._fused = self._network(), None
         self.model.load_state_dict(weights)
         self.model.eval()

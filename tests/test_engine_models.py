@@ -11,6 +11,7 @@ from cryobench.methods.engine.models import (  # noqa: E402
     UNet3D,
     VNet3D,
     count_parameters,
+    fuse_batchnorm,
 )
 
 
@@ -50,3 +51,18 @@ def test_bad_architecture_is_rejected():
         UNet3D(1, 1, channels=(8,))
     with pytest.raises(ValueError):
         UNet3D(1, 1, channels=(8, 16), norm="nope")
+
+
+def test_fused_batchnorm_matches_eval_model():
+    torch.manual_seed(0)
+    for net in (UNet3D(1, 3, (4, 8)), CNNRegressor3D(1, (4, 8, 8, 8), hidden=8)):
+        net.train()
+        for _ in range(3):  # non-trivial running statistics
+            net(torch.randn(2, 1, 16, 16, 16) * 3 + 1)
+        net.eval()
+        x = torch.randn(1, 1, 16, 16, 16)
+        fused = fuse_batchnorm(net)
+        assert not any(isinstance(m, torch.nn.BatchNorm3d) for m in fused.modules())
+        assert any(isinstance(m, torch.nn.BatchNorm3d) for m in net.modules())  # untouched
+        with torch.no_grad():
+            torch.testing.assert_close(fused(x), net(x), atol=1e-5, rtol=1e-4)

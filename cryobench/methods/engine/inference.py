@@ -16,7 +16,7 @@ from torch import nn
 
 from cryobench.methods.engine.training import autocast, resolve_precision
 
-__all__ = ["sliding_window_predict", "direct_predict", "ACTIVATIONS"]
+__all__ = ["sliding_window_predict", "direct_predict", "fit_roi", "ACTIVATIONS"]
 
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "none": lambda t: t,
@@ -35,6 +35,17 @@ def _activation(activation: str | Callable | None) -> Callable[[torch.Tensor], t
     except KeyError:
         raise ValueError(f"unknown activation {activation!r}; choose one of "
                          f"{', '.join(ACTIVATIONS)}") from None
+
+
+def fit_roi(shape: Sequence[int], roi: int | Sequence[int], multiple: int = 1) -> list[int]:
+    """A window no larger than needed: per axis ``min(roi, size rounded up to multiple)``.
+
+    A thin volume (e.g. 92 slices with a 128 window) then gets one window along that axis
+    instead of a padded one.
+    """
+    roi3 = [int(roi)] * 3 if np.isscalar(roi) else [int(r) for r in roi]
+    m = max(int(multiple), 1)
+    return [min(r, -(-int(n) // m) * m) for r, n in zip(roi3, shape[-3:], strict=True)]
 
 
 def _as_input(volume: np.ndarray) -> torch.Tensor:

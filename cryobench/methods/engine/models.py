@@ -14,18 +14,44 @@ back, so every model maps a ``(B, C, D, H, W)`` input to ``(B, K, D, H, W)``.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["UNet3D", "VNet3D", "CNNRegressor3D", "count_parameters"]
+__all__ = ["UNet3D", "VNet3D", "CNNRegressor3D", "count_parameters", "fuse_batchnorm"]
 
 
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def fuse_batchnorm(model: nn.Module) -> nn.Module:
+    """An inference copy of ``model`` with every BatchNorm folded into the convolution before it.
+
+    Covers :class:`ConvBlock` (``conv1/norm1``, ``conv2/norm2``) and ``nn.Sequential`` runs of
+    ``Conv3d`` then ``BatchNorm3d``. The copy is in eval mode; ``model`` is left untouched.
+    """
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    fused = copy.deepcopy(model).eval()
+    for module in fused.modules():
+        if isinstance(module, ConvBlock):
+            for conv, norm in (("conv1", "norm1"), ("conv2", "norm2")):
+                bn = getattr(module, norm)
+                if isinstance(bn, nn.BatchNorm3d):
+                    setattr(module, conv, fuse_conv_bn_eval(getattr(module, conv), bn))
+                    setattr(module, norm, nn.Identity())
+        elif isinstance(module, nn.Sequential):
+            items = list(module)
+            for i in range(len(items) - 1):
+                if isinstance(items[i], nn.Conv3d) and isinstance(items[i + 1], nn.BatchNorm3d):
+                    module[i] = fuse_conv_bn_eval(items[i], items[i + 1])
+                    module[i + 1] = nn.Identity()
+    return fused
 
 
 def _norm(kind: str, channels: int) -> nn.Module:

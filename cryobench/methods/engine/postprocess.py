@@ -54,10 +54,15 @@ def find_peaks(heatmap: np.ndarray, threshold: float, min_distance: int = 1, *,
     mask = (hm == maxf) & (hm >= threshold)
     if not mask.any():
         return np.zeros((0, 3)), np.zeros(0)
+    # Statistics over the (few) peak voxels only, never over the whole volume.
     labels, n = ndimage.label(mask, structure=np.ones((3, 3, 3), dtype=bool))
-    idx = np.arange(1, n + 1)
-    pos = np.asarray(ndimage.center_of_mass(mask, labels, idx), dtype=np.float64).reshape(-1, 3)
-    scores = np.asarray(ndimage.maximum(hm, labels, idx), dtype=np.float64)
+    nz = np.nonzero(mask)
+    lab = labels[nz] - 1
+    counts = np.bincount(lab, minlength=n).astype(np.float64)
+    pos = np.stack([np.bincount(lab, weights=c.astype(np.float64), minlength=n) / counts
+                    for c in nz], axis=1)
+    scores = np.full(n, -np.inf)
+    np.maximum.at(scores, lab, hm[nz].astype(np.float64))
     if refine:
         pos = _refine(hm, pos)
     order = np.argsort(-scores, kind="stable")

@@ -63,8 +63,9 @@ class SegmentationConfig:
     radius_fraction: float = 0.5
     """Sphere-target radius as a fraction of the particle radius."""
     augment: bool = True
-    roi_size: int = 96
-    """Sliding-window edge in working voxels."""
+    roi_size: int = 128
+    """Sliding-window edge in working voxels (shrunk per axis to the volume, see
+    :func:`~cryobench.methods.engine.inference.fit_roi`)."""
     overlap: float = 0.25
     sw_batch_size: int = 2
     decode: str = "peaks"
@@ -170,6 +171,7 @@ class SegmentationMethod(PickingMethod):
         self.merge_state: dict[str, Any] = {}
         self.history: list[list[dict]] = []
         self.precision_used: str = ""
+        self._fused: list = []
 
     # ----- hooks ----------------------------------------------------------------------------
     def build_network(self, out_channels: int):
@@ -204,16 +206,25 @@ class SegmentationMethod(PickingMethod):
         if not self.models:
             raise MethodError(f"method {self.name!r} is not fitted; call fit() or load() first")
 
+    def _inference_models(self) -> list:
+        """The networks with BatchNorm folded into their convolutions (cached)."""
+        from cryobench.methods.engine.models import fuse_batchnorm
+
+        if len(self._fused) != len(self.models):
+            self._fused = [fuse_batchnorm(m) for m in self.models]
+        return self._fused
+
     def _probabilities(self, volume: np.ndarray, ctx: RunContext) -> np.ndarray:
         """``(C, z, y, x)`` per-class probabilities (background dropped)."""
-        from cryobench.methods.engine.inference import sliding_window_predict
+        from cryobench.methods.engine.inference import fit_roi, sliding_window_predict
 
         cfg = self.config
         outs = []
-        for model in self.models:
+        roi = fit_roi(volume.shape, cfg.roi_size, 2 ** (len(cfg.channels) - 1))
+        for model in self._inference_models():
             model.to(ctx.device)
             prob = sliding_window_predict(
-                model, volume, cfg.roi_size, overlap=cfg.overlap,
+                model, volume, roi, overlap=cfg.overlap,
                 sw_batch_size=cfg.sw_batch_size,
                 activation="softmax" if self.multiclass else "sigmoid",
                 device=ctx.device, amp=ctx.amp, precision=cfg.precision,
@@ -267,7 +278,7 @@ class SegmentationMethod(PickingMethod):
 
             train_t = targets_of(train)
             val_src, val_t = (val, targets_of(val)) if val else (train, train_t)
-            self.models, self.history = [], []
+            self.models, self.history, self._fused = [], [], []
             for h, head in enumerate(self._heads()):
                 torch.manual_seed(ctx.seed * 1000 + h)
                 model = self._network_for_head()
@@ -372,7 +383,7 @@ class SegmentationMethod(PickingMethod):
         self.merge_state = dict(state.get("merge_state", {}))
         self.history = list(state.get("history", []))
         self.precision_used = str(state.get("precision_used", ""))
-        self.models = []
+        self.models, self._fused = [], []
         for sd in weights:
             model = self._network_for_head()
             model.load_state_dict(sd)
