@@ -34,9 +34,10 @@ BACKBONES = {
 """Backbone name -> number of feature maps the anchors are spread over.
 
 ``mobilenet_v3_large_fpn`` is torchvision's ``fasterrcnn_mobilenet_v3_large_fpn`` (feature
-strides 32, 32, 64); ``mobilenet_v3_large_fpn8`` the same MobileNet-v3 FPN backbone with its
-stride 8 and 16 stages also returned (``mobilenet_backbone(returned_layers=[2, 3, 4, 5])``), which
-small particles need; ``resnet50_fpn`` is ``fasterrcnn_resnet50_fpn`` (strides 4 to 64).
+strides 32, 32, 64); ``mobilenet_v3_large_fpn8`` the same MobileNet-v3-Large backbone with its
+stride 8 and 16 stages also in the FPN (as ``mobilenet_backbone(returned_layers=[2, 3, 4, 5])``),
+which small particles need, and ``fpn_channels`` FPN channels (a 256-channel FPN at stride 8
+dominates a CPU step); ``resnet50_fpn`` is ``fasterrcnn_resnet50_fpn`` (strides 4 to 64).
 """
 
 
@@ -47,8 +48,8 @@ class FasterRCNNConfig(SliceConfigMixin):
     backbone: str = "mobilenet_v3_large_fpn8"
     steps: int = 300
     """Optimiser steps."""
-    batch_size: int = 2
-    lr: float = 3e-4
+    batch_size: int = 4
+    lr: float = 1e-3
     weight_decay: float = 1e-4
     grad_clip: float = 10.0
     augment: bool = True
@@ -57,6 +58,10 @@ class FasterRCNNConfig(SliceConfigMixin):
     """Lowest box score kept at inference (thresholds are tuned above it)."""
     detections_per_slice: int = 300
     box_head_dim: int = 256
+    fpn_channels: int = 64
+    """FPN width of ``mobilenet_v3_large_fpn8`` (torchvision's FPNs have 256)."""
+    crop: int = 192
+    """Train on random square crops of this size (0: whole slices); inference uses whole slices."""
     """Width of the two-layer RoI box head (torchvision's default 1024 in the full budget)."""
     threads: int = 0
     """torch CPU threads during fit/predict (0: leave as is)."""
@@ -99,10 +104,27 @@ def _no_resize_transform(model):
     return model
 
 
+def _mobilenet_fpn8(fpn_channels: int):
+    """MobileNet-v3-Large features (random init) with an FPN over its stride 8-32 stages."""
+    from torchvision.models import mobilenet_v3_large
+    from torchvision.models.detection.backbone_utils import BackboneWithFPN
+    from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
+
+    features = mobilenet_v3_large(weights=None).features
+    stages = [0] + [i for i, b in enumerate(features) if getattr(b, "_is_cn", False)] + [
+        len(features) - 1]
+    returned = [2, 3, 4, 5]  # as torchvision's mobilenet_backbone(returned_layers=...)
+    return BackboneWithFPN(features, {f"{stages[k]}": str(v) for v, k in enumerate(returned)},
+                           [features[stages[i]].out_channels for i in returned], fpn_channels,
+                           extra_blocks=LastLevelMaxPool())
+
+
 def build_model(backbone: str, num_classes: int, sizes: tuple[tuple[float, ...], ...],
-                image_size: int, score_floor: float, detections: int, box_head_dim: int = 1024):
-    """A randomly initialised torchvision Faster R-CNN with square anchors of ``sizes`` and a
-    two-layer box head of width ``box_head_dim`` (torchvision: 1024)."""
+                image_size: int, score_floor: float, detections: int, box_head_dim: int = 1024,
+                fpn_channels: int = 256):
+    """A randomly initialised torchvision Faster R-CNN with square anchors of ``sizes``, a
+    two-layer box head of width ``box_head_dim`` (torchvision: 1024) and, for
+    ``mobilenet_v3_large_fpn8``, ``fpn_channels`` FPN channels (torchvision: 256)."""
     from torchvision.models import detection as D
     from torchvision.models.detection.anchor_utils import AnchorGenerator
     from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
@@ -122,12 +144,8 @@ def build_model(backbone: str, num_classes: int, sizes: tuple[tuple[float, ...],
     elif backbone == "resnet50_fpn":
         model = D.fasterrcnn_resnet50_fpn(**common)
     else:
-        from torchvision.models.detection.backbone_utils import mobilenet_backbone
-
-        body = mobilenet_backbone(backbone_name="mobilenet_v3_large", weights=None, fpn=True,
-                                  trainable_layers=6, returned_layers=[2, 3, 4, 5])
-        common.pop("weights"), common.pop("weights_backbone")
-        model = D.FasterRCNN(body, **common)
+        model = D.FasterRCNN(_mobilenet_fpn8(fpn_channels),
+                             **{k: v for k, v in common.items() if "weights" not in k})
     gen = AnchorGenerator(sizes, ((1.0,),) * len(sizes))
     model.rpn.anchor_generator = gen
     model.rpn.head = RPNHead(model.backbone.out_channels, gen.num_anchors_per_location()[0])
@@ -140,11 +158,32 @@ def build_model(backbone: str, num_classes: int, sizes: tuple[tuple[float, ...],
     return _no_resize_transform(model)
 
 
+def _crop(image: np.ndarray, boxes: np.ndarray, labels: np.ndarray, size: int,
+          rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A random ``size`` crop (whole image if smaller) with the boxes that keep at least 40% of
+    their area inside it (clipped to the crop)."""
+    h, w = image.shape
+    if size <= 0 or (h <= size and w <= size):
+        return image, boxes, labels
+    y0 = int(rng.integers(0, max(h - size, 0) + 1))
+    x0 = int(rng.integers(0, max(w - size, 0) + 1))
+    img = image[y0:y0 + size, x0:x0 + size]
+    b = boxes - np.array([x0, y0, x0, y0], dtype=np.float32)
+    c = b.copy()
+    c[:, [0, 2]] = c[:, [0, 2]].clip(0, img.shape[1])
+    c[:, [1, 3]] = c[:, [1, 3]].clip(0, img.shape[0])
+    area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    kept = (c[:, 2] - c[:, 0]) * (c[:, 3] - c[:, 1])
+    ok = ((kept >= 0.4 * np.maximum(area, 1e-9)) & (c[:, 2] - c[:, 0] >= 1)
+          & (c[:, 3] - c[:, 1] >= 1))
+    return img, c[ok], labels[ok]
+
+
 def _augment(image: np.ndarray, boxes: np.ndarray, rng: np.random.Generator
              ) -> tuple[np.ndarray, np.ndarray]:
     """Random flips and a random 90-degree rotation of a slice and its boxes (image coords)."""
     h, w = image.shape
-    b = boxes.copy()
+    b = boxes.copy().reshape(-1, 4)
     if rng.random() < 0.5:
         image = image[:, ::-1]
         b[:, [0, 2]] = w - b[:, [2, 0]]
@@ -165,12 +204,12 @@ class FasterRCNN(SliceDetector):
     extra = "detection"
     Config = FasterRCNNConfig
     budgets = {
-        "smoke": {"backbone": "mobilenet_v3_large_fpn", "steps": 2, "batch_size": 1,
+        "smoke": {"backbone": "mobilenet_v3_large_fpn", "steps": 2, "batch_size": 1, "crop": 0,
                   "infer_stride": 2, "empty_ratio": 0.05, "train_stride": 2, "threads": 1,
                   "detections_per_slice": 50, "box_head_dim": 64},
         "cpu": {},
         "full": {"backbone": "resnet50_fpn", "bin": 1, "steps": 20000, "batch_size": 8,
-                 "lr": 1e-4, "infer_stride": 1, "box_head_dim": 1024},
+                 "lr": 1e-4, "infer_stride": 1, "box_head_dim": 1024, "crop": 0},
     }
 
     def __init__(self, config=None) -> None:
@@ -189,7 +228,8 @@ class FasterRCNN(SliceDetector):
     def _build(self):
         cfg = self.config
         return build_model(cfg.backbone, len(self.classes) + 1, self.anchors, self.image_size,
-                           cfg.score_floor, cfg.detections_per_slice, cfg.box_head_dim)
+                           cfg.score_floor, cfg.detections_per_slice, cfg.box_head_dim,
+                           cfg.fpn_channels)
 
     @staticmethod
     def _tensor(image: np.ndarray):
@@ -224,14 +264,14 @@ class FasterRCNN(SliceDetector):
                 images, targets = [], []
                 for i in rng.integers(0, len(train), cfg.batch_size):
                     s = train[int(i)]
-                    img, boxes = s.image, s.boxes
+                    img, boxes, labels = _crop(s.image, s.boxes, s.labels, cfg.crop, rng)
                     if cfg.augment:
                         img, boxes = _augment(img, boxes, rng)
                     images.append(self._tensor(img).to(ctx.device))
                     targets.append({
                         "boxes": torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4)
                         .to(ctx.device),
-                        "labels": torch.as_tensor(s.labels + 1, dtype=torch.int64)
+                        "labels": torch.as_tensor(labels + 1, dtype=torch.int64)
                         .to(ctx.device)})
                 losses = model(images, targets)
                 loss = sum(losses.values())
