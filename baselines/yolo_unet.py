@@ -48,7 +48,7 @@ class YoloUNetConfig(SliceConfigMixin):
     # --- YOLO ---
     imgsz: int = 320
     """YOLO input size (slices are letterboxed to it); 640 in the full budget."""
-    epochs: int = 30
+    epochs: int = 8
     batch: int = 8
     yolo_lr: float = 0.002
     conf: float = 0.2
@@ -195,8 +195,9 @@ class YoloUNet(SliceDetector):
                   "unet_patch_size": 16, "unet_batch_size": 1, "unet_epochs": 1,
                   "unet_steps_per_epoch": 2, "unet_roi_size": 32, "unet_sw_batch_size": 1,
                   "fusion_weights": (0.5,), "unet_thresholds": (0.9,), "threads": 1},
-        "cpu": {},
+        "cpu": {"train_stride": 2},
         "full": {"bin": 1, "imgsz": 640, "epochs": 100, "batch": 32, "infer_stride": 1,
+                 "train_stride": 1,
                  "unet_channels": (48, 64, 80, 80), "unet_patch_size": 96,
                  "unet_batch_size": 4, "unet_epochs": 60, "unet_steps_per_epoch": 100,
                  "unet_lr": 1e-3, "unet_roi_size": 128, "unet_sw_batch_size": 4,

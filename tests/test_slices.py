@@ -266,3 +266,27 @@ def test_yolo_label_lines(tmp_path):
     assert meta["names"] == {"0": "alpha", "1": "beta"} and meta["train"] == "images/train"
     assert (tmp_path / "ds/images/train/TS-1-a_z0003.png").exists()
     assert (tmp_path / "ds/labels/val/TS-1-a_z0003.txt").read_text().startswith("1 0.375")
+
+
+def test_faster_rcnn_crop_and_augment_keep_boxes_on_the_particles():
+    from baselines.faster_rcnn import _augment, _crop
+
+    rng = np.random.default_rng(0)
+    img = np.zeros((64, 80), np.uint8)
+    img[10:20, 30:50] = 255  # a bright box x 30-50, y 10-20
+    boxes = np.array([[30, 10, 50, 20], [0, 60, 10, 64]], np.float32)
+    labels = np.array([0, 1])
+    seen = 0
+    for _ in range(40):
+        c_img, c_boxes, c_lab = _crop(img, boxes, labels, 32, rng)
+        assert c_img.shape == (32, 32)
+        a_img, a_boxes = _augment(c_img, c_boxes, rng)
+        for (x0, y0, x1, y1), lab in zip(a_boxes, c_lab, strict=True):
+            if lab == 0:  # the crop of the bright box is bright and its border is not
+                seen += 1
+                inside = a_img[int(y0):int(np.ceil(y1)), int(x0):int(np.ceil(x1))]
+                assert inside.min() == 255
+                assert (a_img == 255).sum() == inside.size
+    assert seen > 5
+    same = _crop(img, boxes, labels, 0, rng)
+    assert same[0] is img and len(same[1]) == 2
