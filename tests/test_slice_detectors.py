@@ -173,3 +173,19 @@ def test_yolo_unet_offline_fit_predict_save_load_and_variants(tmp_path, runs, no
     assert sizes["none"] == len(base)
     assert sizes["light_merge"] <= sizes["none"] <= sizes["hard_particle"]
     assert sizes["intensity"] <= sizes["none"]
+
+
+# ----- the conformance suite on the tiny split (CI runs it for every method) -----------------
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["faster_rcnn", "yolo_unet"])
+def test_conformance_on_tiny(name, no_network):
+    from cryobench.testing import check_method
+
+    if name == "yolo_unet":
+        if importlib.util.find_spec("ultralytics") is None:
+            pytest.skip("ultralytics is not installed")
+        from baselines.yolo_unet import YoloUNet as cls
+    else:
+        from baselines.faster_rcnn import FasterRCNN as cls
+    assert len(check_method(cls)) == 5
+    assert no_network == []
