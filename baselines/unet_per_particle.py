@@ -21,8 +21,8 @@ class UNetPerParticleConfig(PerParticleConfig):
     """``cpu`` budget: a 8-16-32 U-Net per class at 20 Å, short training, lr 2e-3."""
 
     channels: tuple[int, ...] = (8, 16, 32)
-    epochs: int = 6
-    steps_per_epoch: int = 12
+    epochs: int = 10
+    steps_per_epoch: int = 20
     batch_size: int = 4
     patch_size: int = 40
 

@@ -20,8 +20,8 @@ class VNetPerParticleConfig(PerParticleConfig):
     """``cpu`` budget: the recipe's 8-16-32-64 V-Net per class at 20 Å, short training."""
 
     channels: tuple[int, ...] = (8, 16, 32, 64)
-    epochs: int = 6
-    steps_per_epoch: int = 12
+    epochs: int = 10
+    steps_per_epoch: int = 20
     batch_size: int = 4
     patch_size: int = 40
     pos_weight: float = 5.0
