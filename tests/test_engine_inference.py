@@ -60,3 +60,11 @@ def test_channels_last_and_bf16_match_fp32(unet):
     np.testing.assert_allclose(cl, ref, atol=1e-5)
     bf = sliding_window_predict(unet, vol, 16, activation="softmax", precision="bf16")
     np.testing.assert_allclose(bf, ref, atol=0.05)
+
+
+def test_fit_roi_shrinks_thin_axes():
+    from cryobench.methods.engine.inference import fit_roi
+
+    assert fit_roi((92, 315, 315), 128, 4) == [92, 128, 128]
+    assert fit_roi((1, 90, 31, 200), 64, 8) == [64, 32, 64]
+    assert fit_roi((10, 10, 10), (4, 16, 8)) == [4, 10, 8]

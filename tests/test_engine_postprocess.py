@@ -159,3 +159,26 @@ def test_tune_motor_threshold():
     # nothing worth predicting: threshold above every confidence
     none = tune_motor_threshold({"r3": (0.6, np.zeros(3))}, {"r3": None})
     assert none.threshold > 0.6 and none.fbeta == 0.0
+
+
+def test_merge_by_priority_conflict_rule():
+    from cryobench.methods.engine.segmentation import merge_by_priority
+
+    # four voxels, three classes
+    probs = np.array([
+        [0.9, 0.6, 0.2, 0.7],   # class 0, priority 1.0
+        [0.8, 0.9, 0.1, 0.7],   # class 1, priority 1.5 (wins every contest it enters)
+        [0.1, 0.7, 0.3, 0.9],   # class 2, priority 1.0 (ties class 0: probability decides)
+    ], dtype=np.float32).reshape(3, 1, 1, 4)
+    out = merge_by_priority(probs, [1.0, 1.5, 1.0]).reshape(3, 4)
+    # voxel 0: classes 0, 1 claim -> 1; voxel 1: 0, 1, 2 claim -> 1; voxel 2: nobody claims,
+    # unchanged; voxel 3: 0, 1, 2 claim -> 1 (priority beats the higher probability of 2)
+    np.testing.assert_allclose(out[:, 0], [0, 0.8, 0])
+    np.testing.assert_allclose(out[:, 1], [0, 0.9, 0])
+    np.testing.assert_allclose(out[:, 2], [0.2, 0.1, 0.3])
+    np.testing.assert_allclose(out[:, 3], [0, 0.7, 0])
+    # equal priorities: the probability breaks the tie
+    tie = merge_by_priority(probs[[0, 2]], [1.0, 1.0]).reshape(2, 4)
+    np.testing.assert_allclose(tie[:, 1], [0, 0.7])
+    np.testing.assert_allclose(tie[:, 3], [0, 0.9])
+    np.testing.assert_allclose(tie[:, 0], [0.9, 0.1])  # only class 0 claims voxel 0
