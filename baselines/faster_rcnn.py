@@ -46,10 +46,10 @@ class FasterRCNNConfig(SliceConfigMixin):
     """``cpu`` budget defaults (minutes on 2 cores); see ``FasterRCNN.budgets``."""
 
     backbone: str = "mobilenet_v3_large_fpn8"
-    steps: int = 300
+    steps: int = 800
     """Optimiser steps."""
-    batch_size: int = 4
-    lr: float = 1e-3
+    batch_size: int = 2
+    lr: float = 5e-4
     weight_decay: float = 1e-4
     grad_clip: float = 10.0
     augment: bool = True
@@ -60,11 +60,12 @@ class FasterRCNNConfig(SliceConfigMixin):
     box_head_dim: int = 256
     fpn_channels: int = 64
     """FPN width of ``mobilenet_v3_large_fpn8`` (torchvision's FPNs have 256)."""
-    crop: int = 192
+    crop: int = 128
     """Train on random square crops of this size (0: whole slices); inference uses whole slices."""
     """Width of the two-layer RoI box head (torchvision's default 1024 in the full budget)."""
-    threads: int = 0
-    """torch CPU threads during fit/predict (0: leave as is)."""
+    threads: int = 1
+    """torch CPU threads during fit/predict (0: leave as is). One by default: on a shared
+    2-core machine two OpenMP threads made steps 2-60x slower and erratic (measured)."""
 
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONES:
@@ -209,7 +210,7 @@ class FasterRCNN(SliceDetector):
                   "detections_per_slice": 50, "box_head_dim": 64},
         "cpu": {},
         "full": {"backbone": "resnet50_fpn", "bin": 1, "steps": 20000, "batch_size": 8,
-                 "lr": 1e-4, "infer_stride": 1, "box_head_dim": 1024, "crop": 0},
+                 "lr": 1e-4, "infer_stride": 1, "box_head_dim": 1024, "crop": 0, "threads": 0},
     }
 
     def __init__(self, config=None) -> None:

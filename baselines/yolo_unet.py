@@ -83,8 +83,9 @@ class YoloUNetConfig(SliceConfigMixin):
     # --- post-processing variant ---
     postprocess: str = "none"
     """``none`` | ``intensity`` | ``light_merge`` | ``hard_particle`` (seed report variants)."""
-    threads: int = 0
-    """torch CPU threads during fit/predict (0: leave as is)."""
+    threads: int = 1
+    """torch CPU threads during fit/predict (0: leave as is). One by default: on a shared
+    2-core machine two OpenMP threads made steps 2-60x slower and erratic (measured)."""
 
     def __post_init__(self) -> None:
         self.unet_channels = tuple(int(c) for c in self.unet_channels)
@@ -197,7 +198,7 @@ class YoloUNet(SliceDetector):
                   "fusion_weights": (0.5,), "unet_thresholds": (0.9,), "threads": 1},
         "cpu": {"train_stride": 2},
         "full": {"bin": 1, "imgsz": 640, "epochs": 100, "batch": 32, "infer_stride": 1,
-                 "train_stride": 1,
+                 "train_stride": 1, "threads": 0,
                  "unet_channels": (48, 64, 80, 80), "unet_patch_size": 96,
                  "unet_batch_size": 4, "unet_epochs": 60, "unet_steps_per_epoch": 100,
                  "unet_lr": 1e-3, "unet_roi_size": 128, "unet_sw_batch_size": 4,
