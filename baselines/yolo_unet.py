@@ -48,7 +48,7 @@ class YoloUNetConfig(SliceConfigMixin):
     # --- YOLO ---
     imgsz: int = 320
     """YOLO input size (slices are letterboxed to it); 640 in the full budget."""
-    epochs: int = 8
+    epochs: int = 20
     batch: int = 8
     yolo_lr: float = 0.002
     conf: float = 0.2
@@ -63,11 +63,11 @@ class YoloUNetConfig(SliceConfigMixin):
     unet_strides: tuple[int, ...] = (2, 2, 1)
     unet_res_units: int = 1
     unet_patch_size: int = 48
-    unet_batch_size: int = 2
-    unet_epochs: int = 8
+    unet_batch_size: int = 4
+    unet_epochs: int = 12
     unet_steps_per_epoch: int = 25
     unet_lr: float = 2e-3
-    unet_pos_weight: float = 16.0
+    unet_pos_weight: float = 32.0
     unet_radius_fraction: float = 0.5
     unet_roi_size: int = 96
     unet_sw_batch_size: int = 2
