@@ -2,10 +2,11 @@
 
 ultralytics reads ``YOLO_OFFLINE``, ``YOLO_CONFIG_DIR`` and ``YOLO_VERBOSE`` once, when it is
 first imported, so :func:`import_ultralytics` sets them first (the config dir goes into the run's
-work dir). Usage analytics are switched off as well. Even offline, ultralytics 8.4 looks up a plotting font (``check_font`` ->
+work dir). Even offline, ultralytics 8.4 looks up a plotting font (``check_font`` ->
 ``requests.head`` on github.com) whenever it checks a dataset; :func:`offline` replaces that
-check by a no-op and turns any download attempt (``safe_download``, a missing weights asset) into
-a :class:`~cryobench.errors.MethodError` for the duration of a call, so nothing is ever fetched.
+check by a no-op, switches usage analytics off and turns any download attempt
+(``safe_download``, a missing weights asset) into a :class:`~cryobench.errors.MethodError` for
+the duration of a call, so nothing is ever fetched.
 Training runs with ``pretrained=False``, ``amp`` only on CUDA, ``plots=False`` and ``val=False``.
 """
 
