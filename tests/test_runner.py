@@ -492,3 +492,21 @@ def test_default_method_runs_end_to_end_on_tiny(tmp_path):
     assert "map" in rec["metrics"]
     again = CliRunner().invoke(cli, args[:-1])
     assert again.exit_code == 0 and f"already complete: {path}" in again.output
+
+
+def test_records_hold_diagnostics_and_figures_the_method_reports(tmp_path, split):
+    class Reporting(RandomPicker):
+        name = "reporting-picker"
+
+        def fit(self, train_runs, val_runs, ctx):
+            super().fit(train_runs, val_runs, ctx)
+            self.extra_metrics = {"val_objective": np.float64(0.25)}
+
+        def slice_metrics(self, runs):
+            return {"slice_map50": 0.5, "n_runs": len(runs)}
+
+    rec = run(Reporting, split, out=tmp_path, progress=False).record
+    assert rec["metrics"]["method"] == {"val_objective": 0.25, "slice_map50": 0.5, "n_runs": 2.0}
+    diag = rec["metrics"]["diagnostics"]
+    assert 0 <= diag["duplicate_rate"] <= 1 and 0 <= diag["unmatched_rate"] <= 1
+    assert diag["score"] == pytest.approx(rec["score"])

@@ -222,9 +222,11 @@ def score_picks(split: SplitLike, picks: pd.DataFrame, runs: Sequence[RunLike],
     solution = split.solution(role)
     out: dict[str, Any] = {"metric": split.metric}
     if split.metric == "czii":
-        report = M.czii_score(picks, solution, radii=radii, weights=weights, per_experiment=True)
+        report, diag = M.czii_score_with_diagnostics(picks, solution, radii=radii,
+                                                     weights=weights, per_experiment=True)
         out["score"] = float(report.score)
-        out["metrics"] = {"czii": _to_dict(report)}
+        # metric-gaming diagnostics beside the score: was it bought with extra copies?
+        out["metrics"] = {"czii": _to_dict(report), "diagnostics": _to_dict(diag)}
         out["counts"] = _counts_rows(getattr(report, "per_experiment", None))
         out["params"] = dict(getattr(report, "params", {}) or {})
     elif split.metric == "byu":
@@ -242,6 +244,17 @@ def score_picks(split: SplitLike, picks: pd.DataFrame, runs: Sequence[RunLike],
     if hasattr(M, "map_picks") and "score" in picks.columns:
         out["metrics"]["map"] = _to_dict(M.map_picks(picks, solution, radii=radii))
     return out
+
+
+def _method_metrics(method: Any, test_runs: Sequence[RunLike]) -> dict[str, float]:
+    """Figures a method reports itself beside the split's scores (never the score itself):
+    ``extra_metrics`` after ``fit`` (validation figures) and ``slice_metrics(test_runs)``
+    (slice-level mAP of the slice detectors), as plain floats."""
+    out: dict[str, Any] = dict(getattr(method, "extra_metrics", None) or {})
+    slice_fn = getattr(method, "slice_metrics", None)
+    if callable(slice_fn):
+        out.update(slice_fn(test_runs))
+    return {str(k): (float(v) if isinstance(v, (int, float)) else v) for k, v in out.items()}
 
 
 # ----- the run ------------------------------------------------------------------------------------
@@ -357,6 +370,9 @@ def run(
 
     t0 = time.perf_counter()
     scoring = score_picks(sp, picks, test_runs)
+    method_metrics = _method_metrics(method_obj, test_runs)
+    if method_metrics:
+        scoring["metrics"]["method"] = method_metrics
     score_s = time.perf_counter() - t0
 
     write_picks_csv(picks, directory / store.PREDICTIONS_NAME)
