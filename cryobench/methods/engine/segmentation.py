@@ -400,6 +400,9 @@ class PerParticleConfig(SegmentationConfig):
 
     claim_threshold: float = 0.5
     """A class's network claims a voxel when its probability reaches this."""
+    prior: float = 0.01
+    """Initial foreground probability: the output bias starts at ``logit(prior)`` so training
+    does not begin from 0.5 everywhere on very sparse targets."""
 
 
 class PerParticleSegmentation(SegmentationMethod):
@@ -413,6 +416,17 @@ class PerParticleSegmentation(SegmentationMethod):
 
     Config: ClassVar[type] = PerParticleConfig
     multiclass: ClassVar[bool] = False
+
+    def _network_for_head(self):
+        import torch
+
+        model = super()._network_for_head()
+        head = getattr(model, "head", None)
+        prior = float(self.config.prior)
+        if isinstance(head, torch.nn.Conv3d) and head.bias is not None and 0 < prior < 1:
+            with torch.no_grad():
+                head.bias.fill_(float(np.log(prior / (1 - prior))))
+        return model
 
     def fit_merge(self, probs: Sequence[np.ndarray], val: Sequence, train: Sequence) -> None:
         from cryobench.methods.engine.postprocess import class_counts
