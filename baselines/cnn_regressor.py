@@ -40,6 +40,7 @@ class CNNRegressorConfig:
     patch_size: int = 40
     batch_size: int = 8
     epochs: int = 30
+    """Training epochs; 0 keeps the initial weights (an untrained reference)."""
     steps_per_epoch: int = 25
     lr: float = 2e-3
     weight_decay: float = 1e-2
@@ -74,7 +75,7 @@ class CNNRegressorConfig:
             "target_spacing": self.target_spacing > 0,
             "patch_size": self.patch_size >= 2 ** len(self.channels),
             "batch_size": self.batch_size >= 1,
-            "epochs": self.epochs >= 1,
+            "epochs": self.epochs >= 0,
             "steps_per_epoch": self.steps_per_epoch >= 1,
             "lr": self.lr > 0,
             "coarse_stride": 0 < self.coarse_stride <= 1,
@@ -223,7 +224,12 @@ class CNNRegressor(PickingMethod):
         from cryobench.methods.engine.data import PatchDataset
         from cryobench.methods.engine.postprocess import tune_motor_threshold
         from cryobench.methods.engine.segmentation import torch_threads
-        from cryobench.methods.engine.training import TrainSettings, deterministic, train_model
+        from cryobench.methods.engine.training import (
+            TrainSettings,
+            deterministic,
+            resolve_precision,
+            train_model,
+        )
 
         if not train_runs:
             raise DataError("fit() needs at least one training run")
@@ -260,9 +266,14 @@ class CNNRegressor(PickingMethod):
                 weight_decay=cfg.weight_decay, schedule=cfg.schedule, grad_clip=cfg.grad_clip,
                 patience=cfg.patience, checkpoint_dir=ctx.work_dir / "checkpoints" / self.name,
                 desc=self.name, precision=cfg.precision, channels_last=cfg.channels_last)
-            res = train_model(self.model, batches, self._loss, settings, ctx,
-                              validate=validate if cfg.patience > 0 else None)
-            self.history, self.precision_used = res.history, res.precision
+            if cfg.epochs > 0:
+                res = train_model(self.model, batches, self._loss, settings, ctx,
+                                  validate=validate if cfg.patience > 0 else None)
+                self.history, self.precision_used = res.history, res.precision
+            else:  # untrained reference: initial weights
+                self.model.to(ctx.device).eval()
+                self.history = []
+                self.precision_used = resolve_precision(cfg.precision, ctx.device, ctx.amp)
 
             # "No motor" threshold from the validation runs only.
             best, truth = {}, {}

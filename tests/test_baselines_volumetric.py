@@ -140,3 +140,20 @@ def test_unet3d_cpu_budget_learns_fake_particles(tmp_path):
     report = czii_score(picks, runs[4].picks(), radii=radii,
                         weights=dict.fromkeys(radii, 1.0))
     assert report.score > 0.8
+
+
+@pytest.mark.parametrize("cls", [UNet3D, CNNRegressor], ids=lambda c: c.name)
+def test_zero_epochs_is_an_untrained_reference(cls, tmp_path):
+    import torch
+
+    runs = runs_for(cls)
+    ctx = ctx_for(cls, tmp_path)
+    method = cls(cls.default_config("smoke", epochs=0))
+    method.fit(runs[:-2], runs[-2:-1], ctx)
+    torch.manual_seed(ctx.seed * 1000 if cls is UNet3D else ctx.seed)
+    fresh = method._network_for_head() if cls is UNet3D else method._network()
+    trained = method.models[0] if cls is UNet3D else method.model
+    for a, b in zip(fresh.state_dict().values(), trained.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    validate_picks(method.predict(runs[-1], ctx), "picks",
+                   known_types=[p.name for p in runs[0].particles])

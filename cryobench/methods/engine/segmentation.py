@@ -50,6 +50,7 @@ class SegmentationConfig:
     """Training patch edge in working voxels."""
     batch_size: int = 4
     epochs: int = 10
+    """Training epochs; 0 keeps the initial weights (an untrained reference)."""
     steps_per_epoch: int = 25
     lr: float = 2e-3
     weight_decay: float = 1e-2
@@ -91,7 +92,7 @@ class SegmentationConfig:
             "bin": self.bin >= 1 and not (self.bin & (self.bin - 1)),
             "patch_size": self.patch_size >= 8,
             "batch_size": self.batch_size >= 1,
-            "epochs": self.epochs >= 1,
+            "epochs": self.epochs >= 0,
             "steps_per_epoch": self.steps_per_epoch >= 1,
             "lr": self.lr > 0,
             "roi_size": self.roi_size >= 8,
@@ -256,7 +257,12 @@ class SegmentationMethod(PickingMethod):
         from cryobench.data.targets import sphere_labels
         from cryobench.methods.engine.data import PatchDataset, prepare_run
         from cryobench.methods.engine.postprocess import tune_thresholds
-        from cryobench.methods.engine.training import TrainSettings, deterministic, train_model
+        from cryobench.methods.engine.training import (
+            TrainSettings,
+            deterministic,
+            resolve_precision,
+            train_model,
+        )
 
         if not train_runs:
             raise DataError("fit() needs at least one training run")
@@ -316,10 +322,15 @@ class SegmentationMethod(PickingMethod):
                     checkpoint_dir=ctx.work_dir / "checkpoints" / f"{self.name}-{name}",
                     desc=f"{self.name} {name}", precision=cfg.precision,
                     channels_last=cfg.channels_last)
-                res = train_model(model, batches, loss_fn, settings, ctx,
-                                  validate=validate if cfg.patience > 0 else None)
-                self.history.append(res.history)
-                self.precision_used = res.precision
+                if cfg.epochs > 0:
+                    res = train_model(model, batches, loss_fn, settings, ctx,
+                                      validate=validate if cfg.patience > 0 else None)
+                    self.history.append(res.history)
+                    self.precision_used = res.precision
+                else:  # untrained reference: initial weights
+                    model.to(ctx.device)
+                    self.history.append([])
+                    self.precision_used = resolve_precision(cfg.precision, ctx.device, ctx.amp)
                 self.models.append(model.eval())
 
             # Thresholds (and merge rules) from the validation runs only.
