@@ -7,6 +7,7 @@ plus background, Tversky loss with class weights, 72^3 patches in the full budge
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from baselines._budgets import SMOKE
 from cryobench.methods.engine.segmentation import SegmentationConfig, SegmentationMethod
@@ -20,6 +21,11 @@ class DeepFindETConfig(SegmentationConfig):
 
     channels: tuple[int, ...] = (24, 32, 40)
     epochs: int = 8
+    loss: Literal["tversky", "dice", "bce", "focal"] = "tversky"
+    """Main segmentation loss (the recipe: Tversky). ``dice`` is Tversky with alpha = beta =
+    0.5; ``bce`` is per-class sigmoid BCE on one-hot targets (particle classes weighted by
+    ``ce_pos_weight``); ``focal`` is softmax focal loss (gamma 2). All use the class weights
+    below; the loss ablation (leaderboards/ablations/loss.toml) varies this field."""
     tversky_alpha: float = 0.3
     """Weight of false positives in the Tversky index."""
     tversky_beta: float = 0.7
@@ -55,15 +61,22 @@ class DeepFindET(SegmentationMethod):
                       residual=True)
 
     def loss(self, logits, target):
-        from cryobench.methods.engine.losses import tversky_loss, weighted_ce_loss
+        from cryobench.methods.engine import losses as L
 
         cfg = self.config
         k = logits.shape[1]
         weights = [cfg.background_weight] + [1.0] * (k - 1)
-        loss = tversky_loss(logits, target, alpha=cfg.tversky_alpha, beta=cfg.tversky_beta,
-                            class_weights=weights)
+        if cfg.loss == "tversky":
+            loss = L.tversky_loss(logits, target, alpha=cfg.tversky_alpha,
+                                  beta=cfg.tversky_beta, class_weights=weights)
+        elif cfg.loss == "dice":
+            loss = L.dice_loss(logits, target, class_weights=weights)
+        elif cfg.loss == "bce":
+            loss = L.bce_loss(logits, L.one_hot(target, k), pos_weight=cfg.ce_pos_weight)
+        else:
+            loss = L.focal_loss(logits, target, class_weights=weights)
         if cfg.ce_weight:
-            ce = weighted_ce_loss(logits, target,
-                                  class_weights=[1.0] + [cfg.ce_pos_weight] * (k - 1))
+            ce = L.weighted_ce_loss(logits, target,
+                                    class_weights=[1.0] + [cfg.ce_pos_weight] * (k - 1))
             loss = loss + cfg.ce_weight * ce
         return loss

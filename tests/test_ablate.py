@@ -108,6 +108,9 @@ def test_shipped_specs_parse(path):
     assert spec.seeds == [0, 1, 2] and spec.budget == "cpu" and spec.title
     values = [v for vs in spec.vary.values() for v in vs]
     assert len(values) >= 2
+    # Every varied key exists in the method's config and every value has the right type.
+    plan = make_plan(spec)
+    assert len(plan.points) == len(values) and sum(p.is_base for p in plan.points) == 1
     if "split" in spec.vary:
         from cryobench.runner.ablate import _split_arg, split_name
 

@@ -157,3 +157,26 @@ def test_zero_epochs_is_an_untrained_reference(cls, tmp_path):
         assert torch.equal(a, b)
     validate_picks(method.predict(runs[-1], ctx), "picks",
                    known_types=[p.name for p in runs[0].particles])
+
+
+@pytest.mark.parametrize("loss", ["tversky", "dice", "bce", "focal"])
+def test_deepfindet_loss_choices_train(loss):
+    import torch
+
+    method = DeepFindET(DeepFindET.default_config("smoke", loss=loss))
+    torch.manual_seed(0)
+    logits = torch.randn(2, 3, 4, 8, 8, requires_grad=True)
+    target = torch.randint(0, 3, (2, 4, 8, 8))
+    value = method.loss(logits, target)
+    value.backward()
+    assert value.ndim == 0 and torch.isfinite(value)
+    assert logits.grad is not None and logits.grad.abs().sum() > 0
+    # A perfect prediction has a lower loss than a random one, whatever the loss.
+    perfect = (torch.nn.functional.one_hot(target, 3).movedim(-1, 1).float() * 20 - 10)
+    assert method.loss(perfect, target) < value
+
+
+def test_deepfindet_loss_choice_is_validated():
+    with pytest.raises(ConfigError, match="loss must be one of"):
+        DeepFindET.default_config("cpu", loss="hinge")
+    assert DeepFindET.default_config("cpu").loss == "tversky"

@@ -13,6 +13,7 @@ import dataclasses
 import json
 import os
 import random
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,6 +146,14 @@ class PickingMethod(abc.ABC):
                 f"method {cls.name!r} has no config key(s) {', '.join(unknown)}; "
                 f"known: {', '.join(sorted(fields))}"
             )
+        from cryobench.runner.overrides import field_types
+
+        for key, tp in field_types(cls.Config).items():
+            if key in values and typing.get_origin(tp) is typing.Literal:
+                if values[key] not in typing.get_args(tp):
+                    choices = ", ".join(map(str, typing.get_args(tp)))
+                    raise ConfigError(f"method {cls.name!r}: {key} must be one of {choices}, "
+                                      f"got {values[key]!r}")
         return cls.Config(**values)
 
     def config_dict(self) -> dict[str, Any]:
