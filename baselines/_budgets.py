@@ -14,3 +14,17 @@ SMOKE = {
     "threads": 1,
 }
 """Seconds: a couple of optimiser steps on 16^3 patches, for the conformance suite."""
+
+PER_PARTICLE_FULL = {
+    "bin": 1,
+    "patch_size": 64,
+    "batch_size": 8,
+    "epochs": 40,
+    "steps_per_epoch": 100,
+    "patience": 10,
+    "val_patches": 32,
+    "roi_size": 128,
+    "sw_batch_size": 8,
+    "threads": 0,
+}
+"""The seed report's per-particle recipes (GPU): full resolution, 64^3 patches, 40 epochs."""

@@ -224,12 +224,7 @@ class CNNRegressor(PickingMethod):
         from cryobench.methods.engine.data import PatchDataset
         from cryobench.methods.engine.postprocess import tune_motor_threshold
         from cryobench.methods.engine.segmentation import torch_threads
-        from cryobench.methods.engine.training import (
-            TrainSettings,
-            deterministic,
-            resolve_precision,
-            train_model,
-        )
+        from cryobench.methods.engine.training import deterministic, fit_or_keep_initial
 
         if not train_runs:
             raise DataError("fit() needs at least one training run")
@@ -261,19 +256,11 @@ class CNNRegressor(PickingMethod):
                 return float(np.mean([float(self._loss(m(x.to(ctx.device)), y.to(ctx.device)))
                                       for x, y in DataLoader(vds, batch_size=cfg.batch_size)]))
 
-            settings = TrainSettings(
-                epochs=cfg.epochs, steps_per_epoch=cfg.steps_per_epoch, lr=cfg.lr,
-                weight_decay=cfg.weight_decay, schedule=cfg.schedule, grad_clip=cfg.grad_clip,
-                patience=cfg.patience, checkpoint_dir=ctx.work_dir / "checkpoints" / self.name,
-                desc=self.name, precision=cfg.precision, channels_last=cfg.channels_last)
-            if cfg.epochs > 0:
-                res = train_model(self.model, batches, self._loss, settings, ctx,
-                                  validate=validate if cfg.patience > 0 else None)
-                self.history, self.precision_used = res.history, res.precision
-            else:  # untrained reference: initial weights
-                self.model.to(ctx.device).eval()
-                self.history = []
-                self.precision_used = resolve_precision(cfg.precision, ctx.device, ctx.amp)
+            res = fit_or_keep_initial(self.model, batches, self._loss, cfg, ctx,
+                                      validate=validate, desc=self.name,
+                                      checkpoint_dir=ctx.work_dir / "checkpoints" / self.name)
+            self.model.eval()
+            self.history, self.precision_used = res.history, res.precision
 
             # "No motor" threshold from the validation runs only.
             best, truth = {}, {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from baselines._budgets import SMOKE
+from baselines._budgets import PER_PARTICLE_FULL, SMOKE
 from cryobench.methods.engine.segmentation import PerParticleConfig, PerParticleSegmentation
 
 __all__ = ["UNetPerParticle"]
@@ -21,10 +21,6 @@ class UNetPerParticleConfig(PerParticleConfig):
     """``cpu`` budget: a 8-16-32 U-Net per class at 20 Å, short training, lr 2e-3."""
 
     channels: tuple[int, ...] = (8, 16, 32)
-    epochs: int = 10
-    steps_per_epoch: int = 20
-    batch_size: int = 4
-    patch_size: int = 40
     bce_weight: float = 1.0
     """Weight of an added BCE term (0 in the full budget, the pure Dice recipe). In a few
     hundred CPU steps Dice alone barely moves on these sparse targets."""
@@ -39,10 +35,7 @@ class UNetPerParticle(PerParticleSegmentation):
     budgets = {
         "smoke": {**SMOKE, "channels": (4, 8)},
         "cpu": {},
-        "full": {"bin": 1, "channels": (32, 64, 128), "patch_size": 64, "batch_size": 8,
-                 "epochs": 40, "steps_per_epoch": 100, "lr": 1e-4, "patience": 10,
-                 "val_patches": 32, "roi_size": 128, "sw_batch_size": 8, "threads": 0,
-                 "bce_weight": 0.0},
+        "full": {**PER_PARTICLE_FULL, "channels": (32, 64, 128), "lr": 1e-4, "bce_weight": 0.0},
     }
 
     def build_network(self, out_channels: int):

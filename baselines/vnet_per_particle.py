@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from baselines._budgets import SMOKE
+from baselines._budgets import PER_PARTICLE_FULL, SMOKE
 from cryobench.methods.engine.segmentation import PerParticleConfig, PerParticleSegmentation
 
 __all__ = ["VNetPerParticle"]
@@ -20,10 +20,6 @@ class VNetPerParticleConfig(PerParticleConfig):
     """``cpu`` budget: the recipe's 8-16-32-64 V-Net per class at 20 Å, short training."""
 
     channels: tuple[int, ...] = (8, 16, 32, 64)
-    epochs: int = 10
-    steps_per_epoch: int = 20
-    batch_size: int = 4
-    patch_size: int = 40
     pos_weight: float = 5.0
     """BCE weight of positive voxels."""
 
@@ -36,9 +32,7 @@ class VNetPerParticle(PerParticleSegmentation):
     budgets = {
         "smoke": {**SMOKE, "channels": (4, 8)},
         "cpu": {},
-        "full": {"bin": 1, "patch_size": 64, "batch_size": 8, "epochs": 40,
-                 "steps_per_epoch": 100, "lr": 1e-3, "patience": 10, "val_patches": 32,
-                 "roi_size": 128, "sw_batch_size": 8, "threads": 0},
+        "full": {**PER_PARTICLE_FULL, "lr": 1e-3},
     }
 
     def build_network(self, out_channels: int):

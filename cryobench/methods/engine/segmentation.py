@@ -257,12 +257,7 @@ class SegmentationMethod(PickingMethod):
         from cryobench.data.targets import sphere_labels
         from cryobench.methods.engine.data import PatchDataset, prepare_run
         from cryobench.methods.engine.postprocess import tune_thresholds
-        from cryobench.methods.engine.training import (
-            TrainSettings,
-            deterministic,
-            resolve_precision,
-            train_model,
-        )
+        from cryobench.methods.engine.training import deterministic, fit_or_keep_initial
 
         if not train_runs:
             raise DataError("fit() needs at least one training run")
@@ -315,22 +310,12 @@ class SegmentationMethod(PickingMethod):
                     return float(np.mean(losses))
 
                 name = "all" if head is None else self.class_names[head - 1]
-                settings = TrainSettings(
-                    epochs=cfg.epochs, steps_per_epoch=cfg.steps_per_epoch, lr=cfg.lr,
-                    weight_decay=cfg.weight_decay, schedule=cfg.schedule,
-                    grad_clip=cfg.grad_clip, patience=cfg.patience,
+                res = fit_or_keep_initial(
+                    model, batches, loss_fn, cfg, ctx, validate=validate,
                     checkpoint_dir=ctx.work_dir / "checkpoints" / f"{self.name}-{name}",
-                    desc=f"{self.name} {name}", precision=cfg.precision,
-                    channels_last=cfg.channels_last)
-                if cfg.epochs > 0:
-                    res = train_model(model, batches, loss_fn, settings, ctx,
-                                      validate=validate if cfg.patience > 0 else None)
-                    self.history.append(res.history)
-                    self.precision_used = res.precision
-                else:  # untrained reference: initial weights
-                    model.to(ctx.device)
-                    self.history.append([])
-                    self.precision_used = resolve_precision(cfg.precision, ctx.device, ctx.amp)
+                    desc=f"{self.name} {name}")
+                self.history.append(res.history)
+                self.precision_used = res.precision
                 self.models.append(model.eval())
 
             # Thresholds (and merge rules) from the validation runs only.
@@ -407,8 +392,13 @@ class SegmentationMethod(PickingMethod):
 
 @dataclass
 class PerParticleConfig(SegmentationConfig):
-    """Settings of the one-network-per-class baselines."""
+    """Settings of the one-network-per-class baselines (``cpu`` budget: short training on 40^3
+    patches, one small network per class)."""
 
+    epochs: int = 10
+    steps_per_epoch: int = 20
+    batch_size: int = 4
+    patch_size: int = 40
     claim_threshold: float = 0.5
     """A class's network claims a voxel when its probability reaches this."""
     prior: float = 0.01

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -28,6 +29,7 @@ __all__ = [
     "TrainSettings",
     "TrainResult",
     "train_model",
+    "fit_or_keep_initial",
     "deterministic",
     "make_scheduler",
     "PRECISIONS",
@@ -277,3 +279,26 @@ def train_model(model: nn.Module, batches: Callable[[int], Iterable],
         model.to(memory_format=torch.contiguous_format)
     model.eval()
     return result
+
+
+def fit_or_keep_initial(model: nn.Module, batches: Callable[[int], Iterable],
+                        loss_fn: Callable[..., torch.Tensor], cfg: Any, ctx: RunContext, *,
+                        checkpoint_dir: Path, desc: str,
+                        validate: Callable[[nn.Module], float] | None = None) -> TrainResult:
+    """Train ``model`` with the optimisation fields of a method config, or keep its weights.
+
+    ``cfg`` carries ``epochs, steps_per_epoch, lr, weight_decay, schedule, grad_clip, patience,
+    precision, channels_last`` (the engine's config fields). ``validate`` is used for early
+    stopping only when ``patience > 0``. With ``epochs = 0`` the model keeps its initial weights
+    (the untrained reference, ``cryobench run --set epochs=0``) and the history is empty.
+    """
+    if cfg.epochs <= 0:
+        model.to(ctx.device)
+        return TrainResult(precision=resolve_precision(cfg.precision, ctx.device, ctx.amp))
+    settings = TrainSettings(
+        epochs=cfg.epochs, steps_per_epoch=cfg.steps_per_epoch, lr=cfg.lr,
+        weight_decay=cfg.weight_decay, schedule=cfg.schedule, grad_clip=cfg.grad_clip,
+        patience=cfg.patience, checkpoint_dir=checkpoint_dir, desc=desc,
+        precision=cfg.precision, channels_last=cfg.channels_last)
+    return train_model(model, batches, loss_fn, settings, ctx,
+                       validate=validate if cfg.patience > 0 else None)
