@@ -4,8 +4,8 @@ Builds a synthetic solution and an N-pick submission over E experiments (default
 picks, 100 experiments), writes both as CSV, then times:
 
 * ``parse``: ``pandas.read_csv`` of the two files (the floor for any CSV scorer; the target's
-  reference), and the same with ``engine="pyarrow"`` (the reader ``cryobench score`` uses when
-  a file is well formed), shown beside it for a fair view;
+  reference), and the same with ``engine="pyarrow"`` for comparison (slower than pandas' C
+  parser on the 2-core machine, so ``cryobench score`` keeps the C parser);
 * ``czii_score``: cryobench's vectorised score on the in-memory DataFrames;
 * ``cli (in-process)``: what ``cryobench score`` does: read + validate + score + diagnostics +
   table, without interpreter start-up;

@@ -39,17 +39,8 @@ def read_csv_table(
         raise InputError("is a directory, expected a CSV file", p)
     if p.stat().st_size == 0:
         raise InputError("file is empty", p)
-    wanted = None if usecols is None else {str(c).strip() for c in usecols}
-    df = _read_arrow(p, wanted)
-    if df is None:
-        df = _read_pandas(p, wanted)
-    df.columns = [str(c).strip() for c in df.columns]
-    return df
-
-
-def _read_pandas(p: Path, wanted: set[str] | None) -> pd.DataFrame:
-    """The reference reader (pandas' C parser); its errors become one-line InputErrors."""
     try:
+        wanted = None if usecols is None else {str(c).strip() for c in usecols}
         cols = None if wanted is None else (lambda c: str(c).strip() in wanted)
         df = pd.read_csv(p, usecols=cols)
         # identifier columns are text even when they look like numbers ("001" stays "001");
@@ -66,36 +57,7 @@ def _read_pandas(p: Path, wanted: set[str] | None) -> pd.DataFrame:
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"malformed CSV ({first})", p) from None
-    return df
-
-
-def _read_arrow(p: Path, wanted: set[str] | None) -> pd.DataFrame | None:
-    """Fast path: pyarrow's multi-threaded CSV reader, or None to use :func:`_read_pandas`.
-
-    Only well-formed files with a plain header take this path; anything pyarrow rejects or
-    that could parse differently (duplicate or quoted header names) goes to the pandas
-    reader, so results and error messages are the pandas ones.
-    """
-    try:
-        with open(p, encoding="utf-8") as fh:
-            header = fh.readline().rstrip("\r\n").split(",")
-    except (OSError, UnicodeDecodeError):
-        return None
-    names = [h.strip() for h in header]
-    if ('"' in "".join(header) or header[0].startswith("\ufeff")
-            or len(set(names)) != len(names) or not all(names)):
-        return None
-    keep = [(h, n) for h, n in zip(header, names, strict=True) if wanted is None or n in wanted]
-    cols = [h for h, _ in keep]
-    ids = {h: "string" for h, n in keep if n in _ID_COLUMNS}
-    try:
-        df = pd.read_csv(p, usecols=cols, dtype=ids or None, engine="pyarrow")
-    except Exception:  # noqa: BLE001 - any failure: let the reference reader decide
-        return None
-    if df.empty:  # header only: the reference reader's dtypes
-        return None
-    for c in ids:
-        df[c] = df[c].astype(str).where(df[c].notna(), np.nan)
+    df.columns = [str(c).strip() for c in df.columns]
     return df
 
 
