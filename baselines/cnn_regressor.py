@@ -259,7 +259,6 @@ class CNNRegressor(PickingMethod):
             res = fit_or_keep_initial(self.model, batches, self._loss, cfg, ctx,
                                       validate=validate, desc=self.name,
                                       checkpoint_dir=ctx.work_dir / "checkpoints" / self.name)
-            self.model.eval()
             self.history, self.precision_used = res.history, res.precision
 
             # "No motor" threshold from the validation runs only.

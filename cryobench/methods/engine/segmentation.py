@@ -316,7 +316,7 @@ class SegmentationMethod(PickingMethod):
                     desc=f"{self.name} {name}")
                 self.history.append(res.history)
                 self.precision_used = res.precision
-                self.models.append(model.eval())
+                self.models.append(model)
 
             # Thresholds (and merge rules) from the validation runs only.
             probs = [self._probabilities(r.volume, ctx).astype(np.float16) for r in val]

@@ -291,9 +291,11 @@ def fit_or_keep_initial(model: nn.Module, batches: Callable[[int], Iterable],
     precision, channels_last`` (the engine's config fields). ``validate`` is used for early
     stopping only when ``patience > 0``. With ``epochs = 0`` the model keeps its initial weights
     (the untrained reference, ``cryobench run --set epochs=0``) and the history is empty.
+    Either way the model is returned on ``ctx.device`` in eval mode, as :func:`train_model`
+    leaves it.
     """
     if cfg.epochs <= 0:
-        model.to(ctx.device)
+        model.to(ctx.device).eval()
         return TrainResult(precision=resolve_precision(cfg.precision, ctx.device, ctx.amp))
     settings = TrainSettings(
         epochs=cfg.epochs, steps_per_epoch=cfg.steps_per_epoch, lr=cfg.lr,
