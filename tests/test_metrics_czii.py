@@ -375,6 +375,72 @@ def test_grid_and_kdtree_pair_search_agree(seed):
     assert len(a[0]) > 0
 
 
+@pytest.fixture
+def threaded(monkeypatch):
+    """Two threads and the parallel code paths even for tiny inputs."""
+    from cryobench.metrics import _matching, czii
+
+    monkeypatch.setenv("CRYOBENCH_NUM_THREADS", "2")
+    monkeypatch.setattr(_matching, "_PARALLEL_MIN", 0)
+    monkeypatch.setattr(czii, "_PARALLEL_MIN", 0)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_threaded_pair_search_finds_the_same_pairs(seed, threaded, monkeypatch):
+    rng = np.random.default_rng(seed)
+    n, m, g = 300, 1501, 9
+    ref = rng.integers(-40, 40, (n, 3)) * 7.5
+    cand = rng.integers(-40, 40, (m, 3)) * 7.5
+    rg, cg = rng.integers(0, g, n), rng.integers(0, g, m)
+    radius = rng.choice([15.0, 22.5, 30.0, 75.0], g)
+    two = pairs_within(ref, rg, cand, cg, radius, method="grid")
+    monkeypatch.setenv("CRYOBENCH_NUM_THREADS", "1")
+    one = pairs_within(ref, rg, cand, cg, radius, method="grid")
+    tree = pairs_within(ref, rg, cand, cg, radius, method="kdtree")
+    as_set = [set(zip(a.tolist(), b.tolist(), d.tolist(), strict=True)) for a, b, d in
+              (two, one, tree)]
+    assert as_set[0] == as_set[1] == as_set[2]
+    assert len(as_set[0]) > 0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_threaded_score_equals_the_official_script(seed, threaded):
+    sol, sub = random_case(seed)
+    expected, _ = kaggle_reference(sol, sub)
+    assert czii_score(sub, sol).score == expected
+
+
+def test_threaded_prepare_reports_the_solution_error_first(threaded):
+    sol = picks([("A", "ribosome", 0, 0, 0), ("A", "ribosome", 0, 0, 0)])
+    sub = picks([("A", "ribosome", 0, 0, 0)]).drop(columns="z")
+    with pytest.raises(InputError, match="duplicate solution row") as err:
+        czii_score(sub, sol)
+    assert err.value.path == "solution"
+    with pytest.raises(InputError, match="missing column") as err:
+        czii_score(sub, sol.iloc[:1])
+    assert err.value.path == "submission"
+
+
+@pytest.mark.parametrize("n, m", [(200, 5000), (5000, 200)])
+def test_wide_coordinates_use_the_unpacked_sort(n, m):
+    """Keys too wide to carry row numbers in their low bits: argsort paths, same pairs."""
+    from cryobench.metrics import _matching
+
+    rng = np.random.default_rng(3)
+    ref = rng.uniform(0, 4e5, (n, 3))
+    k = min(n, m)  # pairs near the smaller side
+    near = ref[rng.integers(0, n, k)] + rng.normal(0, 0.4, (k, 3))
+    cand = np.concatenate([near, rng.uniform(0, 4e5, (m - k, 3))])
+    rg, cg = np.zeros(n, dtype=int), np.zeros(m, dtype=int)
+    radius = np.array([1.0])
+    _, dims, _ = _matching._grid_layout(ref, cand, radius)
+    assert float(np.prod(dims)) * 2.0 ** _matching._bits(max(n, m)) >= _matching._MAX_KEY
+    a = pairs_within(ref, rg, cand, cg, radius, method="grid")
+    b = pairs_within(ref, rg, cand, cg, radius, method="kdtree")
+    assert sorted(zip(a[0], a[1], strict=True)) == sorted(zip(b[0], b[1], strict=True))
+    assert len(a[0]) > k // 2
+
+
 # --------------------------------------------------------------------------- properties
 coord = st.integers(-300, 300).map(float)
 point = st.tuples(st.sampled_from(["A", "B"]), st.sampled_from(TYPES), coord, coord, coord)

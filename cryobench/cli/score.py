@@ -145,7 +145,7 @@ def _score_tables(submission, solution, opts: ScoreOptions) -> dict[str, Any]:
         report, diag = czii_score_with_diagnostics(
             submission, solution, radii=opts.radii, weights=opts.weights, beta=beta,
             distance_multiplier=opts.distance_multiplier, matching=opts.matching,
-            per_experiment=True)
+            per_experiment=opts.per_experiment or bool(opts.bootstrap))
         out = report.to_dict()
         if not opts.per_experiment:
             out.pop("per_experiment", None)

@@ -30,12 +30,14 @@ from cryobench.errors import ConfigError, InputError
 from cryobench.io.picks import PICKS_COLUMNS, validate_picks
 from cryobench.metrics._fbeta import prf_from_counts
 from cryobench.metrics._matching import pairs_within
+from cryobench.metrics._threads import run_concurrently, submit
 from cryobench.metrics.report import ClassStats, CziiReport
 from cryobench.particles import czii_radii, czii_weights
 
 __all__ = ["czii_score", "czii_score_from_counts", "resolve_radii_weights", "COUNT_COLUMNS"]
 
 COUNT_COLUMNS = ("experiment", "particle_type", "tp", "fp", "fn")
+_PARALLEL_MIN = 100_000  # rows from which the label columns are factorised on two threads
 Matching = Literal["kaggle", "one-to-one"]
 
 
@@ -124,8 +126,12 @@ def _picks_arrays(
         row = _first_row(~finite.all(axis=1))
         raise InputError(f"column {bad_col!r} has a NaN or infinite value (data row {row})",
                          source)
-    exp_codes, exp_names = _codes(df["experiment"])
-    typ_codes, typ_names = _codes(df["particle_type"])
+    if len(df) >= _PARALLEL_MIN:  # two hash passes over string columns, side by side
+        (exp_codes, exp_names), (typ_codes, typ_names) = run_concurrently(
+            (_codes, df["experiment"]), (_codes, df["particle_type"]))
+    else:
+        exp_codes, exp_names = _codes(df["experiment"])
+        typ_codes, typ_names = _codes(df["particle_type"])
     return exp_codes, exp_names, typ_codes, typ_names, xyz, df
 
 
@@ -161,21 +167,13 @@ class _Prepared:
         return np.tile(self.class_radius, len(self.experiments))
 
 
-def prepare(
-    submission: pd.DataFrame,
-    solution: pd.DataFrame,
-    radii: Mapping[str, float],
-    distance_multiplier: float,
-    *,
-    need_score: bool = False,
-) -> _Prepared:
-    """Validate both tables and encode them (shared by the CZII score, diagnostics, mAP)."""
-    exp_codes, exp_names, cls_codes, cls_names, s_xyz, _ = _picks_arrays(solution, "solution")
-    c_exp_c, c_exp_names, c_typ_c, c_typ_names, c_xyz, sub_df = _picks_arrays(
-        submission, "submission")
+def _solution_arrays(solution: pd.DataFrame, known: pd.Index):
+    """Validated ``(exp_codes, exp_names, class_codes, class_names, xyz)`` of the solution.
 
-    known = pd.Index(list(radii))
-    # solution: known types, no duplicated (experiment, x, y, z)
+    Besides the checks of every picks table: known particle types only, and no two rows at the
+    same (experiment, x, y, z).
+    """
+    exp_codes, exp_names, cls_codes, cls_names, s_xyz, _ = _picks_arrays(solution, "solution")
     _unknown_types(cls_names, known, "solution")
     # a duplicated (experiment, x, y, z) row has a duplicated x: check those rows only
     maybe = np.flatnonzero(pd.Series(s_xyz[:, 0]).duplicated(keep=False).to_numpy())
@@ -188,6 +186,35 @@ def prepare(
             f"duplicate solution row: experiment {exp_names[exp_codes[row - 1]]!r} has two "
             f"particles at x, y, z = {s_xyz[row - 1, 0]}, {s_xyz[row - 1, 1]}, "
             f"{s_xyz[row - 1, 2]} (data row {row})", "solution")
+    return exp_codes, exp_names, cls_codes, cls_names, s_xyz
+
+
+def prepare(
+    submission: pd.DataFrame,
+    solution: pd.DataFrame,
+    radii: Mapping[str, float],
+    distance_multiplier: float,
+    *,
+    need_score: bool = False,
+) -> _Prepared:
+    """Validate both tables and encode them (shared by the CZII score, diagnostics, mAP).
+
+    Errors in the solution are reported before errors in the submission. A large submission's
+    label columns are factorised while another thread validates the solution.
+    """
+    known = pd.Index(list(radii))
+    if isinstance(submission, pd.DataFrame) and len(submission) >= _PARALLEL_MIN:
+        sol_future = submit(_solution_arrays, solution, known)
+        try:
+            sub_parts = _picks_arrays(submission, "submission")
+        except Exception:
+            sol_future.result()  # the solution's error, if any, wins
+            raise
+        exp_codes, exp_names, cls_codes, cls_names, s_xyz = sol_future.result()
+    else:
+        exp_codes, exp_names, cls_codes, cls_names, s_xyz = _solution_arrays(solution, known)
+        sub_parts = _picks_arrays(submission, "submission")
+    c_exp_c, c_exp_names, c_typ_c, c_typ_names, c_xyz, sub_df = sub_parts
     n_cls = len(cls_names)
     ref_group = exp_codes * n_cls + cls_codes
 
