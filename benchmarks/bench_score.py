@@ -3,19 +3,22 @@
 Builds a synthetic solution and an N-pick submission over E experiments (default 1,000,000
 picks, 100 experiments), writes both as CSV, then times:
 
-* ``parse``: ``pandas.read_csv`` of the two files (the floor for any CSV scorer; the target's
-  reference), and the same with ``engine="pyarrow"`` for comparison (slower than pandas' C
-  parser on the 2-core machine, so ``cryobench score`` keeps the C parser);
+* ``parse``: ``pandas.read_csv`` of the two files (the floor for any CSV scorer), and the same
+  with ``engine="pyarrow"`` for comparison (slower than pandas' C parser on the 2-core machine,
+  so ``cryobench score`` keeps the C parser);
 * ``czii_score``: cryobench's vectorised score on the in-memory DataFrames;
 * ``cli (in-process)``: what ``cryobench score`` does: read + validate + score + diagnostics +
   table, without interpreter start-up;
-* ``cli (subprocess)``: the real ``python -m cryobench score ... --json`` command, with its
-  peak resident memory;
+* ``process``: the target's comparison, each a fresh Python process: the real
+  ``cryobench score ... --json`` command (with its peak resident memory) against a program
+  that only imports pandas and parses the two CSVs;
 * ``naive loop``: the Kaggle script's structure — a pandas boolean mask per (experiment, type)
   and a KD-tree ``query_ball_tree`` per group — written out below.
 
-Both scores must agree exactly. Targets (issue 2): ≥ 20x faster than the loop, the CLI within 2x
-of parsing the CSVs, peak memory < 1 GB.
+Both scores must agree exactly. Targets (issue 2): ≥ 20x faster than the loop, the command's
+total wall time within 2x of the parse-only program's, peak memory < 1 GB. The in-process
+ratio (start-up excluded on both sides) is printed too. ``CRYOBENCH_NUM_THREADS=1`` times the
+single-threaded scorer.
 
 Usage::
 
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import subprocess
 import sys
@@ -40,6 +44,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import KDTree
 
+from cryobench import _threads
 from cryobench.cli.score import ScoreOptions, load_tables, render_text, score_tables
 from cryobench.metrics import czii_score
 from cryobench.particles import CZII_PARTICLES, czii_radii, czii_weights
@@ -187,35 +192,47 @@ def main(argv: list[str] | None = None) -> int:
     _, peak_score = tracemalloc.get_traced_memory()
     tracemalloc.stop()
 
+    # The target's comparison: the whole command against a program that only parses the two
+    # CSVs with pandas, each a fresh process (interpreter start-up and imports on both sides).
     argv = ["cryobench", "score", str(sub_path), "--solution", str(sol_path), "--json"]
-    cmd = [sys.executable, "-c", _CHILD.format(argv=argv)]
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    t_sub = time.perf_counter() - t0
-    if proc.returncode != 0:
-        print(proc.stderr, file=sys.stderr)
-        return 1
-    child_rss_mb = _child_peak_mb(proc.stderr)
+    cli_cmd = [sys.executable, "-c", _CHILD.format(argv=argv)]
+    parse_cmd = [sys.executable, "-c", "import pandas as pd; "
+                 f"pd.read_csv({str(sub_path)!r}); pd.read_csv({str(sol_path)!r})"]
+    proc_wall = {"parse": float("inf"), "cli": float("inf")}
+    child_rss_mb = 0.0
+    for _ in range(args.repeat):
+        for k, cmd in (("parse", parse_cmd), ("cli", cli_cmd)):
+            t0 = time.perf_counter()
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            proc_wall[k] = min(proc_wall[k], time.perf_counter() - t0)
+            if proc.returncode != 0:
+                print(proc.stderr, file=sys.stderr)
+                return 1
+            if k == "cli":
+                child_rss_mb = max(child_rss_mb, _child_peak_mb(proc.stderr))
+                assert json.loads(proc.stdout)["score"] == report.score
     t_import = _import_time()
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"\nbest of {args.repeat} (interleaved); load average {load:.1f}")
-    print(f"{'step':34s} {'wall s':>8s} {'CPU s':>8s}")
-    print(f"{'parse both CSVs (pandas)':34s} {wall['parse']:8.3f} {cpu['parse']:8.3f}")
-    print(f"{'  same, engine=pyarrow':34s} {wall['parse_arrow']:8.3f} "
+    print(f"\nbest of {args.repeat} (interleaved); load average {load:.1f}; "
+          f"{_threads.num_threads()} scoring thread(s)")
+    print(f"{'step':36s} {'wall s':>8s} {'CPU s':>8s}")
+    print(f"{'parse both CSVs (pandas)':36s} {wall['parse']:8.3f} {cpu['parse']:8.3f}")
+    print(f"{'  same, engine=pyarrow':36s} {wall['parse_arrow']:8.3f} "
           f"{cpu['parse_arrow']:8.3f}")
-    print(f"{'czii_score (DataFrames)':34s} {wall['score']:8.3f} {cpu['score']:8.3f}")
-    print(f"{'cli in-process (read+score+table)':34s} {wall['cli']:8.3f} {cpu['cli']:8.3f}")
-    print(f"{'cli subprocess (python -m ...)':34s} {t_sub:8.3f}          "
+    print(f"{'czii_score (DataFrames)':36s} {wall['score']:8.3f} {cpu['score']:8.3f}")
+    print(f"{'cli in-process (read+score+table)':36s} {wall['cli']:8.3f} {cpu['cli']:8.3f}")
+    print(f"{'process: python -c parse both CSVs':36s} {proc_wall['parse']:8.3f}")
+    print(f"{'process: cryobench score ... --json':36s} {proc_wall['cli']:8.3f}          "
           f"(interpreter + imports alone: {t_import:.3f})")
-    t_score, t_cli, t_parse = wall["score"], wall["cli"], wall["parse"]
+    t_score = wall["score"]
 
     ok = True
     if not args.skip_naive:
         t0 = time.perf_counter()
         naive = naive_czii(sub_df, sol_df)
         t_naive = time.perf_counter() - t0
-        print(f"{'naive per-group loop':34s} {t_naive:8.3f}")
+        print(f"{'naive per-group loop':36s} {t_naive:8.3f}")
         same = naive == report.score
         ok &= same
         print()
@@ -227,15 +244,16 @@ def main(argv: list[str] | None = None) -> int:
         ok &= ratio >= 20
     else:
         print(f"\nscore: {report.score!r} (naive loop skipped)")
-    cli_ratio = t_cli / t_parse
-    cpu_ratio = cpu["cli"] / cpu["parse"]
-    print(f"cli in-process / parse: {cli_ratio:.2f}x wall, {cpu_ratio:.2f}x CPU "
-          f"(target <= 2x): {'PASS' if cli_ratio <= 2 else 'FAIL'}; against the pyarrow "
-          f"parse: {t_cli / wall['parse_arrow']:.2f}x wall")
-    print(f"peak memory: czii_score traced {peak_score / 2**20:.0f} MiB; cli subprocess "
+    total_ratio = proc_wall["cli"] / proc_wall["parse"]
+    print(f"total wall time, command / parse-only program: {total_ratio:.2f}x (target <= 2x): "
+          f"{'PASS' if total_ratio <= 2 else 'FAIL'}")
+    print(f"  in-process, start-up excluded on both sides: {wall['cli'] / wall['parse']:.2f}x "
+          f"wall, {cpu['cli'] / cpu['parse']:.2f}x CPU; against the pyarrow parse: "
+          f"{wall['cli'] / wall['parse_arrow']:.2f}x wall")
+    print(f"peak memory: czii_score traced {peak_score / 2**20:.0f} MiB; cli process "
           f"max RSS {child_rss_mb:.0f} MiB (target < 1024): "
           f"{'PASS' if child_rss_mb < 1024 else 'FAIL'}")
-    ok &= cli_ratio <= 2 and child_rss_mb < 1024
+    ok &= total_ratio <= 2 and child_rss_mb < 1024
     if tmp:
         tmp.cleanup()
     if args.picks < 1_000_000:

@@ -84,3 +84,38 @@ def test_deduplicating_never_lowers_the_score(sol_rows, sub_rows):
     assert d.score_deduplicated >= d.score - 1e-15
     assert d.n_matched + d.n_unmatched == d.n_candidates
     assert 0 <= d.duplicate_rate <= 1 and 0 <= d.unmatched_rate <= 1
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+@pytest.mark.parametrize("seed", range(4))
+def test_group_kind_counts_agree_with_the_kind_of_every_candidate(seed, threads, monkeypatch):
+    """The pair-space counting used for speed equals counting the per-candidate kinds."""
+    from cryobench.metrics import diagnostics
+    from cryobench.metrics._matching import pairs_within
+    from cryobench.metrics.czii import prepare
+    from cryobench.metrics.diagnostics import candidate_kinds, group_kind_counts
+
+    rng = np.random.default_rng(seed)
+    n, m = 120, 900
+    sol = pd.DataFrame({"experiment": rng.choice(["A", "B", "C"], n),
+                        "particle_type": rng.choice(TYPES, n),
+                        "x": rng.integers(0, 30, n) * 10.0, "y": rng.integers(0, 30, n) * 10.0,
+                        "z": rng.integers(0, 8, n) * 10.0})
+    sol = sol.drop_duplicates(["experiment", "x", "y", "z"]).reset_index(drop=True)
+    src = rng.integers(0, len(sol), m)
+    sub = sol.iloc[src].reset_index(drop=True)
+    # on a 10 Å grid: many exact ties between distances, and candidates near two references
+    sub[["x", "y", "z"]] += rng.integers(-6, 7, (m, 3)) * 10.0
+    monkeypatch.setenv("CRYOBENCH_NUM_THREADS", threads)
+    monkeypatch.setattr(diagnostics, "_PARALLEL_MIN", 0)
+    prep = prepare(sub, sol, czii_radii(), 0.5)
+    ri, ci, d2 = pairs_within(prep.ref_xyz, prep.ref_group, prep.cand_xyz, prep.cand_group,
+                              prep.group_radius)
+    kind = candidate_kinds(len(prep.cand_group), ri, ci, d2)
+    by_kind = np.bincount(prep.cand_group * 3 + kind, minlength=3 * prep.n_groups)
+    by_kind = by_kind.reshape(prep.n_groups, 3)
+    n_g, dup_g, unm_g = group_kind_counts(prep, ri, ci, d2)
+    assert np.array_equal(n_g, by_kind.sum(axis=1))
+    assert np.array_equal(dup_g, by_kind[:, 2])
+    assert np.array_equal(unm_g, by_kind[:, 0])
+    assert by_kind[:, 1].sum() > 0 and by_kind[:, 2].sum() > 0

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cryobench.metrics._threads import num_threads, run_concurrently, submit
+from cryobench._threads import num_threads, run_concurrently, submit
 
 __all__ = ["pairs_within", "exact_d2"]
 
@@ -109,13 +109,24 @@ def _grid_layout(ref_xyz, cand_xyz, group_radius):
     inv_h_group = 1.0 / (_CELL * group_radius)
     h_max = _CELL * float(group_radius.max())
     # origin two coarsest cells below the data: u >= 2 on every grid, so u - w > 0
-    lo = np.minimum(ref_xyz.min(axis=0), cand_xyz.min(axis=0)) - 2.0 * h_max
-    hi = np.maximum(ref_xyz.max(axis=0), cand_xyz.max(axis=0))
+    parts = [ref_xyz]
+    if len(cand_xyz) >= _PARALLEL_MIN:
+        half = len(cand_xyz) // 2
+        parts += [cand_xyz[:half], cand_xyz[half:]]
+    else:
+        parts.append(cand_xyz)
+    bounds = run_concurrently(*[(_bounds, p) for p in parts])
+    lo = np.min([b[0] for b in bounds], axis=0) - 2.0 * h_max
+    hi = np.max([b[1] for b in bounds], axis=0)
     # cells per axis on the finest grid (room for the upper neighbour of a border cell)
     n_cells = np.floor((hi - lo) * inv_h_group.max()) + 3.0
     if np.any(n_cells > 1e7) or float(np.prod(n_cells)) * n_groups >= _MAX_KEY:
         return None
     return lo, tuple(int(v) for v in n_cells), inv_h_group
+
+
+def _bounds(xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return xyz.min(axis=0), xyz.max(axis=0)
 
 
 def _bits(n: int) -> int:

@@ -26,11 +26,11 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from cryobench._threads import run_concurrently, submit
 from cryobench.errors import ConfigError, InputError
 from cryobench.io.picks import PICKS_COLUMNS, validate_picks
 from cryobench.metrics._fbeta import prf_from_counts
 from cryobench.metrics._matching import pairs_within
-from cryobench.metrics._threads import run_concurrently, submit
 from cryobench.metrics.report import ClassStats, CziiReport
 from cryobench.particles import czii_radii, czii_weights
 
@@ -157,6 +157,7 @@ class _Prepared:
     cand_score: np.ndarray | None
     n_dropped_foreign: int
     n_ignored_types: int
+    cand_count: np.ndarray  # candidates per group
 
     @property
     def n_groups(self) -> int:
@@ -187,6 +188,18 @@ def _solution_arrays(solution: pd.DataFrame, known: pd.Index):
             f"particles at x, y, z = {s_xyz[row - 1, 0]}, {s_xyz[row - 1, 1]}, "
             f"{s_xyz[row - 1, 2]} (data row {row})", "solution")
     return exp_codes, exp_names, cls_codes, cls_names, s_xyz
+
+
+def _encode_rows(out: np.ndarray, exp_codes: np.ndarray, type_codes: np.ndarray, n_types: int,
+                 table: np.ndarray) -> np.ndarray:
+    """Write each row's group (``table[experiment, type]``, -1: not scored) into ``out``.
+
+    Returns the row count of every (experiment, type) pair of codes.
+    """
+    code = exp_codes * n_types
+    code += type_codes
+    np.take(table, code, out=out)
+    return np.bincount(code, minlength=len(table))
 
 
 def prepare(
@@ -222,19 +235,25 @@ def prepare(
     # decided on the small (submission experiment x submission type) table, then applied to
     # the rows with one gather.
     n_se, n_st = len(c_exp_names), len(c_typ_names)
-    pair_code = c_exp_c * n_st + c_typ_c
-    pair_count = np.bincount(pair_code, minlength=n_se * n_st).reshape(n_se, n_st)
     exp_map = pd.Index(exp_names).get_indexer(c_exp_names)  # -1: foreign experiment
     cls_map = pd.Index(cls_names).get_indexer(c_typ_names)  # -1: type not in the solution
     in_split = exp_map >= 0
+    table = np.where(in_split[:, None] & (cls_map >= 0)[None, :],
+                     exp_map[:, None] * n_cls + cls_map[None, :], -1).astype(np.int64)
+    cand_group = np.empty(len(c_exp_c), dtype=np.int64)
+    halves = 2 if len(c_exp_c) >= _PARALLEL_MIN else 1
+    bounds = np.linspace(0, len(c_exp_c), halves + 1).astype(int)
+    pair_count = sum(run_concurrently(*[
+        (_encode_rows, cand_group[a:b], c_exp_c[a:b], c_typ_c[a:b], n_st, table.ravel())
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True)])).reshape(n_se, n_st)
     n_foreign = int(pair_count[~in_split].sum())
     present = pair_count[in_split].sum(axis=0) > 0
     _unknown_types([n for n, p in zip(c_typ_names, present, strict=True) if p], known,
                    "submission")
     n_ignored = int(pair_count[np.ix_(in_split, cls_map < 0)].sum())
-    table = np.where(in_split[:, None] & (cls_map >= 0)[None, :],
-                     exp_map[:, None] * n_cls + cls_map[None, :], -1).astype(np.int64)
-    cand_group = table.ravel()[pair_code] if len(pair_code) else pair_code
+    valid = table >= 0  # candidates per group, from the small table instead of the rows
+    cand_count = np.bincount(table[valid], weights=pair_count[valid],
+                             minlength=len(exp_names) * n_cls).astype(np.int64)
     rows = None
     if n_foreign or n_ignored:
         rows = np.flatnonzero(cand_group >= 0)
@@ -257,7 +276,7 @@ def prepare(
         experiments=exp_names, classes=cls_names,
         class_radius=class_radius, ref_xyz=s_xyz, ref_group=ref_group, cand_xyz=c_xyz,
         cand_group=cand_group, cand_rows=rows, cand_score=score,
-        n_dropped_foreign=n_foreign, n_ignored_types=n_ignored,
+        n_dropped_foreign=n_foreign, n_ignored_types=n_ignored, cand_count=cand_count,
     )
 
 
@@ -305,7 +324,7 @@ def _one_to_one_tp(ri: np.ndarray, ci: np.ndarray, d2: np.ndarray, ref_group: np
 def _count_table(prep: _Prepared, tp_group: np.ndarray) -> pd.DataFrame:
     g = prep.n_groups
     n_ref = np.bincount(prep.ref_group, minlength=g)
-    n_cand = np.bincount(prep.cand_group, minlength=g)
+    n_cand = prep.cand_count
     n_cls = len(prep.classes)
     return pd.DataFrame({
         "experiment": np.repeat(np.array(prep.experiments, dtype=object), n_cls),
@@ -396,15 +415,20 @@ def score_pairs(prep: _Prepared, ri: np.ndarray, ci: np.ndarray, d2: np.ndarray,
 
 def _report_from_counts(counts: pd.DataFrame, weights: Mapping[str, float], beta: float,
                         params: dict[str, Any], per_experiment: bool) -> CziiReport:
-    by_class = counts.groupby("particle_type", sort=False)[["tp", "fp", "fn"]].sum()
-    tp = by_class["tp"].to_numpy()
-    fp = by_class["fp"].to_numpy()
-    fn = by_class["fn"].to_numpy()
+    # per-class sums in order of first appearance (a groupby(sort=False) without its overhead)
+    codes, names = pd.factorize(counts["particle_type"], sort=False)
+    keep = codes >= 0
+    sums = []
+    for col in ("tp", "fp", "fn"):
+        total = np.zeros(len(names), dtype=np.int64)
+        np.add.at(total, codes[keep], counts[col].to_numpy(dtype=np.int64)[keep])
+        sums.append(total)
+    tp, fp, fn = sums
     precision, recall, fbeta = prf_from_counts(tp, fp, fn, beta)
     _, _, f1 = prf_from_counts(tp, fp, fn, 1)
     per_class: dict[str, ClassStats] = {}
     aggregate = 0.0
-    for i, name in enumerate(by_class.index):
+    for i, name in enumerate(names):
         wt = weights[name]
         aggregate += float(fbeta[i]) * wt  # the Kaggle script's order of summation
         per_class[str(name)] = ClassStats(

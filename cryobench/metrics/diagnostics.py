@@ -21,6 +21,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from cryobench._threads import run_concurrently
 from cryobench.errors import ConfigError
 from cryobench.metrics._matching import pairs_within
 from cryobench.metrics.czii import (
@@ -32,7 +33,22 @@ from cryobench.metrics.czii import (
 )
 from cryobench.metrics.report import ClassDiagnostics, Diagnostics
 
-__all__ = ["gaming_diagnostics", "candidate_kinds", "czii_score_with_diagnostics"]
+__all__ = ["gaming_diagnostics", "candidate_kinds", "group_kind_counts",
+           "czii_score_with_diagnostics"]
+
+_PARALLEL_MIN = 100_000  # candidates from which the two kinds of counts run side by side
+
+
+def _closest(n_ref: int, ri: np.ndarray, ci: np.ndarray, d2: np.ndarray) -> np.ndarray:
+    """Each reference's closest candidate among the pairs (ties: lowest row); -1 for none."""
+    best_d2 = np.full(n_ref, np.inf)
+    np.minimum.at(best_d2, ri, d2)
+    closest = d2 == best_d2[ri]
+    none = np.iinfo(np.int64).max
+    best_c = np.full(n_ref, none, dtype=np.int64)
+    np.minimum.at(best_c, ri[closest], ci[closest])
+    best_c[best_c == none] = -1
+    return best_c
 
 
 def candidate_kinds(n_cand: int, ri: np.ndarray, ci: np.ndarray, d2: np.ndarray) -> np.ndarray:
@@ -45,15 +61,53 @@ def candidate_kinds(n_cand: int, ri: np.ndarray, ci: np.ndarray, d2: np.ndarray)
     if len(ri) == 0:
         return kind
     kind[ci] = 2
-    n_ref = int(ri.max()) + 1
-    best_d2 = np.full(n_ref, np.inf)
-    np.minimum.at(best_d2, ri, d2)
-    closest = d2 == best_d2[ri]
-    none = np.iinfo(np.int64).max
-    best_c = np.full(n_ref, none, dtype=np.int64)
-    np.minimum.at(best_c, ri[closest], ci[closest])
-    kind[best_c[best_c != none]] = 1
+    best_c = _closest(int(ri.max()) + 1, ri, ci, d2)
+    kind[best_c[best_c >= 0]] = 1
     return kind
+
+
+def _one_each(idx: np.ndarray, n: int) -> np.ndarray:
+    """A mask selecting exactly one occurrence of every distinct value of ``idx`` (< ``n``).
+
+    Whichever occurrence a repeated fancy assignment keeps, reading it back matches only there.
+    """
+    pos = np.arange(len(idx), dtype=np.int64)
+    owner = np.empty(n, dtype=np.int64)
+    owner[idx] = pos
+    return owner[idx] == pos
+
+
+def group_kind_counts(prep, ri, ci, d2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per group: candidates, duplicates and unmatched candidates (see :func:`candidate_kinds`).
+
+    Works on the pairs alone (no pass over all candidates): the matched candidates are the
+    distinct ``ci``, the first ones the distinct closest candidates of the references.
+    """
+    g = prep.n_groups
+    n_g = prep.cand_count
+    if len(ri) == 0:
+        return n_g, np.zeros(g, dtype=np.int64), n_g.copy()
+    m = len(prep.cand_group)
+    matched, first = (_matched_per_group, prep, ri, ci), (_first_per_group, prep, ri, ci, d2)
+    if m >= _PARALLEL_MIN:
+        matched_g, first_g = run_concurrently(matched, first)
+    else:
+        matched_g, first_g = matched[0](*matched[1:]), first[0](*first[1:])
+    return n_g, matched_g - first_g, n_g - matched_g
+
+
+def _matched_per_group(prep, ri, ci) -> np.ndarray:
+    """Distinct candidates within range of some reference, per group."""
+    keep = _one_each(ci, len(prep.cand_group))
+    return np.bincount(prep.ref_group[ri[keep]], minlength=prep.n_groups)
+
+
+def _first_per_group(prep, ri, ci, d2) -> np.ndarray:
+    """Distinct candidates that are the closest of some reference, per group."""
+    best_c = _closest(len(prep.ref_group), ri, ci, d2)
+    refs = np.flatnonzero(best_c >= 0)
+    keep = _one_each(best_c[refs], len(prep.cand_group))
+    return np.bincount(prep.ref_group[refs[keep]], minlength=prep.n_groups)
 
 
 def _rate(num: int, den: int) -> float:
@@ -85,17 +139,16 @@ def gaming_diagnostics(
 
 
 def diagnostics_from_pairs(prep, ri, ci, d2, weights, beta, distance_multiplier,
-                           counts: pd.DataFrame | None = None) -> Diagnostics:
+                           counts: pd.DataFrame | None = None,
+                           kind_counts: tuple[np.ndarray, ...] | None = None) -> Diagnostics:
     """Diagnostics from already computed in-range pairs (shared with the CLI).
 
-    ``counts``: the Kaggle-rule per-(experiment, type) counts when already computed.
+    ``counts``: the Kaggle-rule per-(experiment, type) counts when already computed;
+    ``kind_counts``: :func:`group_kind_counts` when already computed.
     """
-    kind = candidate_kinds(len(prep.cand_group), ri, ci, d2)
+    n_g, dup_g, unm_g = kind_counts if kind_counts is not None else group_kind_counts(
+        prep, ri, ci, d2)
     g = prep.n_groups
-    # one pass: counts of (group, kind) pairs
-    by_kind = np.bincount(prep.cand_group * 3 + kind, minlength=3 * g).reshape(g, 3)
-    unm_g, dup_g = by_kind[:, 0], by_kind[:, 2]
-    n_g = by_kind.sum(axis=1)
 
     if counts is None:
         counts = _count_table(prep, kaggle_tp(prep, ri))
@@ -152,8 +205,10 @@ def czii_score_with_diagnostics(
     report = score_pairs(prep, ri, ci, d2, radii=r, weights=w, beta=beta,
                          distance_multiplier=distance_multiplier, matching=matching,
                          per_experiment=True)
+    kind_counts = group_kind_counts(prep, ri, ci, d2)
     counts = report.per_experiment if matching == "kaggle" else None
-    diag = diagnostics_from_pairs(prep, ri, ci, d2, w, beta, distance_multiplier, counts)
+    diag = diagnostics_from_pairs(prep, ri, ci, d2, w, beta, distance_multiplier, counts,
+                                  kind_counts)
     if not per_experiment:
         report = dataclasses.replace(report, per_experiment=None)
     return report, diag

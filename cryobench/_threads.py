@@ -1,9 +1,10 @@
-"""A small shared thread pool for the metrics' large numpy steps.
+"""A small shared thread pool for large numpy / pandas steps (scoring, reading CSVs).
 
-numpy releases the GIL inside sorts, searches, gathers and arithmetic on large arrays, and
-pyarrow inside its compute kernels, so two independent steps run truly in parallel on two
-threads. The pool is created on first use. ``CRYOBENCH_NUM_THREADS`` caps its size (default:
-the CPUs this process may use, at most 8); ``1`` runs everything in the calling thread.
+numpy releases the GIL inside sorts, searches, gathers and arithmetic on large arrays, pyarrow
+inside its compute kernels and pandas' C parser while it tokenises, so two independent steps
+run truly in parallel on two threads. The pool is created on first use.
+``CRYOBENCH_NUM_THREADS`` caps its size (default: the CPUs this process may use, at most 8);
+``1`` runs everything in the calling thread.
 """
 
 from __future__ import annotations

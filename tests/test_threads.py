@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from cryobench.metrics import _threads
+from cryobench import _threads
 
 
 @pytest.mark.parametrize("value, expected", [("1", 1), ("3", 3), ("0", 1), ("-2", 1)])
