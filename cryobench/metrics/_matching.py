@@ -203,10 +203,13 @@ def _ref_needles(ref_xyz, ref_group, lo, dims, inv_h_group):
 def _join(needles, needle_ref, ckeys, corder, rc, cc, r2_of_ref):
     """The pairs of (needle's reference, candidate in the needle's cell) that pass the test."""
     first = np.searchsorted(ckeys, needles, side="left")
+    # cells holding candidates: the key found there is the needle's own (the end of the
+    # array reads as a miss); only those need the end of their run
+    hit = np.flatnonzero(ckeys.take(first, mode="clip") == needles)
+    first, needles = first[hit], needles[hit]
     count = np.searchsorted(ckeys, needles, side="right")
     count -= first
-    hit = np.flatnonzero(count)
-    ref, first, count = needle_ref[hit], first[hit], count[hit]
+    ref = needle_ref[hit]
     total = int(count.sum())
     if total == 0:
         empty = np.empty(0, dtype=np.int64)
