@@ -39,6 +39,16 @@ def num_threads() -> int:
     return max(1, min(_MAX, cpus))
 
 
+def _forget_pool() -> None:
+    """In a forked child: the pool's threads did not survive the fork, so start a new pool."""
+    global _pool, _pool_size, _lock
+    _pool, _pool_size, _lock = None, 0, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 def _mark_pool_thread() -> None:
     _local.in_pool = True
 

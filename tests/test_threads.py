@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 import pytest
@@ -51,3 +52,20 @@ def test_two_threads_use_the_pool_and_a_nested_submit_runs_inline(monkeypatch):
     assert outer is not threading.current_thread()
     assert outer.name.startswith("cryobench")
     assert inner is outer  # ran inline in the pool thread, not queued behind it
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_gets_a_working_pool(monkeypatch):
+    """The parent's pool threads do not survive a fork; the child must not wait on them."""
+    monkeypatch.setenv("CRYOBENCH_NUM_THREADS", "2")
+    assert _threads.run_concurrently((pow, 2, 2), (pow, 3, 2)) == [4, 9]  # pool exists
+    pid = os.fork()
+    if pid == 0:  # child: exit code 0 only when the pool works
+        code = 1
+        try:
+            fut = _threads.submit(pow, 2, 10)
+            code = 0 if fut.result(timeout=20) == 1024 else 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
