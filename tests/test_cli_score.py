@@ -147,6 +147,20 @@ def test_every_bad_input_is_one_line_on_stderr_with_exit_code_2(tmp_path):
     assert n == 11
 
 
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_with_both_files_bad_the_submission_error_comes_first(tmp_path, monkeypatch, threads):
+    """The solution is read beside the submission; errors keep the order sub, metric, sol."""
+    monkeypatch.setenv("CRYOBENCH_NUM_THREADS", threads)
+    bad_sol = write(tmp_path, "bad_sol.csv", "")
+    cases = [(tmp_path / "nope.csv", "nope.csv"),
+             (write(tmp_path, "what.csv", "a,b\n1,2\n"), "cannot tell the metric"),
+             (write(tmp_path, "good.csv", GOOD_SOL), "bad_sol.csv")]
+    for sub, words in cases:
+        res = run(sub, "--solution", bad_sol)
+        assert res.exit_code == 2
+        assert res.stderr.count("\n") == 1 and words in res.stderr, res.stderr
+
+
 def test_missing_solution_option_is_a_usage_error():
     res = run(CZII_SUB)
     assert res.exit_code == 2 and "--solution" in res.output
