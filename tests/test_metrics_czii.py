@@ -361,14 +361,19 @@ def test_equals_the_official_script_with_float_coordinates():
         assert czii_score(sub, sol, distance_multiplier=mult).score == expected
 
 
-@pytest.mark.parametrize("seed", range(5))
-def test_grid_and_kdtree_pair_search_agree(seed):
+def grouped_points(seed: int, n: int, m: int, g: int, half_span: int):
+    """References and candidates on a 7.5 Å lattice in g groups: many distances on a radius."""
     rng = np.random.default_rng(seed)
-    n, m, g = 400, 2000, 12
-    ref = rng.integers(-50, 50, (n, 3)) * 7.5
-    cand = rng.integers(-50, 50, (m, 3)) * 7.5
+    ref = rng.integers(-half_span, half_span, (n, 3)) * 7.5
+    cand = rng.integers(-half_span, half_span, (m, 3)) * 7.5
     rg, cg = rng.integers(0, g, n), rng.integers(0, g, m)
     radius = rng.choice([15.0, 22.5, 30.0, 75.0], g)
+    return ref, rg, cand, cg, radius
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_grid_and_kdtree_pair_search_agree(seed):
+    ref, rg, cand, cg, radius = grouped_points(seed, 400, 2000, 12, 50)
     a = pairs_within(ref, rg, cand, cg, radius, method="grid")
     b = pairs_within(ref, rg, cand, cg, radius, method="kdtree")
     assert sorted(zip(a[0], a[1], strict=True)) == sorted(zip(b[0], b[1], strict=True))
@@ -387,12 +392,7 @@ def threaded(monkeypatch):
 
 @pytest.mark.parametrize("seed", range(4))
 def test_threaded_pair_search_finds_the_same_pairs(seed, threaded, monkeypatch):
-    rng = np.random.default_rng(seed)
-    n, m, g = 300, 1501, 9
-    ref = rng.integers(-40, 40, (n, 3)) * 7.5
-    cand = rng.integers(-40, 40, (m, 3)) * 7.5
-    rg, cg = rng.integers(0, g, n), rng.integers(0, g, m)
-    radius = rng.choice([15.0, 22.5, 30.0, 75.0], g)
+    ref, rg, cand, cg, radius = grouped_points(seed, 300, 1501, 9, 40)
     two = pairs_within(ref, rg, cand, cg, radius, method="grid")
     monkeypatch.setenv("CRYOBENCH_NUM_THREADS", "1")
     one = pairs_within(ref, rg, cand, cg, radius, method="grid")
