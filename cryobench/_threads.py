@@ -82,7 +82,7 @@ def submit(fn: Callable[..., Any], *args: Any) -> Future:
     return _executor().submit(fn, *args)
 
 
-def run_concurrently(*calls: tuple[Callable[..., Any], ...]) -> list[Any]:
+def run_concurrently(*calls: tuple[Any, ...]) -> list[Any]:
     """Run ``(fn, *args)`` tuples concurrently; results in the order given.
 
     The last call runs in the calling thread while the others run on the pool.

@@ -26,6 +26,7 @@ from cryobench.errors import ConfigError
 from cryobench.metrics._matching import pairs_within
 from cryobench.metrics.czii import (
     _count_table,
+    _Prepared,
     _report_from_counts,
     kaggle_tp,
     prepare,
@@ -77,7 +78,8 @@ def _one_each(idx: np.ndarray, n: int) -> np.ndarray:
     return owner[idx] == pos
 
 
-def group_kind_counts(prep, ri, ci, d2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def group_kind_counts(prep: _Prepared, ri: np.ndarray, ci: np.ndarray,
+                      d2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per group: candidates, duplicates and unmatched candidates (see :func:`candidate_kinds`).
 
     Works on the pairs alone (no pass over all candidates): the matched candidates are the
@@ -96,13 +98,14 @@ def group_kind_counts(prep, ri, ci, d2) -> tuple[np.ndarray, np.ndarray, np.ndar
     return n_g, matched_g - first_g, n_g - matched_g
 
 
-def _matched_per_group(prep, ri, ci) -> np.ndarray:
+def _matched_per_group(prep: _Prepared, ri: np.ndarray, ci: np.ndarray) -> np.ndarray:
     """Distinct candidates within range of some reference, per group."""
     keep = _one_each(ci, len(prep.cand_group))
     return np.bincount(prep.ref_group[ri[keep]], minlength=prep.n_groups)
 
 
-def _first_per_group(prep, ri, ci, d2) -> np.ndarray:
+def _first_per_group(prep: _Prepared, ri: np.ndarray, ci: np.ndarray,
+                     d2: np.ndarray) -> np.ndarray:
     """Distinct candidates that are the closest of some reference, per group."""
     best_c = _closest(len(prep.ref_group), ri, ci, d2)
     refs = np.flatnonzero(best_c >= 0)
