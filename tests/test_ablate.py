@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from cryobench.cli import cli
 from cryobench.errors import ConfigError, InputError
-from cryobench.report.ablation import load_ablation
+from cryobench.report.ablation import ablation_text, load_ablation
 from cryobench.report.synthetic import synthetic_cell
 from cryobench.runner import store
 from cryobench.runner.ablate import (
@@ -144,6 +144,13 @@ def test_sweep_runs_resumes_and_reports(tmp_path):
     assert base.is_base and base.entry.seeds == [0, 1] and base.diff is None
     assert other.diff == pytest.approx(other.entry.score - base.entry.score)
     assert other.diff_interval[0] <= other.diff <= other.diff_interval[1]
+    # per-seed scores, and the seeds with which the cell beat the base (same seed)
+    assert set(other.seed_scores) == {0, 1} and base.seed_wins is None
+    wins = sum(other.seed_scores[k] > base.seed_scores[k] for k in (0, 1))
+    assert other.seed_wins == (wins, 2)
+    row = abl.to_dict()["cells"][1]
+    assert row["seed_wins"] == [wins, 2] and set(row["seed_scores"]) == {"0", "1"}
+    assert f"{wins} of 2" in ablation_text(abl)
 
 
 def test_interrupted_sweep_keeps_finished_cells(tmp_path):

@@ -143,6 +143,8 @@ def test_ablation_pages_and_hidden_cells(tmp_path):
     assert page.count("<tr") == 1 + 4 and "base" in page and "Δ to base" in page
     assert len(re.findall(r'class="num">[+-]?0\.\d{3}</td><td class="ci">\[', page)) >= 3
     assert 'class="flagged"' not in page and "4 of 4 cells complete" in page  # not seed 5
+    assert "seeds above base" in page and page.count(" of 3</td>") == 3  # seeds 0-2, not 5
+    assert len(re.findall(r"0: 0\.\d{3}, 1: 0\.\d{3}, 2: 0\.\d{3}</td>", page)) == 4
     index = (tmp_path / "site" / "index.html").read_text()
     # the board shows deepfindet and the ablation's base cell; the other cells are on its page
     assert res.boards == {"tiny": 2} and "3 ablation configuration(s)" in index

@@ -39,7 +39,15 @@ class AblationCell:
     entry: Entry | None = None
     diff: float | None = None
     diff_interval: tuple[float, float] | None = None
+    seed_wins: tuple[int, int] | None = None  # (seeds scoring above the base, shared seeds)
     note: str = ""
+
+    @property
+    def seed_scores(self) -> dict[int, float]:
+        """Score of each seed of this cell (empty when it has not run)."""
+        if self.entry is None:
+            return {}
+        return dict(zip(self.entry.seeds, self.entry.seed_scores, strict=True))
 
 
 @dataclass
@@ -76,7 +84,10 @@ class Ablation:
                 "score": None if c.entry is None else c.entry.score,
                 "interval": None if c.entry is None else c.entry.interval,
                 "seeds": [] if c.entry is None else c.entry.seeds,
-                "diff": c.diff, "diff_interval": c.diff_interval, "note": c.note,
+                "seed_scores": {str(k): v for k, v in c.seed_scores.items()},
+                "diff": c.diff, "diff_interval": c.diff_interval,
+                "seed_wins": None if c.seed_wins is None else list(c.seed_wins),
+                "note": c.note,
             } for c in self.cells],
         }
 
@@ -164,6 +175,11 @@ def analyse(manifest: Mapping[str, Any], entries: Mapping[tuple[str, str, str], 
         point, samples = paired_bootstrap_difference(c.entry.cube, base.entry.cube, n_boot,
                                                      boot_seed)
         c.diff, c.diff_interval = point, percentile_interval(samples)
+        # the seed-to-seed spread the interval does not contain: seed by seed against the base
+        mine, theirs = c.seed_scores, base.seed_scores
+        common = sorted(set(mine) & set(theirs))
+        if common:
+            c.seed_wins = (sum(mine[k] > theirs[k] for k in common), len(common))
         if c.entry.flagged:
             notes.append("flagged: " + "; ".join(c.entry.flags))
         c.note = "; ".join(notes)
@@ -189,19 +205,23 @@ def load_ablation(results_dir: str | os.PathLike[str], manifest: str | os.PathLi
 
 def ablation_text(abl: Ablation) -> str:
     """A plain-text table of an ablation (for the terminal)."""
-    header = ["cell", "split", "score", "95% CI", "diff", "95% CI diff", "seeds", "note"]
+    header = ["cell", "split", "score", "95% CI", "per seed", "diff", "95% CI diff",
+              "seeds above base", "note"]
     rows = []
     for c in abl.cells:
         e = c.entry
+        per_seed = c.seed_scores
         rows.append([
             c.label + (" *" if c.is_base else ""), c.split,
             "-" if e is None else f"{e.score:.4f}",
             "-" if e is None or e.interval is None else
             f"[{e.interval[0]:.3f}, {e.interval[1]:.3f}]",
+            " ".join(f"{k}:{per_seed[k]:.3f}" for k in sorted(per_seed)) or "-",
             "-" if c.diff is None else f"{c.diff:+.4f}",
             "-" if c.diff_interval is None else
             f"[{c.diff_interval[0]:+.3f}, {c.diff_interval[1]:+.3f}]",
-            "-" if e is None else ",".join(map(str, e.seeds)), c.note if not c.is_base else "",
+            "-" if c.seed_wins is None else f"{c.seed_wins[0]} of {c.seed_wins[1]}",
+            c.note if not c.is_base else "",
         ])
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = [f"{abl.title} ({abl.method}, budget {abl.budget}, seeds "

@@ -79,18 +79,31 @@ def class_bars(per_class: dict[str, dict[str, Any]], seed_fbeta: dict[str, Seque
 
 def score_forest(labels: Sequence[str], scores: Sequence[float],
                  intervals: Sequence[tuple[float, float] | None], flagged: Sequence[bool],
-                 xlabel: str = "score") -> bytes:
-    """Horizontal score plot: one row per entry, point = seed mean, bar = 95% interval."""
+                 xlabel: str = "score",
+                 seed_points: Sequence[Sequence[float]] | None = None) -> bytes:
+    """Horizontal score plot: one row per entry, point = seed mean, bar = 95% interval.
+
+    ``seed_points``: each entry's per-seed scores, drawn as small open circles on its row
+    (the interval resamples test experiments, so it does not show the seed-to-seed spread).
+    """
     n = len(labels)
     fig = _figure(6.0 + _label_inches(labels), 0.9 + 0.32 * max(n, 1),
                   left=_label_inches(labels) + 0.1, bottom=0.6, right=0.25)
     ax = fig.add_subplot()
     y = np.arange(n)[::-1]
-    for yi, s, iv, fl in zip(y, scores, intervals, flagged, strict=True):
+    seed_points = seed_points if seed_points is not None else [()] * n
+    for yi, s, iv, fl, pts in zip(y, scores, intervals, flagged, seed_points, strict=True):
         color = "#999999" if fl else _PALETTE[0]
         if iv is not None:
             ax.plot(iv, [yi, yi], color=color, lw=2.2, solid_capstyle="butt")
         ax.plot([s], [yi], "o", color=color, ms=5)
+        if len(pts):
+            ax.plot(list(pts), [yi - 0.22] * len(pts), "o", ms=4, mfc="none", mec=color,
+                    mew=1.0, alpha=0.9)
+    if any(len(p) for p in seed_points):
+        ax.plot([], [], "o", ms=4, mfc="none", mec=_PALETTE[0], label="one seed")
+        ax.plot([], [], "o", ms=5, color=_PALETTE[0], label="seed mean, 95% interval")
+        ax.legend(fontsize=7, frameon=False, loc="best")
     ax.set_yticks(y, labels, fontsize=8)
     ax.set_xlabel(xlabel)
     ax.set_xlim(left=0)

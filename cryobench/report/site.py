@@ -152,7 +152,8 @@ def build_site(results: Sequence[str | os.PathLike[str]], out_dir: str | os.Path
             (tmp / "figures" / fig).write_bytes(F.score_forest(
                 [f"{e.method} ({e.config_hash[:6]})" for e in entries],
                 [e.score for e in entries], [e.interval for e in entries],
-                [e.flagged for e in entries], xlabel=f"{entries[0].metric} score"))
+                [e.flagged for e in entries], xlabel=f"{entries[0].metric} score",
+                seed_points=[e.seed_scores for e in entries]))
             hidden = sum(1 for k in loaded.hidden if k[0] == split)
             boards.append({"split": split, "entries": entries, "classes": classes_of(entries),
                            "metric": entries[0].metric, "beta": entries[0].cube.beta,
@@ -194,7 +195,8 @@ def build_site(results: Sequence[str | os.PathLike[str]], out_dir: str | os.Path
                 score_fig = f"ablation-{_safe(a.name)}-scores.png"
                 (tmp / "figures" / score_fig).write_bytes(F.score_forest(
                     [c.label for c in run], [c.entry.score for c in run],
-                    [c.entry.interval for c in run], [c.entry.flagged for c in run]))
+                    [c.entry.interval for c in run], [c.entry.flagged for c in run],
+                    seed_points=[list(c.seed_scores.values()) for c in run]))
             page = tmpl.render(title=f"{a.title} – cryobench", root="../", a=a,
                                figure=diff_fig, score_figure=score_fig, **common)
             (tmp / "ablations" / f"{_safe(a.name)}.html").write_text(page, encoding="utf-8")

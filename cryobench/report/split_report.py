@@ -233,8 +233,10 @@ def build_context(results: Sequence[str | os.PathLike[str]], split: str | None =
         "scores.png", F.score_forest([f"{e.method} ({e.config_hash[:6]})" for e in entries],
                                      [e.score for e in entries], [e.interval for e in entries],
                                      [e.flagged for e in entries],
-                                     xlabel=f"{entries[0].metric} score"),
-        "Mean score over seeds with 95% bootstrap intervals (grey: flagged).")]
+                                     xlabel=f"{entries[0].metric} score",
+                                     seed_points=[e.seed_scores for e in entries]),
+        "Mean score over seeds with 95% bootstrap intervals (grey: flagged); open circles: "
+        "each seed's score.")]
     if any(e.timing("total_s") is not None for e in entries):
         figures.append(_Figure("runtime.png", F.runtime_scatter(
             [e.method for e in entries], [e.timing("total_s") for e in entries],
