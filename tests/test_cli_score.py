@@ -100,51 +100,112 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 
 
 GOOD_SOL = "experiment,particle_type,x,y,z\nTS_1,ribosome,0,0,0\nTS_1,apo-ferritin,500,0,0\n"
+CZII_HEAD = "experiment,particle_type,x,y,z\n"
+BYU_HEAD = "tomo_id,Motor axis 0,Motor axis 1,Motor axis 2\n"
+BOX_HEAD = "image_id,label,x0,y0,x1,y1"
+GOOD_GT = BOX_HEAD + "\nimg1,cell,0,0,10,10\n"
+GOOD_DT = BOX_HEAD + ",score\nimg1,cell,0,0,10,10,0.9\n"
 
 
-def bad_cases(tmp_path: Path):
-    sol = write(tmp_path, "sol.csv", GOOD_SOL)
-    yield "missing file", tmp_path / "nope.csv", sol, "nope.csv", "not found"
-    yield "empty file", write(tmp_path, "empty.csv", ""), sol, "empty.csv", "empty"
-    yield ("malformed CSV", write(tmp_path, "bad.csv", 'experiment,x\n"unclosed,1\n'), sol,
-           "bad.csv", "")
-    yield ("misspelled column", write(tmp_path, "typo.csv",
-                                      "experimnt,particle_type,x,y,z\nTS_1,ribosome,0,0,0\n"),
-           sol, "typo.csv", "missing column(s) experiment")
-    yield ("NaN coordinate", write(tmp_path, "nan.csv",
-                                   "experiment,particle_type,x,y,z\nTS_1,ribosome,nan,0,0\n"),
-           sol, "nan.csv", "NaN")
-    yield ("non-numeric coordinate", write(tmp_path, "text.csv",
-                                           "experiment,particle_type,x,y,z\nTS_1,ribosome,"
-                                           "ten,0,0\n"), sol, "text.csv", "non-numeric")
-    yield ("unknown particle type", write(tmp_path, "unk.csv",
-                                          "experiment,particle_type,x,y,z\nTS_1,ribosom,0,0,0\n"),
-           sol, "unk.csv", "unknown particle type")
-    yield ("duplicate solution rows", write(tmp_path, "ok.csv", GOOD_SOL),
-           write(tmp_path, "dup.csv", GOOD_SOL + "TS_1,ribosome,0,0,0\n"), "dup.csv",
-           "duplicate solution row")
-    yield ("solution of another format", write(tmp_path, "ok2.csv", GOOD_SOL), BYU_SOL,
-           "byu_solution.csv", "missing column")
-    byu_sub = write(tmp_path, "byu_sub.csv", "tomo_id,Motor axis 0,Motor axis 1,Motor axis 2\n"
-                    "tomo_000,1,2,3\ntomo_999,1,2,3\n")
-    yield "mismatched tomo ids", byu_sub, BYU_SOL, "byu_sub.csv", "do not match"
-    yield ("unknown columns", write(tmp_path, "what.csv", "a,b\n1,2\n"), sol, "what.csv",
-           "cannot tell the metric")
+def czii_sub(rows: str):
+    """A CZII case: the submission has ``rows`` (the culprit), the solution is good."""
+    return lambda t: (write(t, "sub.csv", CZII_HEAD + rows), write(t, "sol.csv", GOOD_SOL),
+                      "sub")
 
 
-def test_every_bad_input_is_one_line_on_stderr_with_exit_code_2(tmp_path):
-    n = 0
-    for label, sub, sol, culprit, words in bad_cases(tmp_path):
-        res = run(sub, "--solution", sol)
-        assert res.exit_code == 2, (label, res.output)
-        lines = res.stderr.strip().splitlines()
-        assert len(lines) == 1, (label, res.stderr)
-        assert lines[0].startswith("error: ") and culprit in lines[0], (label, lines[0])
-        assert words in lines[0], (label, lines[0])
-        assert res.stdout == "", label
-        assert "Traceback" not in res.output
-        n += 1
-    assert n == 11
+# id -> (builder(tmp_path) giving (submission, solution, "sub" or "sol": the file the error
+# must name), words the problem must contain)
+BAD_INPUTS = {
+    # CZII
+    "missing submission file": (lambda t: (t / "nope.csv", write(t, "sol.csv", GOOD_SOL),
+                                           "sub"), "not found"),
+    "missing solution file": (lambda t: (write(t, "sub.csv", GOOD_SOL), t / "nosol.csv",
+                                         "sol"), "not found"),
+    "empty file": (lambda t: (write(t, "sub.csv", ""), write(t, "sol.csv", GOOD_SOL),
+                              "sub"), "file is empty"),
+    "malformed CSV (unclosed quote)": (lambda t: (write(t, "sub.csv", 'experiment,x\n"a,1\n'),
+                                                  write(t, "sol.csv", GOOD_SOL), "sub"),
+                                       "malformed CSV"),
+    "malformed CSV (one row too long)": (czii_sub("TS_1,ribosome,0,0,0\nTS_1,ribosome,0,0,0,9\n"),
+                                         "malformed CSV"),
+    "malformed CSV (every row too long)": (czii_sub("TS_1,ribosome,0,0,0,9\n"),
+                                           "malformed CSV (the data rows have 1 more field"),
+    "misspelled column": (lambda t: (write(t, "sub.csv", "experimnt,particle_type,x,y,z\n"
+                                                         "TS_1,ribosome,0,0,0\n"),
+                                     write(t, "sol.csv", GOOD_SOL), "sub"),
+                          "missing column(s) experiment"),
+    "missing column": (lambda t: (write(t, "sub.csv", "experiment,particle_type,x,y\n"
+                                                      "TS_1,ribosome,0,0\n"),
+                                  write(t, "sol.csv", GOOD_SOL), "sub"),
+                       "missing column(s) z"),
+    "NaN coordinate": (czii_sub("TS_1,ribosome,nan,0,0\n"), "NaN"),
+    "empty coordinate": (czii_sub("TS_1,ribosome,,0,0\n"), "NaN"),
+    "infinite coordinate": (czii_sub("TS_1,ribosome,0,inf,0\n"), "infinite"),
+    "negative infinite coordinate": (czii_sub("TS_1,ribosome,0,0,-inf\n"), "infinite"),
+    "non-numeric coordinate": (czii_sub("TS_1,ribosome,ten,0,0\n"), "non-numeric"),
+    "unknown particle type": (czii_sub("TS_1,ribosom,0,0,0\n"), "unknown particle type"),
+    "NaN in the solution": (lambda t: (write(t, "sub.csv", GOOD_SOL),
+                                       write(t, "sol.csv", GOOD_SOL + "TS_1,ribosome,1,nan,0\n"),
+                                       "sol"), "NaN"),
+    "duplicate solution rows": (lambda t: (write(t, "sub.csv", GOOD_SOL),
+                                           write(t, "sol.csv", GOOD_SOL + "TS_1,ribosome,0,0,0\n"),
+                                           "sol"), "duplicate solution row"),
+    "header-only solution": (lambda t: (write(t, "sub.csv", GOOD_SOL),
+                                        write(t, "sol.csv", CZII_HEAD), "sol"),
+                             "no data rows"),
+    "solution of another format": (lambda t: (write(t, "sub.csv", GOOD_SOL), BYU_SOL,
+                                              "sol"), "missing column"),
+    "unknown columns": (lambda t: (write(t, "sub.csv", "a,b\n1,2\n"),
+                                   write(t, "sol.csv", GOOD_SOL), "sub"),
+                        "cannot tell the metric"),
+    # BYU
+    "BYU mismatched tomo ids": (lambda t: (write(t, "sub.csv", BYU_HEAD + "tomo_000,1,2,3\n"
+                                                               "tomo_999,1,2,3\n"),
+                                           BYU_SOL, "sub"), "do not match"),
+    "BYU NaN motor coordinate": (lambda t: (write(t, "sub.csv", BYU_HEAD + "tomo_000,1,2,3\n"
+                                                                "tomo_001,nan,2,3\n"),
+                                            BYU_SOL, "sub"), "NaN"),
+    "BYU misspelled column": (lambda t: (write(t, "sub.csv", "tomo_id,Motor axis 0,Motor axis 1,"
+                                                             "Motor axis3\ntomo_000,1,2,3\n"
+                                                             "tomo_001,1,2,3\n"),
+                                         BYU_SOL, "sub"), "Motor axis 2"),
+    "BYU header-only solution": (lambda t: (write(t, "sub.csv", BYU_HEAD),
+                                            write(t, "sol.csv", BYU_HEAD.strip()
+                                                  + ",Voxel spacing,Has motor\n"), "sol"),
+                                 "no data rows"),
+    # mAP of boxes
+    "boxes NaN in detections": (lambda t: (write(t, "dt.csv", BOX_HEAD + ",score\n"
+                                                              "img1,cell,0,0,nan,10,0.9\n"),
+                                           write(t, "gt.csv", GOOD_GT), "sub"), "NaN"),
+    "boxes infinite score": (lambda t: (write(t, "dt.csv", BOX_HEAD + ",score\n"
+                                                          "img1,cell,0,0,10,10,inf\n"),
+                                        write(t, "gt.csv", GOOD_GT), "sub"), "infinite"),
+    "boxes NaN in ground truth": (lambda t: (write(t, "dt.csv", GOOD_DT),
+                                             write(t, "gt.csv", BOX_HEAD + "\n"
+                                                   "img1,cell,0,nan,10,10\n"), "sol"),
+                                  "NaN"),
+    "boxes misspelled column": (lambda t: (write(t, "dt.csv", "image_id,label,x0,y0,x1,y2,score"
+                                                              "\nimg1,cell,0,0,10,10,0.9\n"),
+                                           write(t, "gt.csv", GOOD_GT), "sub"),
+                                "missing column(s) y1"),
+    "boxes without scores": (lambda t: (write(t, "dt.csv", GOOD_GT), write(t, "gt.csv", GOOD_GT),
+                                        "sub"), "missing column(s) score"),
+}
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["table", "json"])
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_is_one_line_on_stderr_with_exit_code_2(tmp_path, case, as_json):
+    build, words = BAD_INPUTS[case]
+    sub, sol, culprit = build(tmp_path)
+    res = run(sub, "--solution", sol, *(["--json"] if as_json else []))
+    assert res.exit_code == 2, res.output
+    assert res.stdout == ""
+    lines = res.stderr.splitlines()
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith(f"error: {sub if culprit == 'sub' else sol}: "), lines[0]
+    assert words in lines[0], lines[0]
+    assert "Traceback" not in res.output
 
 
 @pytest.mark.parametrize("threads", ["1", "2"])
@@ -166,11 +227,38 @@ def test_missing_solution_option_is_a_usage_error():
     assert res.exit_code == 2 and "--solution" in res.output
 
 
-@pytest.mark.parametrize("args", [["--beta", "0"], ["--distance-multiplier", "-1"]])
+@pytest.mark.parametrize("args", [["--beta", "0"], ["--beta", "nan"],
+                                  ["--distance-multiplier", "-1"]])
 def test_bad_parameters_exit_2_without_traceback(args):
     res = run(CZII_SUB, "--solution", CZII_SOL, *args)
-    assert res.exit_code == 2 and res.stderr.startswith("error: ")
+    assert res.exit_code == 2 and res.stdout == ""
+    assert len(res.stderr.splitlines()) == 1 and res.stderr.startswith("error: ")
     assert "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("metric, args", [
+    ("byu", ["--matching", "one-to-one"]), ("byu", ["--distance-multiplier", "0.8"]),
+    ("czii", ["--distance-angstrom", "500"]), ("map", ["--beta", "2"]),
+    ("map", ["--per-experiment"]),
+])
+def test_an_option_of_another_metric_is_refused_not_ignored(tmp_path, metric, args):
+    sub, sol = {"czii": (CZII_SUB, CZII_SOL), "byu": (BYU_SUB, BYU_SOL),
+                "map": (write(tmp_path, "dt.csv", GOOD_DT), write(tmp_path, "gt.csv",
+                                                                  GOOD_GT))}[metric]
+    res = run(sub, "--solution", sol, *args)
+    assert res.exit_code == 2 and res.stdout == ""
+    assert f"{args[0]} does not apply to the {metric} metric" in res.stderr
+    assert "Traceback" not in res.output
+
+
+def test_one_to_one_diagnostics_agree_with_the_score(tmp_path):
+    # one candidate in range of two references: the footer must not report the Kaggle score
+    sol = write(tmp_path, "sol.csv", CZII_HEAD + "A,apo-ferritin,0,0,0\nA,apo-ferritin,40,0,0\n")
+    sub = write(tmp_path, "sub.csv", CZII_HEAD + "A,apo-ferritin,20,0,0\n")
+    out = json.loads(run(sub, "--solution", sol, "--matching", "one-to-one", "--json").stdout)
+    assert out["diagnostics"]["score"] == out["score"]
+    assert out["diagnostics"]["score_deduplicated"] == out["score"]
+    assert out["diagnostics"]["params"]["matching"] == "one-to-one"
 
 
 def test_numeric_looking_experiment_names_stay_text(tmp_path):

@@ -44,6 +44,40 @@ def test_a_candidate_first_for_two_references_is_not_a_duplicate():
     assert d.score_deduplicated == d.score
 
 
+def test_one_to_one_diagnostics_score_with_the_one_to_one_rule():
+    # apo-ferritin threshold 30 Å; references at 0 and 40; one candidate at 20 is in range of
+    # both: the Kaggle rule counts 2 tp, one-to-one 1 tp and 1 fn.
+    sol = picks([("A", "apo-ferritin", 0, 0, 0), ("A", "apo-ferritin", 40, 0, 0)])
+    sub = picks([("A", "apo-ferritin", 20, 0, 0)])
+    d = gaming_diagnostics(sub, sol, matching="one-to-one")
+    assert d.params["matching"] == "one-to-one"
+    assert d.score == czii_score(sub, sol, matching="one-to-one").score
+    assert d.score == pytest.approx((17 * 0.5 / 16.5) / 7)  # P 1, R 1/2
+    assert d.score_deduplicated == d.score  # nothing to remove
+    # the Kaggle rule: tp 2, fp = 1 candidate - 2 tp = -1, so P 2 and F4 34/33
+    assert gaming_diagnostics(sub, sol).score == pytest.approx((34 / 33) / 7)
+
+
+def test_one_to_one_deduplicated_submission_is_matched_again():
+    # A (x=20) is the closest candidate of both references (20 Å each); B (x=65) is 25 Å from
+    # the second, so a duplicate. One-to-one pairs A and B with one reference each (tp 2);
+    # without B only one reference can be matched (tp 1, fn 1). Kaggle: tp 2 either way,
+    # fp = candidates - tp: 0 before, -1 after (P 2, F4 34/33), exactly as rescoring A alone.
+    sol = picks([("A", "apo-ferritin", 0, 0, 0), ("A", "apo-ferritin", 40, 0, 0)])
+    sub = picks([("A", "apo-ferritin", 20, 0, 0), ("A", "apo-ferritin", 65, 0, 0)])
+    one = gaming_diagnostics(sub, sol, matching="one-to-one")
+    assert one.n_duplicates == 1
+    assert one.score == pytest.approx(1 / 7)
+    assert one.score_deduplicated == pytest.approx((17 * 0.5 / 16.5) / 7)
+    kaggle = gaming_diagnostics(sub, sol)
+    assert kaggle.score == pytest.approx(1 / 7)
+    assert kaggle.score_deduplicated == pytest.approx((34 / 33) / 7)
+    assert kaggle.score_deduplicated == czii_score(sub.iloc[:1], sol).score
+    assert one.score_deduplicated == czii_score(sub.iloc[:1], sol, matching="one-to-one").score
+    rep, diag = czii_score_with_diagnostics(sub, sol, matching="one-to-one")
+    assert diag == one and rep.score == one.score
+
+
 def test_equal_distances_keep_the_first_row():
     sol = picks([("A", "ribosome", 0, 0, 0)])
     sub = picks([("A", "ribosome", 10, 0, 0), ("A", "ribosome", -10, 0, 0)])
@@ -119,3 +153,33 @@ def test_group_kind_counts_agree_with_the_kind_of_every_candidate(seed, threads,
     assert np.array_equal(dup_g, by_kind[:, 2])
     assert np.array_equal(unm_g, by_kind[:, 0])
     assert by_kind[:, 1].sum() > 0 and by_kind[:, 2].sum() > 0
+
+
+def _duplicate_rows(sub: pd.DataFrame, sol: pd.DataFrame) -> set[int]:
+    """Brute force: rows in range of a reference of their group but the closest of none."""
+    thresholds = {k: 0.5 * r for k, r in czii_radii().items()}
+    in_range, first = set(), set()
+    for _, ref in sol.iterrows():
+        same = sub[(sub.experiment == ref.experiment) & (sub.particle_type == ref.particle_type)]
+        d = np.sqrt(((same[["x", "y", "z"]].to_numpy() - ref[["x", "y", "z"]].to_numpy(float))
+                     ** 2).sum(axis=1))
+        near = d <= thresholds[ref.particle_type]
+        if near.any():
+            in_range |= set(same.index[near])
+            first.add(int(same.index[near][np.argmin(d[near])]))  # ties: the lowest row
+    return in_range - first
+
+
+@pytest.mark.parametrize("matching", ["kaggle", "one-to-one"])
+@settings(max_examples=25, deadline=None)
+@given(sol_rows=st.lists(point, min_size=1, max_size=12), sub_rows=st.lists(point, max_size=25))
+def test_deduplicated_score_is_the_score_of_the_submission_without_duplicates(
+        matching, sol_rows, sub_rows):
+    sol = picks(sol_rows).drop_duplicates(["experiment", "particle_type", "x", "y", "z"])
+    sub = picks(sub_rows)
+    d = gaming_diagnostics(sub, sol, matching=matching)
+    dups = _duplicate_rows(sub, sol)
+    assert d.n_duplicates == len(dups)
+    assert d.score == czii_score(sub, sol, matching=matching).score
+    assert d.score_deduplicated == pytest.approx(
+        czii_score(sub.drop(index=sorted(dups)), sol, matching=matching).score, abs=1e-12)

@@ -137,7 +137,7 @@ def no_network(monkeypatch):
 
 def test_yolo_unet_offline_fit_predict_save_load_and_variants(tmp_path, runs, no_network):
     if importlib.util.find_spec("ultralytics") is None:  # not importorskip: that imports it
-        pytest.skip("ultralytics is not installed")
+        pytest.skip("ultralytics is not installed (the yolo extra)")
     from baselines.yolo_unet import YoloUNet
     from cryobench.methods.slices import postprocess_variants as pv
 
@@ -183,7 +183,7 @@ def test_conformance_on_tiny(name, no_network):
 
     if name == "yolo_unet":
         if importlib.util.find_spec("ultralytics") is None:
-            pytest.skip("ultralytics is not installed")
+            pytest.skip("ultralytics is not installed (the yolo extra)")
         from baselines.yolo_unet import YoloUNet as cls
     else:
         from baselines.faster_rcnn import FasterRCNN as cls

@@ -110,10 +110,17 @@ def load_tables(submission: str | os.PathLike[str], solution: str | os.PathLike[
             sol[[c for c in sol.columns if c in needed]], metric)
 
 
+# what the metric functions call the two tables in their errors
+_ROLES = {"submission": "submission", "solution": "solution",
+          "detections": "submission", "ground_truth": "solution"}
+
+
 def _rethrow(exc: InputError, names: dict[str, str]) -> InputError:
-    """Replace the ``"submission"``/``"solution"`` placeholders of library errors by paths."""
-    if exc.path in names:
-        return type(exc)(exc.message, names[exc.path])
+    """Replace the placeholders of library errors (``"submission"``, ``"ground_truth"``, ...)
+    by the paths in ``names``."""
+    role = _ROLES.get(str(exc.path)) if exc.path is not None else None
+    if role in names:
+        return type(exc)(exc.message, names[role])
     return exc
 
 
@@ -126,6 +133,8 @@ def score_tables(submission, solution, opts: ScoreOptions, *,
     """
     names = names or {}
     try:
+        if len(solution) == 0:
+            raise InputError("no data rows: a solution needs at least one row", "solution")
         return _score_tables(submission, solution, opts)
     except InputError as exc:
         raise _rethrow(exc, names) from None
@@ -173,7 +182,10 @@ def _score_tables(submission, solution, opts: ScoreOptions) -> dict[str, Any]:
     if opts.metric == "map":
         from cryobench.metrics.map import map_boxes, map_picks
 
-        boxes = all(c in submission.columns for c in BOX_COLUMNS)
+        # boxes when either table looks like boxes, so a misspelled box column is reported
+        # against the table that has it
+        boxes = (any(c in submission.columns for c in BOX_COLUMNS)
+                 or all(c in solution.columns for c in BOX_COLUMNS))
         fn = map_boxes if boxes else map_picks
         report = fn(submission, solution)
         out = report.to_dict()
@@ -332,6 +344,7 @@ def score(submission: Path | None, solution: Path | None, copick_config: Path | 
         sub_df, sol_df, metric = load_tables(submission, solution, metric)
         names = {"submission": str(submission), "solution": str(solution)}
     opts.metric = metric
+    _reject_inapplicable(click.get_current_context(), metric)
     result = score_tables(sub_df, sol_df, opts, names=names)
     result["submission"] = names["submission"]
     result["solution"] = names["solution"]
@@ -339,6 +352,23 @@ def score(submission: Path | None, solution: Path | None, copick_config: Path | 
         click.echo(json.dumps(result, indent=2, allow_nan=False))
     else:
         click.echo(render_text(result))
+
+
+# options that change only some metrics' numbers: anywhere else they are refused, not ignored
+_APPLIES_TO = {"beta": ("czii", "byu"), "distance_multiplier": ("czii",),
+               "matching": ("czii",), "distance_angstrom": ("byu",),
+               "per_experiment": ("czii", "byu")}
+
+
+def _reject_inapplicable(ctx: click.Context, metric: str) -> None:
+    from click.core import ParameterSource
+
+    for name, metrics in _APPLIES_TO.items():
+        if metric not in metrics and ctx.get_parameter_source(name) in (
+                ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
+            option = "--" + name.replace("_", "-")
+            raise click.UsageError(f"{option} does not apply to the {metric} metric "
+                                   f"(only to {' and '.join(metrics)})")
 
 
 def _load_copick(config: Path, submission: Path | None, user: str, session: str | None,

@@ -44,6 +44,14 @@ def read_csv_table(
         wanted = None if usecols is None else {str(c).strip() for c in usecols}
         cols = None if wanted is None else (lambda c: str(c).strip() in wanted)
         df = pd.read_csv(p, usecols=cols)
+        if not df.index.equals(pd.RangeIndex(len(df))):
+            # pandas turns the leading fields into a row index when every data row has more
+            # fields than the header: the columns would be shifted silently. (A leading
+            # field counting 0, 1, 2, ... gives the default index and leaves the columns
+            # where the header puts them.)
+            raise InputError(
+                f"malformed CSV (the data rows have {df.index.nlevels} more field(s) than "
+                f"the header's {len(df.columns)} column(s))", p)
         # identifier columns are text even when they look like numbers ("001" stays "001");
         # reading them as text only when inference made them something else is much faster
         # than forcing dtype=str on every read (same result).

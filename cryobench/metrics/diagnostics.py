@@ -8,9 +8,12 @@ For every (experiment, type) the candidates are sorted into three kinds:
 * **unmatched**: within the threshold of no reference.
 
 ``duplicate_rate`` and ``unmatched_rate`` are shares of all scored candidates.
-``score_deduplicated`` rescores after deleting the duplicates. Every matched reference keeps
-its first candidate, so true positives are unchanged and only false positives fall: a large gap
-between ``score`` and ``score_deduplicated`` means many near-copies were submitted.
+``score_deduplicated`` rescores after deleting the duplicates. Under the Kaggle rule every
+matched reference keeps its first candidate, so true positives are unchanged and only false
+positives fall: a large gap between ``score`` and ``score_deduplicated`` means many near-copies
+were submitted. Under ``matching="one-to-one"`` the deduplicated candidates are matched again
+with the same rule (a duplicate may have been the partner of a reference whose closest candidate
+went to another one, so the deduplicated score can also be lower).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from cryobench.errors import ConfigError
 from cryobench.metrics._matching import pairs_within
 from cryobench.metrics.czii import (
     _count_table,
+    _one_to_one_tp,
     _Prepared,
     _report_from_counts,
     kaggle_tp,
@@ -125,40 +129,61 @@ def gaming_diagnostics(
     weights: Mapping[str, float] | None = None,
     beta: float = 4,
     distance_multiplier: float = 0.5,
+    matching: str = "kaggle",
 ) -> Diagnostics:
     """Duplicate and unmatched shares of a CZII submission, and its deduplicated score.
 
-    The score is the Kaggle-rule CZII score (same parameters as :func:`czii_score`).
+    The scores use the same parameters as :func:`czii_score`, ``matching`` included: under
+    ``"one-to-one"`` the deduplicated submission is matched again (removing a duplicate can
+    then cost a true positive), under the Kaggle rule only false positives fall.
     """
-    if not np.isfinite(distance_multiplier) or distance_multiplier < 0:
-        raise ConfigError(f"distance multiplier must be >= 0, got {distance_multiplier}")
-    if not np.isfinite(beta) or beta <= 0:
-        raise ConfigError(f"beta must be a positive number, got {beta}")
+    _check_params(matching, beta, distance_multiplier)
     r, w = resolve_radii_weights(radii, weights)
     prep = prepare(submission, solution, r, distance_multiplier)
     ri, ci, d2 = pairs_within(prep.ref_xyz, prep.ref_group, prep.cand_xyz, prep.cand_group,
                               prep.group_radius)
-    return diagnostics_from_pairs(prep, ri, ci, d2, w, beta, distance_multiplier)
+    return diagnostics_from_pairs(prep, ri, ci, d2, w, beta, distance_multiplier,
+                                  matching=matching)
+
+
+def _check_params(matching: str, beta: float, distance_multiplier: float) -> None:
+    if matching not in ("kaggle", "one-to-one"):
+        raise ConfigError(f"unknown matching {matching!r}; use 'kaggle' or 'one-to-one'")
+    if not np.isfinite(distance_multiplier) or distance_multiplier < 0:
+        raise ConfigError(f"distance multiplier must be >= 0, got {distance_multiplier}")
+    if not np.isfinite(beta) or beta <= 0:
+        raise ConfigError(f"beta must be a positive number, got {beta}")
 
 
 def diagnostics_from_pairs(prep, ri, ci, d2, weights, beta, distance_multiplier,
                            counts: pd.DataFrame | None = None,
-                           kind_counts: tuple[np.ndarray, ...] | None = None) -> Diagnostics:
+                           kind_counts: tuple[np.ndarray, ...] | None = None,
+                           matching: str = "kaggle") -> Diagnostics:
     """Diagnostics from already computed in-range pairs (shared with the CLI).
 
-    ``counts``: the Kaggle-rule per-(experiment, type) counts when already computed;
+    ``counts``: the per-(experiment, type) counts under ``matching`` when already computed;
     ``kind_counts``: :func:`group_kind_counts` when already computed.
     """
     n_g, dup_g, unm_g = kind_counts if kind_counts is not None else group_kind_counts(
         prep, ri, ci, d2)
     g = prep.n_groups
 
-    if counts is None:
-        counts = _count_table(prep, kaggle_tp(prep, ri))
+    if matching == "kaggle":
+        if counts is None:
+            counts = _count_table(prep, kaggle_tp(prep, ri))
+        # every matched reference keeps its first candidate: only false positives fall
+        dedup = counts.copy()
+    else:
+        if counts is None:
+            counts = _count_table(prep, _one_to_one_tp(ri, ci, d2, prep.ref_group,
+                                                       prep.n_groups, prep.group_radius))
+        # one-to-one: a duplicate may have been some reference's partner, so match again
+        keep = candidate_kinds(len(prep.cand_group), ri, ci, d2)[ci] != 2
+        dedup = _count_table(prep, _one_to_one_tp(ri[keep], ci[keep], d2[keep], prep.ref_group,
+                                                  prep.n_groups, prep.group_radius))
+    dedup["fp"] = dedup["fp"] - dup_g
     params = {"beta": beta, "weights": dict(weights)}
     score = _report_from_counts(counts, weights, beta, params, False).score
-    dedup = counts.copy()
-    dedup["fp"] = dedup["fp"] - dup_g
     score_dedup = _report_from_counts(dedup, weights, beta, params, False).score
 
     n_cls = len(prep.classes)
@@ -178,7 +203,7 @@ def diagnostics_from_pairs(prep, ri, ci, d2, weights, beta, distance_multiplier,
         score_deduplicated=score_dedup, per_class=per_class,
         params={"distance_multiplier": distance_multiplier,
                 "thresholds": dict(zip(prep.classes, prep.class_radius.tolist(), strict=True)),
-                "beta": beta, "weights": dict(weights)})
+                "beta": beta, "weights": dict(weights), "matching": matching})
 
 
 def czii_score_with_diagnostics(
@@ -195,12 +220,7 @@ def czii_score_with_diagnostics(
     """``(czii_score(...), gaming_diagnostics(...))`` sharing one validation and pair search."""
     from cryobench.metrics.czii import score_pairs
 
-    if matching not in ("kaggle", "one-to-one"):
-        raise ConfigError(f"unknown matching {matching!r}; use 'kaggle' or 'one-to-one'")
-    if not np.isfinite(distance_multiplier) or distance_multiplier < 0:
-        raise ConfigError(f"distance multiplier must be >= 0, got {distance_multiplier}")
-    if not np.isfinite(beta) or beta <= 0:
-        raise ConfigError(f"beta must be a positive number, got {beta}")
+    _check_params(matching, beta, distance_multiplier)
     r, w = resolve_radii_weights(radii, weights)
     prep = prepare(submission, solution, r, distance_multiplier)
     ri, ci, d2 = pairs_within(prep.ref_xyz, prep.ref_group, prep.cand_xyz, prep.cand_group,
@@ -209,9 +229,8 @@ def czii_score_with_diagnostics(
                          distance_multiplier=distance_multiplier, matching=matching,
                          per_experiment=True)
     kind_counts = group_kind_counts(prep, ri, ci, d2)
-    counts = report.per_experiment if matching == "kaggle" else None
-    diag = diagnostics_from_pairs(prep, ri, ci, d2, w, beta, distance_multiplier, counts,
-                                  kind_counts)
+    diag = diagnostics_from_pairs(prep, ri, ci, d2, w, beta, distance_multiplier,
+                                  report.per_experiment, kind_counts, matching)
     if not per_experiment:
         report = dataclasses.replace(report, per_experiment=None)
     return report, diag
