@@ -70,6 +70,39 @@ def test_interval_is_ordered_and_recorded():
     assert wider.low <= res.low and wider.high >= res.high
 
 
+def test_the_metric_and_its_arguments_are_recorded():
+    sol, sub = case(3)
+    fn = functools.partial(functools.partial(czii_score, beta=1, distance_multiplier=0.8),
+                           beta=2)  # the outer keyword wins, as in the call
+    res = bootstrap_ci(fn, sub, sol, n_resamples=20)
+    assert res.metric == "czii_score"
+    assert res.metric_params == {"beta": 2, "distance_multiplier": 0.8}
+    assert res.estimate == czii_score(sub, sol, beta=2, distance_multiplier=0.8).score
+    assert res.to_dict()["metric_params"] == {"beta": 2, "distance_multiplier": 0.8}
+    rep = bootstrap_czii_report(czii_score(sub, sol, beta=3, per_experiment=True),
+                                n_resamples=10)
+    assert rep.metric == "czii_score" and rep.metric_params["beta"] == 3
+    paired = paired_bootstrap(fn, sub, sub, sol, n_resamples=10)
+    assert (paired.metric, paired.metric_params) == (res.metric, res.metric_params)
+
+
+def test_resamples_without_a_finite_score_are_counted_and_left_out():
+    sol, sub = case(4)
+    seen = []
+
+    def every_third_nan(s, o):
+        seen.append(1)
+        return float("nan") if len(seen) % 3 == 0 else czii_score(s, o).score
+
+    res = bootstrap_ci(every_third_nan, sub, sol, n_resamples=30, fast=False,
+                       return_samples=True)
+    assert res.metric == "test_resamples_without_a_finite_score_are_counted_and_left_out" \
+        ".<locals>.every_third_nan"
+    assert res.n_nonfinite == int(np.isnan(res.samples).sum()) == 10
+    finite = res.samples[np.isfinite(res.samples)]
+    assert (res.low, res.high) == tuple(np.percentile(finite, [2.5, 97.5]))
+
+
 def test_one_experiment_gives_a_degenerate_interval():
     sol, sub = case(4, n_exp=1)
     res = bootstrap_ci(czii_score, sub, sol, n_resamples=50)

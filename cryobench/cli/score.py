@@ -274,7 +274,9 @@ def render_text(result: dict[str, Any]) -> str:
         lines.append(
             f"bootstrap: {100 * boot['confidence']:g}% CI [{_fmt(boot['low'])}, "
             f"{_fmt(boot['high'])}] over {boot['n_groups']} {boot['group_col']} groups "
-            f"({boot['n_resamples']} resamples, seed {boot['seed']})")
+            f"({boot['n_resamples']} resamples, seed {boot['seed']}"
+            + (f"; {boot['n_nonfinite']} without a finite score left out"
+               if boot.get("n_nonfinite") else "") + ")")
     lines.append(f"{label}: {_fmt(result['score'], 6)}")
     return "\n".join(lines)
 

@@ -24,7 +24,7 @@ from cryobench.metrics._fbeta import fbeta_sklearn, prf_from_counts
 from cryobench.metrics.report import BootstrapResult, PairedBootstrapResult
 
 __all__ = ["bootstrap_ci", "paired_bootstrap", "bootstrap_czii_report", "resample_indices",
-           "score_of"]
+           "score_of", "describe_metric"]
 
 MetricFn = Callable[[pd.DataFrame, pd.DataFrame], Any]
 
@@ -34,6 +34,21 @@ def score_of(result: Any) -> float:
     if hasattr(result, "score"):
         return float(result.score)
     return float(result)
+
+
+def describe_metric(metric_fn: MetricFn) -> tuple[str, dict[str, Any]]:
+    """``(name, keyword arguments)`` of a metric function, through :func:`functools.partial`."""
+    params: dict[str, Any] = {}
+    fn = metric_fn
+    while isinstance(fn, functools.partial):
+        params = {**fn.keywords, **params}  # an outer partial overrides an inner one
+        fn = fn.func
+    name = getattr(fn, "__qualname__", None) or type(fn).__name__
+    return name, params
+
+
+def _n_nonfinite(samples: np.ndarray) -> int:
+    return int(np.count_nonzero(~np.isfinite(samples)))
 
 
 def resample_indices(n_groups: int, n_resamples: int, seed: int) -> np.ndarray:
@@ -146,6 +161,8 @@ def bootstrap_czii_report(report, *, n_resamples: int = 1000, seed: int = 0,
     return BootstrapResult(estimate=float(report.score), low=low, high=high,
                            confidence=confidence, n_resamples=int(n_resamples), seed=seed,
                            group_col="experiment", n_groups=len(groups),
+                           metric="czii_score", metric_params=dict(report.params),
+                           n_nonfinite=_n_nonfinite(samples),
                            samples=samples if return_samples else None)
 
 
@@ -218,9 +235,12 @@ def bootstrap_ci(
     idx = resample_indices(len(groups), int(n_resamples), seed)
     estimate, samples = _scores(metric_fn, submission, solution, groups, idx, group_col, fast)
     low, high = _interval(samples, confidence)
+    name, params = describe_metric(metric_fn)
     return BootstrapResult(estimate=float(estimate), low=low, high=high, confidence=confidence,
                            n_resamples=int(n_resamples), seed=seed, group_col=group_col,
-                           n_groups=len(groups), samples=samples if return_samples else None)
+                           n_groups=len(groups), metric=name, metric_params=params,
+                           n_nonfinite=_n_nonfinite(samples),
+                           samples=samples if return_samples else None)
 
 
 def paired_bootstrap(
@@ -248,6 +268,7 @@ def paired_bootstrap(
     est_b, s_b = _scores(metric_fn, submission_b, solution, groups, idx, group_col, fast)
     diff = s_a - s_b
     low, high = _interval(diff, confidence)
+    name, params = describe_metric(metric_fn)
     finite = diff[np.isfinite(diff)]
     if finite.size:
         p = min(1.0, 2 * min(float(np.mean(finite <= 0)), float(np.mean(finite >= 0))))
@@ -257,4 +278,5 @@ def paired_bootstrap(
         estimate_a=float(est_a), estimate_b=float(est_b), difference=float(est_a - est_b),
         low=low, high=high, p_value=p, confidence=confidence, n_resamples=int(n_resamples),
         seed=seed, group_col=group_col, n_groups=len(groups),
+        metric=name, metric_params=params, n_nonfinite=_n_nonfinite(diff),
         samples=diff if return_samples else None)

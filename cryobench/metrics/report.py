@@ -161,7 +161,11 @@ class MapReport:
 
 @dataclass(frozen=True)
 class BootstrapResult:
-    """A percentile bootstrap confidence interval over resampled groups (experiments)."""
+    """A percentile bootstrap confidence interval over resampled groups (experiments).
+
+    ``metric`` and ``metric_params`` name the scored function and its keyword arguments;
+    ``n_nonfinite`` resamples gave no finite score and are left out of the percentiles.
+    """
 
     estimate: float
     low: float
@@ -171,6 +175,9 @@ class BootstrapResult:
     seed: int
     group_col: str
     n_groups: int
+    metric: str = ""
+    metric_params: dict[str, Any] = field(default_factory=dict)
+    n_nonfinite: int = 0
     samples: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -185,6 +192,7 @@ class PairedBootstrapResult:
 
     ``p_value`` is the two-sided bootstrap p-value of "no difference":
     ``min(1, 2·min(P*(d ≤ 0), P*(d ≥ 0)))`` over the resampled differences ``d``.
+    ``metric``, ``metric_params`` and ``n_nonfinite`` as in :class:`BootstrapResult`.
     """
 
     estimate_a: float
@@ -198,6 +206,9 @@ class PairedBootstrapResult:
     seed: int
     group_col: str
     n_groups: int
+    metric: str = ""
+    metric_params: dict[str, Any] = field(default_factory=dict)
+    n_nonfinite: int = 0
     samples: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
