@@ -371,12 +371,7 @@ def czii_score(
             solution rows (``path`` is ``"submission"`` or ``"solution"``).
         ConfigError: inconsistent radii/weights, bad beta, multiplier or matching.
     """
-    if matching not in ("kaggle", "one-to-one"):
-        raise ConfigError(f"unknown matching {matching!r}; use 'kaggle' or 'one-to-one'")
-    if not np.isfinite(distance_multiplier) or distance_multiplier < 0:
-        raise ConfigError(f"distance multiplier must be >= 0, got {distance_multiplier}")
-    if not np.isfinite(beta) or beta <= 0:
-        raise ConfigError(f"beta must be a positive number, got {beta}")
+    check_score_params(matching, beta, distance_multiplier)
     r, w = resolve_radii_weights(radii, weights)
     prep = prepare(submission, solution, r, distance_multiplier)
     ri, ci, d2 = pairs_within(prep.ref_xyz, prep.ref_group, prep.cand_xyz, prep.cand_group,
@@ -384,6 +379,16 @@ def czii_score(
     return score_pairs(prep, ri, ci, d2, radii=r, weights=w, beta=beta,
                        distance_multiplier=distance_multiplier, matching=matching,
                        per_experiment=per_experiment)
+
+
+def check_score_params(matching: str, beta: float, distance_multiplier: float) -> None:
+    """Raise :class:`ConfigError` for an unknown matching, a bad beta or multiplier."""
+    if matching not in ("kaggle", "one-to-one"):
+        raise ConfigError(f"unknown matching {matching!r}; use 'kaggle' or 'one-to-one'")
+    if not np.isfinite(distance_multiplier) or distance_multiplier < 0:
+        raise ConfigError(f"distance multiplier must be >= 0, got {distance_multiplier}")
+    if not np.isfinite(beta) or beta <= 0:
+        raise ConfigError(f"beta must be a positive number, got {beta}")
 
 
 def score_pairs(prep: _Prepared, ri: np.ndarray, ci: np.ndarray, d2: np.ndarray, *,

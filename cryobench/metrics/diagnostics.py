@@ -25,13 +25,13 @@ import numpy as np
 import pandas as pd
 
 from cryobench._threads import run_concurrently
-from cryobench.errors import ConfigError
 from cryobench.metrics._matching import pairs_within
 from cryobench.metrics.czii import (
     _count_table,
     _one_to_one_tp,
     _Prepared,
     _report_from_counts,
+    check_score_params,
     kaggle_tp,
     prepare,
     resolve_radii_weights,
@@ -137,22 +137,13 @@ def gaming_diagnostics(
     ``"one-to-one"`` the deduplicated submission is matched again (removing a duplicate can
     then cost a true positive), under the Kaggle rule only false positives fall.
     """
-    _check_params(matching, beta, distance_multiplier)
+    check_score_params(matching, beta, distance_multiplier)
     r, w = resolve_radii_weights(radii, weights)
     prep = prepare(submission, solution, r, distance_multiplier)
     ri, ci, d2 = pairs_within(prep.ref_xyz, prep.ref_group, prep.cand_xyz, prep.cand_group,
                               prep.group_radius)
     return diagnostics_from_pairs(prep, ri, ci, d2, w, beta, distance_multiplier,
                                   matching=matching)
-
-
-def _check_params(matching: str, beta: float, distance_multiplier: float) -> None:
-    if matching not in ("kaggle", "one-to-one"):
-        raise ConfigError(f"unknown matching {matching!r}; use 'kaggle' or 'one-to-one'")
-    if not np.isfinite(distance_multiplier) or distance_multiplier < 0:
-        raise ConfigError(f"distance multiplier must be >= 0, got {distance_multiplier}")
-    if not np.isfinite(beta) or beta <= 0:
-        raise ConfigError(f"beta must be a positive number, got {beta}")
 
 
 def diagnostics_from_pairs(prep, ri, ci, d2, weights, beta, distance_multiplier,
@@ -220,7 +211,7 @@ def czii_score_with_diagnostics(
     """``(czii_score(...), gaming_diagnostics(...))`` sharing one validation and pair search."""
     from cryobench.metrics.czii import score_pairs
 
-    _check_params(matching, beta, distance_multiplier)
+    check_score_params(matching, beta, distance_multiplier)
     r, w = resolve_radii_weights(radii, weights)
     prep = prepare(submission, solution, r, distance_multiplier)
     ri, ci, d2 = pairs_within(prep.ref_xyz, prep.ref_group, prep.cand_xyz, prep.cand_group,
