@@ -209,6 +209,12 @@ def test_environment_capture():
     e = env.capture_environment("cpu")
     assert set(record.ENVIRONMENT_KEYS) <= set(e)
     assert e["cuda"] is None and e["cpu_count"] >= 1
+    import torch  # noqa: F401  (a run imports it; the record then says how "auto" resolves)
+
+    from cryobench.methods.engine.training import native_bf16, resolve_precision
+    e = env.capture_environment("cpu")
+    assert e["cpu_native_bf16"] is native_bf16()
+    assert resolve_precision("auto", "cpu") == ("bf16" if e["cpu_native_bf16"] else "fp32")
     assert env.peak_memory_mb() > 10
     assert env.peak_gpu_memory_mb("cpu") is None
     sha = env.git_sha()

@@ -47,6 +47,13 @@ def capture_environment(device: str = "cpu") -> dict[str, Any]:
         cuda = torch.version.cuda
         idx = torch.device(device).index
         device_name = torch.cuda.get_device_name(idx if idx is not None else 0)
+    # precision="auto" computes in bfloat16 on CPUs with native bf16 units and in float32
+    # elsewhere: the same config and seed give different numbers on the two kinds of CPU
+    native_bf16 = None
+    if torch is not None:
+        from cryobench.methods.engine.training import native_bf16 as _native_bf16
+
+        native_bf16 = _native_bf16()
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
@@ -54,6 +61,7 @@ def capture_environment(device: str = "cpu") -> dict[str, Any]:
         "cuda": cuda,
         "device_name": device_name,
         "cpu_count": os.cpu_count(),
+        "cpu_native_bf16": native_bf16,
         "cryobench": __version__,
     }
 
