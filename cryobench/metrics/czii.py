@@ -381,6 +381,14 @@ def czii_score(
                        per_experiment=per_experiment)
 
 
+def tp_per_group(prep: _Prepared, ri: np.ndarray, ci: np.ndarray, d2: np.ndarray,
+                 matching: Matching) -> np.ndarray:
+    """Per-group true positives of the in-range pairs under ``matching``."""
+    if matching == "kaggle":
+        return kaggle_tp(prep, ri)
+    return _one_to_one_tp(ri, ci, d2, prep.ref_group, prep.n_groups, prep.group_radius)
+
+
 def check_score_params(matching: str, beta: float, distance_multiplier: float) -> None:
     """Raise :class:`ConfigError` for an unknown matching, a bad beta or multiplier."""
     if matching not in ("kaggle", "one-to-one"):
@@ -396,11 +404,7 @@ def score_pairs(prep: _Prepared, ri: np.ndarray, ci: np.ndarray, d2: np.ndarray,
                 distance_multiplier: float, matching: Matching,
                 per_experiment: bool) -> CziiReport:
     """The CZII report from prepared inputs and their in-range pairs (see :func:`czii_score`)."""
-    if matching == "kaggle":
-        tp = kaggle_tp(prep, ri)
-    else:
-        tp = _one_to_one_tp(ri, ci, d2, prep.ref_group, prep.n_groups, prep.group_radius)
-    counts = _count_table(prep, tp)
+    counts = _count_table(prep, tp_per_group(prep, ri, ci, d2, matching))
     params = {
         "metric": "czii",
         "radii": dict(radii),

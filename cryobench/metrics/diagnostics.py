@@ -28,13 +28,12 @@ from cryobench._threads import run_concurrently
 from cryobench.metrics._matching import pairs_within
 from cryobench.metrics.czii import (
     _count_table,
-    _one_to_one_tp,
     _Prepared,
     _report_from_counts,
     check_score_params,
-    kaggle_tp,
     prepare,
     resolve_radii_weights,
+    tp_per_group,
 )
 from cryobench.metrics.report import ClassDiagnostics, Diagnostics
 
@@ -159,19 +158,15 @@ def diagnostics_from_pairs(prep, ri, ci, d2, weights, beta, distance_multiplier,
         prep, ri, ci, d2)
     g = prep.n_groups
 
+    if counts is None:
+        counts = _count_table(prep, tp_per_group(prep, ri, ci, d2, matching))
     if matching == "kaggle":
-        if counts is None:
-            counts = _count_table(prep, kaggle_tp(prep, ri))
         # every matched reference keeps its first candidate: only false positives fall
         dedup = counts.copy()
     else:
-        if counts is None:
-            counts = _count_table(prep, _one_to_one_tp(ri, ci, d2, prep.ref_group,
-                                                       prep.n_groups, prep.group_radius))
         # one-to-one: a duplicate may have been some reference's partner, so match again
         keep = candidate_kinds(len(prep.cand_group), ri, ci, d2)[ci] != 2
-        dedup = _count_table(prep, _one_to_one_tp(ri[keep], ci[keep], d2[keep], prep.ref_group,
-                                                  prep.n_groups, prep.group_radius))
+        dedup = _count_table(prep, tp_per_group(prep, ri[keep], ci[keep], d2[keep], matching))
     dedup["fp"] = dedup["fp"] - dup_g
     params = {"beta": beta, "weights": dict(weights)}
     score = _report_from_counts(counts, weights, beta, params, False).score
