@@ -5,7 +5,12 @@ Conventions (shared with copick and the CZII submission format):
 * picks are in Å, columns ``x, y, z``;
 * arrays are indexed ``(z, y, x)`` in voxels;
 * voxel index ``i`` has its centre at ``i * spacing`` Å (origin at the centre of voxel 0), so
-  ``angstrom = index * spacing`` and ``index = angstrom / spacing`` with no half-voxel shift.
+  ``angstrom = index * spacing`` and ``index = angstrom / spacing`` with no half-voxel shift;
+* an orientation is a 3x3 rotation matrix ``R`` acting on ``(x, y, z)`` column vectors that maps
+  the particle's (template's) frame into the tomogram: a template point ``p`` (Å, relative to the
+  particle centre ``c``) sits at ``c + R @ p``. It is the upper-left block of copick's 4x4 point
+  transform. In a picks DataFrame it is the nine optional columns :data:`ROTATION_COLUMNS`
+  (``rot_xx, rot_xy, ... rot_zz``, row-major: ``rot_xy`` is row x, column y).
 """
 
 from __future__ import annotations
@@ -20,7 +25,16 @@ __all__ = [
     "picks_to_voxels",
     "voxels_to_picks",
     "in_bounds",
+    "ROTATION_COLUMNS",
+    "has_rotations",
+    "picks_rotations",
+    "with_rotations",
+    "rotation_to_transform",
+    "transform_to_rotation",
 ]
+
+ROTATION_COLUMNS: tuple[str, ...] = tuple(f"rot_{r}{c}" for r in "xyz" for c in "xyz")
+"""The optional orientation columns of a picks table (row-major 3x3 rotation, see above)."""
 
 
 def _as_points(a: np.ndarray | list) -> np.ndarray:
@@ -89,3 +103,43 @@ def voxels_to_picks(
     if score is not None:
         df["score"] = np.asarray(score, dtype=np.float64)
     return df
+
+
+# ----- orientations ------------------------------------------------------------------------------
+def has_rotations(picks: pd.DataFrame) -> bool:
+    """Whether a picks table carries all nine :data:`ROTATION_COLUMNS`."""
+    return all(c in picks.columns for c in ROTATION_COLUMNS)
+
+
+def picks_rotations(picks: pd.DataFrame) -> np.ndarray:
+    """The ``(N, 3, 3)`` rotation matrices of a picks table that :func:`has_rotations`."""
+    if not has_rotations(picks):
+        missing = [c for c in ROTATION_COLUMNS if c not in picks.columns]
+        raise ValueError(f"picks carry no orientation (missing {', '.join(missing)})")
+    return picks[list(ROTATION_COLUMNS)].to_numpy(dtype=np.float64).reshape(-1, 3, 3)
+
+
+def with_rotations(picks: pd.DataFrame, rotations: np.ndarray) -> pd.DataFrame:
+    """A copy of ``picks`` with the ``(N, 3, 3)`` ``rotations`` in :data:`ROTATION_COLUMNS`."""
+    rot = np.asarray(rotations, dtype=np.float64).reshape(-1, 9)
+    if len(rot) != len(picks):
+        raise ValueError(f"{len(rot)} rotations for {len(picks)} picks")
+    out = picks.copy()
+    for k, col in enumerate(ROTATION_COLUMNS):
+        out[col] = rot[:, k]
+    return out
+
+
+def rotation_to_transform(rotations: np.ndarray) -> np.ndarray:
+    """``(N, 3, 3)`` rotations -> ``(N, 4, 4)`` copick transforms (no extra translation)."""
+    rot = np.asarray(rotations, dtype=np.float64).reshape(-1, 3, 3)
+    out = np.zeros((len(rot), 4, 4), dtype=np.float64)
+    out[:, :3, :3] = rot
+    out[:, 3, 3] = 1.0
+    return out
+
+
+def transform_to_rotation(transforms: np.ndarray) -> np.ndarray:
+    """``(N, 4, 4)`` copick transforms -> their ``(N, 3, 3)`` rotation blocks."""
+    tr = np.asarray(transforms, dtype=np.float64).reshape(-1, 4, 4)
+    return np.ascontiguousarray(tr[:, :3, :3])

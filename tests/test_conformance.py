@@ -31,3 +31,25 @@ def test_conformance_suite_on_tiny(name, tmp_path):
     cls = get_method(name)
     passed = check_method(cls, work_dir=tmp_path)
     assert len(passed) == 5, passed
+
+
+@pytest.mark.parametrize("name", ["cnn_regressor", "unet3d"])
+def test_default_precision_is_fp32_on_a_bf16_cpu(name, tmp_path, monkeypatch):
+    """On a CPU with bfloat16 units the defaults still compute in float32 (no CPU autocast), so
+    records reproduce across CPUs; before, ``precision="auto"`` trained in bf16 there and
+    cnn_regressor was not even repeatable."""
+    import torch
+
+    from cryobench.methods.engine import training
+
+    monkeypatch.setattr(training, "native_bf16", lambda: True)
+    real = torch.autocast
+
+    def no_cpu_autocast(device_type, *args, **kwargs):
+        if device_type == "cpu":
+            raise AssertionError("the default config entered CPU autocast")
+        return real(device_type, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "autocast", no_cpu_autocast)
+    passed = check_method(get_method(name), work_dir=tmp_path)
+    assert len(passed) == 5, passed

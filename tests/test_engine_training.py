@@ -104,8 +104,9 @@ def test_resolve_precision(monkeypatch):
 
     assert training.resolve_precision("auto", "cuda:0", amp=True) == "fp16"
     assert training.resolve_precision("auto", "cuda", amp=False) == "fp32"
-    monkeypatch.setattr(training, "native_bf16", lambda: True)
-    assert training.resolve_precision("auto", "cpu", amp=True) == "bf16"
+    monkeypatch.setattr(training, "native_bf16", lambda: True)  # a CPU with bf16 units
+    assert training.resolve_precision("auto", "cpu", amp=True) == "fp32"
+    assert training.resolve_precision("auto", "cpu") == "fp32"
     monkeypatch.setattr(training, "native_bf16", lambda: False)
     assert training.resolve_precision("auto", "cpu") == "fp32"
     assert training.resolve_precision("bf16", "cpu") == "bf16"

@@ -47,8 +47,8 @@ def capture_environment(device: str = "cpu") -> dict[str, Any]:
         cuda = torch.version.cuda
         idx = torch.device(device).index
         device_name = torch.cuda.get_device_name(idx if idx is not None else 0)
-    # precision="auto" computes in bfloat16 on CPUs with native bf16 units and in float32
-    # elsewhere: the same config and seed give different numbers on the two kinds of CPU
+    # whether the CPU has bfloat16 units: precision="auto" computes in float32 on every CPU, but
+    # an explicit precision="bf16" is fast (and gives other numbers) only where it has them
     native_bf16 = None
     if torch is not None:
         from cryobench.methods.engine.training import native_bf16 as _native_bf16

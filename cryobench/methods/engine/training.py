@@ -2,7 +2,7 @@
 
 AdamW; a per-step ``cosine`` (with linear warm-up), ``onecycle`` or ``constant`` schedule;
 gradient-norm clipping; mixed precision (float16 autocast with a gradient scaler on CUDA only,
-when ``ctx.amp``; bfloat16 autocast on CPUs with native bfloat16 units when asked, see
+when ``ctx.amp``; bfloat16 autocast on the CPU only when asked for, see
 :func:`resolve_precision`); optional early stopping on a validation metric (the best weights are
 restored); checkpoints (``last.pt``, ``best.pt``, written atomically) and a tqdm bar honouring
 ``ctx.progress``.
@@ -53,9 +53,11 @@ def native_bf16() -> bool:
 def resolve_precision(requested: str, device: str, amp: bool = False) -> str:
     """The precision to compute in: ``fp32``, ``bf16`` or ``fp16``.
 
-    ``auto``: on CUDA, ``fp16`` when ``amp`` (AMP is CUDA-only) else ``fp32``; on the CPU,
-    ``bf16`` when the CPU has native bfloat16 units (:func:`native_bf16`; about 3x faster 3D
-    convolutions there) else ``fp32``. ``fp16`` is CUDA-only.
+    ``auto``: on CUDA, ``fp16`` when ``amp`` (AMP is CUDA-only) else ``fp32``; on the CPU always
+    ``fp32``, whatever the CPU, so that a config and seed give the same predictions on every
+    CPU. bfloat16 on the CPU (about 3x faster 3D convolutions on CPUs with native bf16 units,
+    :func:`native_bf16`, but other numbers, and not repeatable there) is opt-in:
+    ``precision="bf16"``, which the config, and so the run record, keeps. ``fp16`` is CUDA-only.
     """
     if requested not in PRECISIONS:
         raise ConfigError(f"unknown precision {requested!r}; choose one of "
@@ -64,7 +66,7 @@ def resolve_precision(requested: str, device: str, amp: bool = False) -> str:
     if requested == "auto":
         if cuda:
             return "fp16" if amp else "fp32"
-        return "bf16" if native_bf16() else "fp32"
+        return "fp32"
     if requested == "fp16" and not cuda:
         raise ConfigError("precision fp16 needs a CUDA device; use bf16 or fp32 on the CPU")
     return requested
