@@ -27,7 +27,7 @@ COMMANDS: dict[str, str] = {
     "ablate": "cryobench.cli.ablate:ablate",
     "leaderboard": "cryobench.cli.leaderboard:leaderboard",
     "score": "cryobench.cli.score:score",
-
+    "verify": "cryobench.cli.verify:verify",
 }
 
 

@@ -302,6 +302,18 @@ class Split:
         self._project, self._data_fp = self._synthetic_project(progress)
         return self._project
 
+    def prepare(self, progress: bool = True) -> None:
+        """Make the split's data available (a synthetic split is generated on first use)."""
+        self.project(progress=progress)
+
+    writes_predictions: bool = True
+    """A split over a copick project can store a method's picks beside the ground truth."""
+
+    def write_predictions(self, run: str, picks: pd.DataFrame, *, user: str,
+                          session: str) -> None:
+        """Store one run's predicted picks in the split's copick project (user/session)."""
+        self.project().write_picks(run, picks, user=user, session=session)
+
     def _synthetic_project(self, progress: bool) -> tuple[Project, str]:
         from cryobench.data.synth import write_synthetic_project
 
@@ -386,10 +398,6 @@ class Split:
         """Handles on the runs of a role, at the split's tomogram type and voxel spacing."""
         project = self.project()
         return [project.run(n, self.tomo_type, self.voxel_spacing) for n in self.role_runs(role)]
-
-    def with_fold(self, k: int) -> Split:
-        """The split whose train/val/test are those of fold ``k``."""
-        return Split(self.definition, self._data_dir, fold=k)
 
     def solution(self, role: str = "test") -> pd.DataFrame:
         """Ground-truth picks (``experiment, particle_type, x, y, z`` in Å) of a role's runs."""
