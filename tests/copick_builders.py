@@ -58,3 +58,50 @@ def croissant_project(tmp: Path, splits: dict | None = None, objects=None) -> Pa
     root = copick.from_file(str(cfg))
     return Path(export_croissant(root, str(cfg.parent), base_url=str(cfg.parent),
                                  splits=splits, validate=False))
+
+
+PORTAL_RUNS = [  # (portal run id, run name, dataset id)
+    (16463, "TS_5_4", 10440), (16464, "TS_86_3", 10440), (16465, "TS_6_4", 10440),
+    (20001, "TS_100_3", 10445), (30001, "TS_200_1", 10446),
+]
+
+
+def fake_portal_root(tmp: Path, runs=PORTAL_RUNS, extra_picks: dict | None = None):
+    """A local copick root shaped like copick's CryoET Data Portal root: runs named by their
+    numeric portal id whose metadata carries ``portal_run_name`` / ``portal_dataset_id``, the
+    portal's object names, two tomogram types at 10.012 Å and picks as user ``data-portal`` with
+    the annotation id as session. Only the network is missing."""
+    import copick
+    from copick.impl.cryoet_data_portal import CopickRunMetaCDP
+    from copick.models import PickableObject
+    from copick.util.ome import volume_pyramid, write_ome_zarr_3d
+
+    names = ["ferritin-complex", "cytosolic-ribosome", "beta-amylase", "membrane-protein"]
+    objects = [PickableObject(name=n, is_particle=True, radius=50, label=i + 1)
+               for i, n in enumerate(names)]
+    objects.append(PickableObject(name="membrane", is_particle=False, label=9))
+    root = copick.new_config(str(tmp / "portal" / "copick.json"), str(tmp / "portal"),
+                             pickable_objects=objects)
+    for rid, _, _ in runs:
+        run = root.new_run(str(rid))
+        vs = run.new_voxel_spacing(10.012)
+        rng = np.random.default_rng(rid)
+        for tomo_type in ("wbp-denoised-denoiset-ctfdeconv", "wbp"):
+            vol = rng.standard_normal((12, 24, 20)).astype(np.float32)
+            write_ome_zarr_3d(vs.new_tomogram(tomo_type).zarr(),
+                              volume_pyramid(vol, 10.012, 1), chunk_size=(12, 24, 20))
+        for k, obj in enumerate(names[:3]):
+            p = run.new_picks(obj, str(74183 + k), "data-portal")
+            p.from_numpy(rng.uniform(0, 200, size=(k + 1, 3)))
+            p.store()
+        for (obj, session), xyz in (extra_picks or {}).get(rid, {}).items():
+            p = run.new_picks(obj, session, "data-portal")
+            p.from_numpy(np.asarray(xyz, dtype=float).reshape(-1, 3))
+            p.store()
+    root.refresh()
+    by_id = {str(rid): (name, ds) for rid, name, ds in runs}
+    for run in root.runs:
+        name, ds = by_id[run.name]
+        run.meta = CopickRunMetaCDP(name=run.name, portal_run_id=int(run.name),
+                                    portal_run_name=name, portal_dataset_id=ds)
+    return root

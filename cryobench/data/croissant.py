@@ -30,6 +30,8 @@ __all__ = [
     "roles_from_croissant",
 ]
 
+PORTAL_BUCKET = "s3://cryoet-data-portal-public"
+
 ROLE_ALIASES: dict[str, str] = {
     "train": "train", "training": "train",
     "val": "val", "valid": "val", "validation": "val",
@@ -60,8 +62,11 @@ def croissant_config(manifest: str | os.PathLike[str], data: dict[str, Any] | No
         raise DataError("a Croissant manifest without 'copick:config': cryobench reads the "
                         "copick Croissant layout (runs/tomograms/picks record sets) only", path)
     name = (data or {}).get("name") or path.parent.parent.name or "croissant"
-    return {"config_type": "mlcroissant", "name": str(name), "pickable_objects": [],
-            "croissant_url": str(path.resolve())}
+    config = {"config_type": "mlcroissant", "name": str(name), "pickable_objects": [],
+              "croissant_url": str(path.resolve())}
+    if str((data or {}).get("copick:baseUrl", "")).startswith(PORTAL_BUCKET):
+        config["static_fs_args"] = {"anon": True}  # the portal's bucket is public
+    return config
 
 
 def normalise_config(data: dict[str, Any], path: str | os.PathLike[str]) -> dict[str, Any]:
