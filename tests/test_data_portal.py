@@ -354,3 +354,22 @@ def test_a_fetched_10440_is_what_the_czii_split_reads(tmp_path):
     assert sorted(split.all_runs) == sorted(kaggle)
     assert split.runs("test")[0].voxel_spacing == 10.012
     assert split.with_fold(4).test == ["TS_73_6"]
+
+
+def test_fetch_portal_command(portal_root, tmp_path, monkeypatch):
+    monkeypatch.setattr(portal_mod, "_open_portal_root", lambda ids, out: portal_root)
+    out = tmp_path / "czii"
+    args = ["data", "fetch-portal", "--dataset", "10440,10445", "--runs", "TS_5_4",
+            "--runs", "20001", "--out", str(out), "--quiet"]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 0, r.output
+    assert r.output.splitlines() == [
+        f"fetched 2 runs (0 already there) into {out / 'copick.json'}",
+        "ground-truth picks: apo-ferritin 2, ribosome 4, beta-amylase 6",
+        "objects not fetched: membrane-protein"]
+    again = CliRunner().invoke(cli, args)
+    assert again.output.splitlines()[0] == (f"fetched 0 runs (2 already there) into "
+                                            f"{out / 'copick.json'}")
+    bad = CliRunner().invoke(cli, ["data", "fetch-portal", "--dataset", "ten", "--out",
+                                   str(tmp_path / "x")])
+    assert _one_line_error(bad) == "error: --dataset needs numeric ids, got ten"

@@ -1,6 +1,7 @@
-"""copick access: the ONLY module that talks to copick and zarr.
+"""copick access: the module that talks to copick and zarr (with, for the remote backends only,
+:mod:`cryobench.data.portal` and :mod:`cryobench.data.croissant`).
 
-A move to copick 2 (zarr 3) should touch only this file. Everything else in cryobench sees a
+A move to copick 2 (zarr 3) should touch only these files. Everything else in cryobench sees a
 :class:`Project` (one copick config) and :class:`RunHandle` objects (one run at one tomogram type
 and voxel spacing) that hand out float32 ``(z, y, x)`` arrays and picks DataFrames in Å.
 

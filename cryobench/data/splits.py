@@ -65,6 +65,7 @@ __all__ = [
     "split_definition",
     "data_fingerprint",
     "BYU_SOLUTION_COLUMNS",
+    "byu_solution",
 ]
 
 ROLES: tuple[str, ...] = ("train", "val", "test")
@@ -536,23 +537,8 @@ class Split:
                                          GROUND_TRUTH_SESSION)
 
     def byu_solution(self, role: str = "test") -> pd.DataFrame:
-        """The BYU solution table of a role's runs: one row per tomogram, motor in voxels
-        (z, y, x; -1 when there is none), ``Voxel spacing`` and ``Has motor``.
-
-        A run with several motors contributes its first one (the BYU score expects at most one).
-        """
-        rows = []
-        for rh in self.runs(role):
-            gt = rh.picks(GROUND_TRUTH_USER, GROUND_TRUTH_SESSION)
-            if len(gt):
-                z, y, x = picks_to_voxels(gt.iloc[:1], rh.voxel_spacing)[0]
-                rows.append((rh.name, z, y, x, rh.voxel_spacing, 1))
-            else:
-                rows.append((rh.name, -1.0, -1.0, -1.0, rh.voxel_spacing, 0))
-        df = pd.DataFrame(rows, columns=list(BYU_SOLUTION_COLUMNS))
-        df["tomo_id"] = df["tomo_id"].astype(object)
-        df["Has motor"] = df["Has motor"].astype(int)
-        return df
+        """The BYU solution table of a role's runs (see :func:`byu_solution`)."""
+        return byu_solution(self.runs(role))
 
     def summary(self) -> dict[str, Any]:
         """A JSON-ready description (for run records and ``cryobench data splits``)."""
@@ -564,6 +550,27 @@ class Split:
         if self.parts:
             out["parts"] = {k: list(v) for k, v in self.parts.items()}
         return out
+
+
+def byu_solution(runs: Iterable[RunHandle]) -> pd.DataFrame:
+    """The BYU solution table of run handles (``split.runs(role)``, or ``project.run(name)`` for
+    any copick project): one row per tomogram, motor in voxels (z, y, x; -1 when there is none),
+    ``Voxel spacing`` and ``Has motor``, from the ground truth (``curation``/``0``).
+
+    A run with several motors contributes its first one (the BYU score expects at most one).
+    """
+    rows = []
+    for rh in runs:
+        gt = rh.picks(GROUND_TRUTH_USER, GROUND_TRUTH_SESSION)
+        if len(gt):
+            z, y, x = picks_to_voxels(gt.iloc[:1], rh.voxel_spacing)[0]
+            rows.append((rh.name, z, y, x, rh.voxel_spacing, 1))
+        else:
+            rows.append((rh.name, -1.0, -1.0, -1.0, rh.voxel_spacing, 0))
+    df = pd.DataFrame(rows, columns=list(BYU_SOLUTION_COLUMNS))
+    df["tomo_id"] = df["tomo_id"].astype(object)
+    df["Has motor"] = df["Has motor"].astype(int)
+    return df
 
 
 def _parse_split_name(name: str) -> tuple[str, int | None, str | None]:
