@@ -66,7 +66,9 @@ def test_url_hosts():
         "cryoet-data-portal-public.s3.amazonaws.com", 443)
     assert remote.url_host("https://example.org:8443/a") == ("example.org", 8443)
     assert remote.url_host("http://example.org/a") == ("example.org", 80)
-    assert remote.url_host("ssh://host.lab/data") == ("host.lab", 443)
+    assert remote.url_host("ssh://host.lab/data") == ("host.lab", 22)
+    assert remote.url_host("smb://nas:1445/share") == ("nas", 1445)
+    assert remote.url_host("gs://bucket/x") == ("storage.googleapis.com", 443)
 
 
 def _one_line_error(result) -> str:

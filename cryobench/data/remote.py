@@ -85,8 +85,11 @@ def url_host(url: str) -> tuple[str, int] | None:
         if not parsed.hostname:
             return None
         return parsed.hostname, parsed.port or (443 if scheme == "https" else 80)
-    if parsed.hostname:  # ssh://, smb://, gs://...
-        return parsed.hostname, parsed.port or 443
+    if scheme in ("gs", "gcs"):
+        return "storage.googleapis.com", 443
+    if parsed.hostname:  # ssh://, sftp://, smb://...
+        default = {"ssh": 22, "sftp": 22, "smb": 445}.get(scheme, 443)
+        return parsed.hostname, parsed.port or default
     return None
 
 
