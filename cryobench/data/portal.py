@@ -357,13 +357,13 @@ def fetch_portal(dataset_ids: Sequence[int], out: str | os.PathLike[str], *,
     staging = out / ".staging"
     shutil.rmtree(staging, ignore_errors=True)
     defaults = {"tomo_type": stored_type, "voxel_spacing": round_spacing(voxel_spacing)}
-    writer = create_project(config, staging, particles, name="CryoET Data Portal "
-                            + ", ".join(map(str, ids)), description="fetched by cryobench "
-                            "data fetch-portal", defaults=defaults,
-                            final_overlay_root=out / "overlay")
+    manifest["datasets"] = sorted(set(manifest["datasets"]) | set(ids))
+    writer = create_project(config, staging, particles, name="CryoET Data Portal datasets "
+                            + ", ".join(map(str, manifest["datasets"])),
+                            description="fetched by cryobench data fetch-portal",
+                            defaults=defaults, final_overlay_root=out / "overlay")
     _mark_weights(config, particles)
     (out / "overlay" / "ExperimentRuns").mkdir(parents=True, exist_ok=True)
-    manifest["datasets"] = sorted(set(manifest["datasets"]) | set(ids))
     manifest["objects_map"] = {**manifest.get("objects_map", {}), **mapping}
     _write_manifest(out, manifest)
     summary = FetchSummary(config=config, skipped_objects=skipped,
