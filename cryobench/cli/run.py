@@ -86,3 +86,6 @@ def run(method: str, split: str, seed: int, budget: str | None, device: str | No
                f"fit {t['fit_s']:.1f}s, predict {t['predict_s']:.1f}s)")
     if not result.skipped:
         click.echo(f"record: {result.path}")
+    if rec.model_path is not None:
+        click.echo(f"model: {rec.model_path} (cryobench predict --model {result.directory} "
+                   "--data ...)")
