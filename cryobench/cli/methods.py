@@ -9,6 +9,8 @@ import json
 
 import click
 
+from cryobench.cli._options import SEED
+
 __all__ = ["methods"]
 
 
@@ -105,7 +107,7 @@ def info_cmd(name: str, as_json: bool) -> None:
               help="Split to check on (default: tiny; tiny-motor for motor-only methods).")
 @click.option("--budget", default="smoke", show_default=True,
               type=click.Choice(["smoke", "cpu", "full"]))
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=SEED)
 @click.option("--data", "data_dir", default=None, type=click.Path(file_okay=False),
               help="Data directory passed to the split loader.")
 def validate_cmd(name: str, split: str | None, budget: str, seed: int,

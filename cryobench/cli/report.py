@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from cryobench.cli._options import BOOTSTRAP
+
 __all__ = ["report"]
 
 
@@ -13,7 +15,7 @@ __all__ = ["report"]
               help="report.html (self-contained) or report.md (figures beside it).")
 @click.option("--split", default=None, help="The split to report (needed when the records "
               "span several).")
-@click.option("--bootstrap", "n_boot", type=int, default=1000, show_default=True,
+@click.option("--bootstrap", "n_boot", type=BOOTSTRAP, default=1000, show_default=True,
               help="Bootstrap resamples for the intervals.")
 @click.option("--seeds", default=None, help="Seeds every entry should have (default: all "
               "seeds seen in the split); entries missing some are flagged.")

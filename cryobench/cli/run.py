@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from cryobench.cli._options import SEED
+
 if TYPE_CHECKING:
     from cryobench.runner.record import RunRecord
 
@@ -36,7 +38,7 @@ def format_counts_table(rec: RunRecord) -> str:
 @click.command("run")
 @click.option("--method", "-m", "method", required=True, help="Registered method name.")
 @click.option("--split", "-s", "split", required=True, help="Split name (tiny, czii-synth...).")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=SEED)
 @click.option("--budget", type=click.Choice(["smoke", "cpu", "full"]), default=None,
               help="Default: full on a GPU, cpu otherwise.")
 @click.option("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA if available).")
