@@ -11,7 +11,7 @@ from cryobench.cli._options import BOOTSTRAP
 __all__ = ["ablate"]
 
 
-@click.command("ablate")
+@click.command("ablate", short_help="Run an ablation grid of one method (a spec file or --vary).")
 @click.argument("spec", required=False, type=click.Path(dir_okay=False))
 @click.option("--method", "-m", default=None, help="Method (when no SPEC file is given).")
 @click.option("--split", "-s", default=None, help="Split name or split JSON file.")

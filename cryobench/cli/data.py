@@ -15,7 +15,7 @@ from cryobench.cli._options import SEED
 __all__ = ["data"]
 
 
-@click.group("data")
+@click.group("data", short_help="Splits, synthetic data, importers, the CryoET Data Portal.")
 def data() -> None:
     """Make synthetic projects, import real data, list splits, draw slices."""
 

@@ -9,7 +9,7 @@ from cryobench.cli._options import BOOTSTRAP
 __all__ = ["leaderboard"]
 
 
-@click.group("leaderboard")
+@click.group("leaderboard", short_help="Build leaderboards (a static site, Markdown or CSV).")
 def leaderboard() -> None:
     """Leaderboards built from run records."""
 

@@ -9,7 +9,7 @@ from cryobench.cli._options import BOOTSTRAP
 __all__ = ["report"]
 
 
-@click.command("report")
+@click.command("report", short_help="Write one split's report (HTML or Markdown) from records.")
 @click.argument("results", nargs=-1, required=True, type=click.Path())
 @click.option("-o", "--out", required=True, type=click.Path(dir_okay=False),
               help="report.html (self-contained) or report.md (figures beside it).")

@@ -195,7 +195,7 @@ def render_text(result: dict[str, Any]) -> str:
 # ---------------------------------------------------------------- command
 
 
-@click.command("score")
+@click.command("score", short_help="Score a submission (CZII, BYU, mAP) against a solution.")
 @click.argument("submission", required=False, type=click.Path(dir_okay=True, path_type=Path))
 @click.option("--solution", type=click.Path(dir_okay=True, path_type=Path),
               help="Solution (ground truth) CSV.")
