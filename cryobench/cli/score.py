@@ -23,6 +23,7 @@ from typing import Any
 import click
 
 from cryobench.cli._options import BOOTSTRAP, SEED
+from cryobench.cli._tables import class_table, legend
 from cryobench.errors import InputError
 from cryobench.metrics.params import MetricParams
 from cryobench.metrics.registry import get_metric, infer_metric
@@ -148,16 +149,12 @@ def render_text(result: dict[str, Any]) -> str:
             lines += _table(["tomo_id", "has_motor", "predicted", "distance_vox",
                              "threshold_vox", "outcome"], rows, 1)
             lines.append("")
-        if metric == "czii":
-            header = ["particle_type", "weight", "tp", "fp", "fn", "precision", "recall",
-                      "F-beta", "F1"]
-            rows = [[k, f"{v['weight']:g}", v["tp"], v["fp"], v["fn"], v["precision"],
-                     v["recall"], v["fbeta"], v["f1"]] for k, v in result["per_class"].items()]
-        else:
-            header = ["class", "tp", "fp", "fn", "precision", "recall", "F-beta"]
-            rows = [[k, v["tp"], v["fp"], v["fn"], v["precision"], v["recall"], v["fbeta"]]
-                    for k, v in result["per_class"].items()]
-        lines += _table(header, rows)
+        beta = float(params.get("beta", 4 if metric == "czii" else 2))
+        lines += class_table(result["per_class"], beta)
+        zero = [k for k, v in result["per_class"].items() if v.get("weight") == 0]
+        lines.append(legend(metric, beta, zero_weight=zero,
+                            distance_multiplier=float(params.get("distance_multiplier", 0.5)),
+                            distance_angstrom=float(params.get("distance_angstrom", 1000))))
     else:
         header = ["class", "n_gt", "n_det", "AP", "AP50", "AP75"]
         rows = [[k, v["n_gt"], v["n_det"], v["ap"], v["ap50"], v["ap75"]]
