@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "ablate": "cryobench.cli.ablate:ablate",
     "leaderboard": "cryobench.cli.leaderboard:leaderboard",
     "score": "cryobench.cli.score:score",
+    "convert": "cryobench.cli.convert:convert",
 
 }
 

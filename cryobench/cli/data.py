@@ -1,4 +1,5 @@
-"""``cryobench data synth|import-czii|import-byu|splits|show``: make, import, list and look at data.
+"""``cryobench data synth|import-czii|import-byu|splits|show|solution``: make, import, list, look at
+and export data.
 
 Heavy imports (copick, zarr, matplotlib) happen inside the commands.
 """
@@ -136,3 +137,43 @@ def show_cmd(config: str, run_name: str, z: int | None, y: int | None, tomo_type
         preds = read_picks_csv(predictions, known_types=[p.name for p in project.particles])
     info = render_run(run, out, z=z, y=y, predictions=preds, level=level)
     click.echo(f"wrote {out} (z={info['z']}, y={info['y']})")
+
+
+@data.command("solution")
+@click.argument("split_name", metavar="SPLIT")
+@click.option("--part", type=click.Choice(["train", "val", "test", "all"]), default="test",
+              show_default=True, help="Which runs of the split.")
+@click.option("--data", "data_dir", type=click.Path(), default=None,
+              help="Imported data directory (or its copick.json) [default: the split's "
+                   "environment variable].")
+@click.option("-o", "--out", "out", required=True, type=click.Path(dir_okay=False),
+              help="Output CSV.")
+@click.option("--quiet", is_flag=True, help="No progress bar (synthetic splits generate first).")
+def solution_cmd(split_name: str, part: str, data_dir: str | None, out: str,
+                 quiet: bool) -> None:
+    """Write the ground truth of a split's runs in the Kaggle solution format.
+
+    Particle splits (CZII): id, experiment, particle_type, x, y, z (Å). Motor splits (BYU):
+    tomo_id, Motor axis 0, Motor axis 1, Motor axis 2 (voxels z, y, x; -1 without a motor),
+    Voxel spacing, Has motor. Either can be scored by the official Kaggle script.
+    """
+    from cryobench.data.splits import load_split
+    from cryobench.io.atomic import atomic_path
+    from cryobench.io.picks import write_picks_csv
+
+    split = load_split(split_name, data_dir)
+    split.project(progress=not quiet)
+    if split.task == "motor":
+        table = split.byu_solution(part)
+        with atomic_path(out, suffix=".csv") as tmp:
+            table.to_csv(tmp, index=False)
+        motors = int(table["Has motor"].sum())
+        click.echo(f"wrote the {part} solution of {split.name} ({len(table)} tomograms, "
+                   f"{motors} with a motor) to {out}")
+        return
+    table = split.solution(part)
+    write_picks_csv(table, out)
+    counts = table["particle_type"].value_counts().sort_index()
+    per = ", ".join(f"{k} {v}" for k, v in counts.items()) or "no picks"
+    click.echo(f"wrote the {part} solution of {split.name} ({table['experiment'].nunique()} "
+               f"runs: {per}) to {out}")
