@@ -14,9 +14,9 @@ or a TOML file, either an array of tables or one table per class::
     weight = 1                         symmetry = "C1"
 
 Fields: ``name`` (a copick object name: no underscores), ``radius`` (Å, > 0), ``weight``
-(>= 0, default 1), optional ``symmetry`` (``C<n>``, ``D<n>``, ``T``, ``O`` or ``I``) and
-``label`` (a whole number >= 1; default: the row order). Anything else is an error, so a
-misspelt column is not silently ignored.
+(>= 0, default 1; an empty CSV cell takes the default), optional ``symmetry`` (``C<n>``,
+``D<n>``, ``T``, ``O`` or ``I``) and ``label`` (a whole number >= 1; default: the row
+order). Anything else is an error, so a misspelt column is not silently ignored.
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ def _entries_csv(path: Path) -> list[tuple[str, dict[str, Any]]]:
 
     df = read_csv_table(path)
     df = df.astype(object).where(df.notna(), None)
+    # an empty cell (or NaN) is an absent field: a default applies, or it is an error
     return [(f"data row {i + 1}", {str(k): v for k, v in row.items() if v is not None})
             for i, row in enumerate(df.to_dict(orient="records"))]
 
@@ -140,8 +141,9 @@ def read_particles(path: str | os.PathLike[str]) -> tuple[ParticleType, ...]:
                              "character", src)
         if name in seen_names:
             raise InputError(f"{where}: particle {name!r} appears twice", src)
-        if "radius" not in entry:
-            raise InputError(f"{where}: no radius (Å) for {name!r}", src)
+        if entry.get("radius") is None:
+            raise InputError(f"{where}: no radius (Å) for {name!r} (missing, empty or NaN)",
+                             src)
         radius = _number(entry["radius"], "radius", where, src)
         if radius <= 0:
             raise InputError(f"{where}: radius of {name!r} must be > 0 Å, got {radius:g}", src)

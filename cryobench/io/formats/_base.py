@@ -195,7 +195,7 @@ class Context:
         """Apply ``fn(experiment)`` once per distinct experiment and spread it over the rows."""
         names, inverse = np.unique(np.asarray(experiments, dtype=object).astype(str),
                                    return_inverse=True)
-        values = np.asarray([fn(n) for n in names], dtype=np.float64)
+        values = np.asarray([fn(str(n)) for n in names], dtype=np.float64)
         return values[inverse]
 
     # -- names

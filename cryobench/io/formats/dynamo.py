@@ -56,6 +56,10 @@ def read_dynamo(path: Path, ctx: Context) -> pd.DataFrame:
     if df.shape[1] < 26:
         raise InputError(f"a Dynamo table needs at least 26 columns (x, y, z are 24-26); "
                          f"this one has {df.shape[1]}", src)
+    short = df.isna().to_numpy().any(axis=1)
+    if short.any():  # a NaN, or a row with fewer fields (dynamotable writes NaN as nothing)
+        row = int(np.flatnonzero(short)[0])
+        raise InputError(f"a NaN or infinite value or a missing field (data row {row + 1})", src)
     n = len(df)
     xyz = np.column_stack([numeric_column(df, c, src) for c in ("x", "y", "z")])
     shifts = np.column_stack([numeric_column(df, c, src) for c in ("dx", "dy", "dz")])

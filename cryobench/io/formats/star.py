@@ -83,11 +83,15 @@ def _particle_block(path: Path) -> tuple[pd.DataFrame, pd.DataFrame | None]:
 
 
 def star_flavour(path: Path) -> str:
-    """``relion5`` (centred Å), ``pytom`` (``rlnLCCmax`` with pixel coordinates) or ``relion4``."""
+    """``relion5`` (centred Å), ``pytom`` (pixel coordinates with ``rlnLCCmax``, or with
+    ``rlnDetectorPixelSize`` and ``rlnMicrographName``) or ``relion4``."""
     df, _ = _particle_block(path)
     if set(CENTRED) <= set(df.columns):
         return "relion5"
-    return "pytom" if "rlnLCCmax" in df.columns else "relion4"
+    cols = set(df.columns)
+    pytom = "rlnLCCmax" in cols or ({"rlnDetectorPixelSize", "rlnMicrographName"} <= cols
+                                     and "rlnTomoName" not in cols)
+    return "pytom" if pytom else "relion4"
 
 
 def _angles(df: pd.DataFrame, cols: tuple[str, ...], source: str) -> np.ndarray | None:
@@ -147,7 +151,7 @@ def read_star(path: Path, ctx: Context) -> pd.DataFrame:
         purpose = "rlnCenteredCoordinate*Angst (Å from the tomogram centre)"
 
         xyz = np.zeros((n, 3))
-        for exp in np.unique(experiments.astype(str)):
+        for exp in map(str, np.unique(experiments.astype(str))):
             rows = experiments.astype(str) == exp
             xyz[rows] = coords.centred_to_angstrom(centred[rows], ctx.shape(exp, purpose),
                                                    ctx.spacing(exp, purpose))
@@ -248,7 +252,7 @@ def write_relion5(df: pd.DataFrame, path: Path, ctx: Context) -> list[Path]:
     exps = picks["experiment"].astype(str).to_numpy()
     xyz = picks[["x", "y", "z"]].to_numpy(np.float64)
     centred = np.zeros_like(xyz)
-    for exp in np.unique(exps):
+    for exp in map(str, np.unique(exps)):
         rows = exps == exp
         centred[rows] = coords.angstrom_to_centred(xyz[rows], ctx.shape(exp, purpose),
                                                    ctx.spacing(exp, purpose))
