@@ -121,8 +121,8 @@ def byu_solution_from_labels(
     one positive: its solution row is the motor nearest to the submission's prediction for
     that tomogram, so a prediction within the threshold of *any* of its motors is a TP, and
     one far from all of them an FN (as the official script's distance, the minimum over the
-    label's points, would score it). Without a ``submission``, or when it predicts no motor
-    there, the first listed motor is used (which of them does not change the outcome then).
+    label's points, would score it). When the submission predicts no motor there (an FN
+    whichever motor is chosen), or without a ``submission``, the first listed motor is used.
 
     Returns:
         ``tomo_id, Motor axis 0, Motor axis 1, Motor axis 2, Voxel spacing, Has motor``, one row
