@@ -81,6 +81,14 @@ def test_orientations_survive_a_round_trip(fmt, tmp_path):
         assert np.abs(a - b).max() < 1e-9
 
 
+@pytest.mark.parametrize("fmt", list(FORMATS))
+def test_no_picks_round_trip_to_no_picks(fmt, tmp_path):
+    path = tmp_path / f"none{EXT[fmt]}"
+    write_picks(SUBMISSION.iloc[:0], path, fmt, **GEOMETRY)
+    back = read_picks(path, format=fmt, **GEOMETRY)
+    assert len(back) == 0 and list(back.columns[:5]) == list(SUBMISSION.columns[1:6])
+
+
 def test_picks_without_orientation_are_written_as_identity(tmp_path):
     write_picks(SUBMISSION, tmp_path / "a.star", "relion4", voxel_spacing=10)
     back = read_picks(tmp_path / "a.star")
@@ -438,9 +446,11 @@ def test_rotations_must_be_rotations(tmp_path):
 def test_unreadable_and_unknown_files(tmp_path):
     with pytest.raises(InputError, match="file not found"):
         read_picks(tmp_path / "none.star")
-    (tmp_path / "empty.tbl").write_bytes(b"")
+    (tmp_path / "empty.tbl").write_bytes(b"")  # a Dynamo table without particles
+    assert len(read_picks(tmp_path / "empty.tbl")) == 0
+    (tmp_path / "empty.csv").write_bytes(b"")  # a CSV without even a header
     with pytest.raises(InputError, match="empty"):
-        read_picks(tmp_path / "empty.tbl")
+        read_picks(tmp_path / "empty.csv")
     (tmp_path / "junk.em").write_bytes(b"\x00" * 7)
     with pytest.raises(InputError, match="EM file"):
         read_picks(tmp_path / "junk.em", particle_type="r", experiment="e", voxel_spacing=1)

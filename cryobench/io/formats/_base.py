@@ -42,7 +42,7 @@ _TOMO_SUFFIXES = (".mrc", ".rec", ".st", ".em", ".map", ".zarr", ".tomostar", ".
 
 def check_names(values: Iterable[Any], what: str, source: str) -> None:
     """Names (experiments, particle types) must be non-empty text without control characters."""
-    for v in values:
+    for v in dict.fromkeys(values):
         s = str(v)
         if not s.strip():
             raise InputError(f"empty {what}", source)
@@ -54,7 +54,7 @@ def star_safe(values: Iterable[Any], what: str, source: str) -> None:
     """Names written into STAR, Dynamo and EM side files are bare tokens: no white space or
     quotes, and nothing a STAR parser takes for syntax (``_``, ``#``, ``$``, ``;`` first, or
     ``data_`` / ``loop_`` ...)."""
-    for v in values:
+    for v in dict.fromkeys(values):
         s = str(v)
         if (_STAR_BAD.search(s) or s[:1] in ("_", "#", "$", ";", "[", "]")
                 or s.lower().startswith(_STAR_RESERVED)):
@@ -135,6 +135,8 @@ def read_tomo_map(path: str | os.PathLike[str]) -> dict[int, str]:
 def write_tomo_map(mapping: Mapping[int, str], path: str | os.PathLike[str]) -> Path:
     """Write ``index name`` lines (Dynamo's ``.doc`` layout), atomically."""
     p = Path(path)
+    if not mapping:
+        raise ValueError("an empty tomogram index map is not written")
     text = "".join(f"{int(i)} {name}\n" for i, name in sorted(mapping.items()))
     with atomic_path(p) as tmp:
         tmp.write_text(text, encoding="utf-8")
@@ -271,6 +273,15 @@ class Context:
 
 
 # ----- the picks table -------------------------------------------------------------------------
+def empty_picks(with_score: bool, with_rotations: bool) -> pd.DataFrame:
+    """The picks table of a file without picks."""
+    cols = [*PICKS_COLUMNS, *(["score"] if with_score else []),
+            *(coords.ROTATION_COLUMNS if with_rotations else [])]
+    df = pd.DataFrame({c: pd.Series(dtype=object if c in ("experiment", "particle_type")
+                                    else np.float64) for c in cols})
+    return df
+
+
 def finish_picks(experiment: np.ndarray, particle_type: np.ndarray, xyz_angstrom: np.ndarray,
                  source: str, score: np.ndarray | None = None,
                  rotations: np.ndarray | None = None) -> pd.DataFrame:

@@ -19,6 +19,7 @@ from cryobench.errors import InputError
 from cryobench.io.atomic import atomic_path
 from cryobench.io.formats._base import (
     Context,
+    empty_picks,
     finish_picks,
     numeric_column,
     one_value,
@@ -35,19 +36,15 @@ FIRST_PIXEL = 1
 """Dynamo counts pixels from 1 (MATLAB); the first voxel's centre is at coordinate 1."""
 
 
-def _check_file(path: Path) -> None:
-    if not path.is_file():
-        raise InputError("file not found" if not path.exists() else "not a file", path)
-    if path.stat().st_size == 0:
-        raise InputError("file is empty", path)
-
-
 def read_dynamo(path: Path, ctx: Context) -> pd.DataFrame:
     """Read a Dynamo table into a picks table (Å)."""
     import dynamotable
 
     src = ctx.source
-    _check_file(path)
+    if not path.is_file():
+        raise InputError("file not found" if not path.exists() else "not a file", path)
+    if path.stat().st_size == 0:  # a table without particles
+        return empty_picks(with_score=True, with_rotations=True)
     try:
         df = dynamotable.read(str(path))
     except Exception as exc:
@@ -123,7 +120,7 @@ def write_dynamo(df: pd.DataFrame, path: Path, ctx: Context) -> list[Path]:
     with atomic_path(path, suffix=".tbl") as tmp:
         dynamotable.write(table, str(tmp))
     out.append(path)
-    if written_map is not None:
+    if written_map:
         out.append(write_tomo_map(written_map, tomo_map_path(path)))
     return out
 

@@ -49,10 +49,6 @@ ORIGIN_PIXELS = ("rlnOriginX", "rlnOriginY", "rlnOriginZ")
 SCORES = ("rlnLCCmax", "rlnAutopickFigureOfMerit")
 
 
-def _float_repr(value: float) -> str:
-    return repr(float(value))
-
-
 def _blocks(path: Path) -> dict[str, pd.DataFrame]:
     import starfile
 
@@ -137,7 +133,8 @@ def read_star(path: Path, ctx: Context) -> pd.DataFrame:
     if "rlnTomoName" in df.columns:
         names, where = df["rlnTomoName"].astype(str).to_numpy(), "no rlnTomoName"
     elif "rlnMicrographName" in df.columns:
-        names = np.asarray([_tomo_name(str(v)) for v in df["rlnMicrographName"]], dtype=object)
+        micrographs = df["rlnMicrographName"].astype(str)
+        names = micrographs.map({m: _tomo_name(m) for m in micrographs.unique()}).to_numpy()
         where = "rlnMicrographName"
     else:
         names, where = None, "no rlnTomoName or rlnMicrographName column"
@@ -213,7 +210,8 @@ def _write(data: pd.DataFrame | dict[str, pd.DataFrame], path: Path) -> list[Pat
     import starfile
 
     with atomic_path(path) as tmp:
-        starfile.write(data, tmp, float_format=_float_repr, overwrite=True)
+        # float_format=None: pandas writes each float's shortest round-trip repr (exact)
+        starfile.write(data, tmp, float_format=None, overwrite=True)
     return [path]
 
 

@@ -21,6 +21,7 @@ from cryobench.io.atomic import atomic_path
 from cryobench.io.formats._base import (
     Context,
     _finite,
+    empty_picks,
     finish_picks,
     one_value,
     prepare_for_write,
@@ -77,6 +78,8 @@ def read_tom(path: Path, ctx: Context) -> pd.DataFrame:
     _finite(m[:, [ROW[k] for k in ("score", "tomo", "x", "y", "z", "dx", "dy", "dz", "phi",
                                    "psi", "theta")]], "the motive list", src)
     n = len(m)
+    if n == 0:
+        return empty_picks(with_score=True, with_rotations=True)
     tomo = m[:, ROW["tomo"]]
     if not np.all(tomo == np.round(tomo)):
         raise InputError("row 5 (tomogram number) must hold whole numbers", src)
@@ -135,6 +138,6 @@ def write_tom(df: pd.DataFrame, path: Path, ctx: Context) -> list[Path]:
     with atomic_path(path, suffix=".em") as tmp:
         emfile.write(str(tmp), data, overwrite=True)
     out.append(path)
-    if written_map is not None:
+    if written_map:
         out.append(write_tomo_map(written_map, tomo_map_path(path)))
     return out
