@@ -511,3 +511,43 @@ def test_written_files_are_whole_or_absent(tmp_path, monkeypatch):
         write_picks(SUBMISSION.iloc[:3], tmp_path / "a.star", voxel_spacing=10)
     assert (tmp_path / "a.star").read_bytes() == before
     assert sorted(os.listdir(tmp_path)) == ["a.star"]
+
+
+def test_tomogram_numbers_are_kept_and_written_beside_the_file(tmp_path):
+    one = SUBMISSION[SUBMISSION.particle_type == "ribosome"]
+    numbers = {7: "TS_69_2", 3: "TS_6_4", 12: "TS_5_4", 99: "TS_unused"}
+    out = write_picks(one, tmp_path / "a.tbl", voxel_spacing=10, tomo_map=numbers)
+    assert out == [tmp_path / "a.tbl", tmp_path / "a.doc"]
+    listed = dict(line.split() for line in (tmp_path / "a.doc").read_text().splitlines())
+    used = set(one["experiment"])
+    assert listed == {str(k): v for k, v in numbers.items() if v in used}
+    table = dynamotable.read(str(tmp_path / "a.tbl"))
+    inverse = {v: k for k, v in numbers.items()}
+    assert sorted(set(table["tomo"])) == sorted(inverse[e] for e in used)
+    back = read_picks(tmp_path / "a.tbl", particle_type="ribosome")  # a.doc found beside it
+    assert sorted(back["experiment"]) == sorted(one["experiment"])
+    # the map given as a file next to the output is not rewritten
+    write_picks(one, tmp_path / "a.em", voxel_spacing=10, tomo_map=tmp_path / "a.doc")
+    assert dict(line.split() for line in (tmp_path / "a.doc").read_text().splitlines()) == listed
+
+
+def test_convert_between_tomogram_numbered_formats_keeps_the_numbers(tmp_path):
+    from click.testing import CliRunner
+
+    from cryobench.cli import cli
+
+    one = SUBMISSION[SUBMISSION.particle_type == "ribosome"]
+    write_picks(one, tmp_path / "p.tbl", voxel_spacing=10, tomo_map={5: "TS_69_2", 9: "TS_6_4",
+                                                                     2: "TS_5_4"})
+    before = (tmp_path / "p.doc").read_text()
+    res = CliRunner().invoke(cli, ["convert", str(tmp_path / "p.tbl"), "-o",
+                                   str(tmp_path / "p.em"), "--particle-type", "ribosome"])
+    assert res.exit_code == 2  # a motive list states no pixel size: --voxel-spacing is needed
+    res = CliRunner().invoke(cli, ["convert", str(tmp_path / "p.tbl"), "-o",
+                                   str(tmp_path / "p.em"), "--particle-type", "ribosome",
+                                   "--voxel-spacing", "10"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "p.doc").read_text() == before
+    a = read_picks(tmp_path / "p.tbl", particle_type="ribosome")
+    b = read_picks(tmp_path / "p.em", particle_type="ribosome", voxel_spacing=10)
+    pd.testing.assert_frame_equal(_sorted(a), _sorted(b), check_exact=False, atol=1e-9, rtol=0)

@@ -41,12 +41,14 @@ def convert(src: str, out: str, to: str | None, from_: str | None, voxel_spacing
     Coordinates are Å inside cryobench; a format that stores pixels needs --voxel-spacing (or
     --copick), RELION 5 centred coordinates also --tomogram-shape. Orientations are kept.
     Dynamo tables and TOM motive lists hold one particle type and number their tomograms: the
-    numbers are written to OUT's .doc beside it.
+    numbers (--tomo-map, else IN's .doc, else 1, 2, ... in sorted order) are written to OUT's
+    .doc beside it.
     """
     from pathlib import Path
 
     from cryobench.errors import InputError
     from cryobench.io.formats import format_for_output, read_picks, write_picks
+    from cryobench.io.formats._base import tomo_map_path
 
     src_path, out_path = Path(src), Path(out)
     if src_path.resolve() == out_path.resolve():
@@ -60,9 +62,12 @@ def convert(src: str, out: str, to: str | None, from_: str | None, voxel_spacing
     picks = read_picks(src_path, format=from_, voxel_spacing=voxel_spacing,
                        tomogram_shape=tomogram_shape, project=project,
                        particle_type=particle_type, experiment=experiment, tomo_map=tomo_map)
+    numbers = tomo_map
+    if numbers is None and tomo_map_path(src_path).is_file() and src_path.suffix.lower() in (
+            ".tbl", ".em"):
+        numbers = str(tomo_map_path(src_path))  # keep IN's tomogram numbers
     written = write_picks(picks, out_path, fmt, voxel_spacing=voxel_spacing,
-                          tomogram_shape=tomogram_shape, project=project,
-                          tomo_map=tomo_map)
+                          tomogram_shape=tomogram_shape, project=project, tomo_map=numbers)
     n_exp = picks["experiment"].nunique()
     n_types = picks["particle_type"].nunique()
     click.echo(f"wrote {len(picks)} picks ({n_exp} experiment(s), {n_types} particle type(s)) "

@@ -171,15 +171,18 @@ def _context(path: Path, voxel_spacing: float | None, tomogram_shape: Any, proje
 
         project = open_project(project)
     mapping: dict[int, str] | None
+    map_file = None
     if tomo_map is None:
         mapping = None
     elif isinstance(tomo_map, Mapping):
         mapping = {int(k): str(v) for k, v in tomo_map.items()}
     else:
-        mapping = read_tomo_map(tomo_map)
+        map_file = Path(tomo_map)
+        mapping = read_tomo_map(map_file)
     return Context(path=path, voxel_spacing=voxel_spacing,
                    tomogram_shape=parse_shape(tomogram_shape), project=project,
-                   particle_type=particle_type, experiment=experiment, tomo_map=mapping)
+                   particle_type=particle_type, experiment=experiment, tomo_map=mapping,
+                   tomo_map_file=map_file)
 
 
 def read_picks(path: str | os.PathLike[str], *, format: str | None = None,
@@ -232,9 +235,10 @@ def write_picks(df: pd.DataFrame, path: str | os.PathLike[str], format: str | No
     Dynamo, ``.em`` TOM). Pixel formats need ``voxel_spacing`` or ``project``; RELION 5 also
     ``tomogram_shape`` (or ``project``). ``particle_type`` / ``experiment`` select those rows.
     Dynamo and TOM files hold one particle type; their tomogram numbers come from ``tomo_map``
-    (name -> number by inverting it), else 1, 2, ... in sorted order, written beside the file
-    as ``<stem>.doc``. Orientations (:data:`cryobench.coords.ROTATION_COLUMNS`) are written as
-    the format's angles or transform; picks without them get the identity.
+    (name -> number by inverting it), else 1, 2, ... in sorted order, and are written beside
+    the file as ``<stem>.doc`` (unless that file is the ``tomo_map`` itself). Orientations
+    (:data:`cryobench.coords.ROTATION_COLUMNS`) are written as the format's angles or
+    transform; picks without them get the identity.
     """
     p = Path(path)
     name = format_for_output(p, format)

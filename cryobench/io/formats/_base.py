@@ -156,6 +156,7 @@ class Context:
     particle_type: str | None = None
     experiment: str | None = None
     tomo_map: dict[int, str] | None = None
+    tomo_map_file: Path | None = None
     _runs: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property

@@ -94,8 +94,8 @@ def read_dynamo(path: Path, ctx: Context) -> pd.DataFrame:
 
 
 def write_dynamo(df: pd.DataFrame, path: Path, ctx: Context) -> list[Path]:
-    """Write a Dynamo table (and its tomogram index map ``<stem>.doc`` unless ``tomo_map``
-    gives the numbers). Needs the pixel size (``voxel_spacing`` or the project)."""
+    """Write a Dynamo table and its tomogram numbers ``<stem>.doc`` (from ``tomo_map``, else
+    1, 2, ... in sorted order). Needs the pixel size (``voxel_spacing`` or the project)."""
     import dynamotable
 
     picks = prepare_for_write(df, ctx)
@@ -116,27 +116,36 @@ def write_dynamo(df: pd.DataFrame, path: Path, ctx: Context) -> list[Path]:
         "cc": picks["score"].to_numpy(np.float64) if "score" in picks.columns else np.zeros(n),
         "tomo": index, "x": pixels[:, 0], "y": pixels[:, 1], "z": pixels[:, 2], "apix": sizes,
     })
-    out = []
     with atomic_path(path, suffix=".tbl") as tmp:
         dynamotable.write(table, str(tmp))
-    out.append(path)
-    if written_map:
-        out.append(write_tomo_map(written_map, tomo_map_path(path)))
-    return out
+    return [path, *write_tomo_list(written_map, path, ctx)]
 
 
 def _tomo_indices(experiments: np.ndarray,
-                  ctx: Context) -> tuple[np.ndarray, dict[int, str] | None]:
-    """Tomogram numbers for the experiments: from ``tomo_map``, else 1, 2, ... in sorted order
-    (and the map to write beside the file)."""
+                  ctx: Context) -> tuple[np.ndarray, dict[int, str]]:
+    """Tomogram numbers for the experiments: from ``tomo_map`` (the smallest number of a name
+    listed twice), else 1, 2, ... in sorted order; and the map of the numbers used."""
     names = sorted(set(experiments.tolist()))
     if ctx.tomo_map is not None:
-        inverse = {v: k for k, v in ctx.tomo_map.items()}
+        inverse: dict[str, int] = {}
+        for k, v in sorted(ctx.tomo_map.items()):
+            inverse.setdefault(v, k)
         missing = [e for e in names if e not in inverse]
         if missing:
             raise InputError(f"experiment(s) {', '.join(missing[:6])} are not in the tomogram "
                              "index map", ctx.source)
-        return np.asarray([inverse[e] for e in experiments], dtype=np.int64), None
-    mapping = {k: e for k, e in enumerate(names, 1)}
-    inverse = {e: k for k, e in mapping.items()}
-    return np.asarray([inverse[e] for e in experiments], dtype=np.int64), mapping
+    else:
+        inverse = {e: k for k, e in enumerate(names, 1)}
+    used = {inverse[e]: e for e in names}
+    return np.asarray([inverse[e] for e in experiments], dtype=np.int64), used
+
+
+def write_tomo_list(mapping: dict[int, str], path: Path, ctx: Context) -> list[Path]:
+    """Write the tomogram numbers beside ``path`` (``<stem>.doc``), unless that file is the
+    ``tomo_map`` the numbers came from; returns what was written."""
+    target = tomo_map_path(path)
+    if not mapping:
+        return []
+    if ctx.tomo_map_file is not None and ctx.tomo_map_file.resolve() == target.resolve():
+        return []
+    return [write_tomo_map(mapping, target)]

@@ -49,24 +49,41 @@ ORIGIN_PIXELS = ("rlnOriginX", "rlnOriginY", "rlnOriginZ")
 SCORES = ("rlnLCCmax", "rlnAutopickFigureOfMerit")
 
 
-def _blocks(path: Path) -> dict[str, pd.DataFrame]:
+_LAST: dict[tuple, dict[str, pd.DataFrame]] = {}
+"""The blocks of the STAR file last looked at by :func:`star_flavour`, so that detecting the
+flavour and reading the file parse it once (taken out again by :func:`read_star`)."""
+
+
+def _key(path: Path) -> tuple:
+    st = path.stat()
+    return (str(path.resolve()), st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def _blocks(path: Path, keep: bool = False) -> dict[str, pd.DataFrame]:
     import starfile
 
+    key = _key(path)
+    if key in _LAST:
+        return _LAST[key] if keep else _LAST.pop(key)
+    _LAST.clear()
     try:
         data = starfile.read(path, always_dict=True)
     except Exception as exc:  # starfile raises many kinds on malformed input
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"malformed STAR file ({first})", path) from None
-    return {str(k): v for k, v in data.items() if isinstance(v, pd.DataFrame)}
+    blocks = {str(k): v for k, v in data.items() if isinstance(v, pd.DataFrame)}
+    if keep:
+        _LAST[key] = blocks
+    return blocks
 
 
-def _particle_block(path: Path) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+def _particle_block(path: Path, keep: bool = False) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     p = Path(path)
     if not p.is_file():
         raise InputError("file not found" if not p.exists() else "not a file", p)
     if p.stat().st_size == 0:
         raise InputError("file is empty", p)
-    blocks = _blocks(p)
+    blocks = _blocks(p, keep)
     optics = blocks.get("optics")
     if "particles" in blocks:
         return blocks["particles"], optics
@@ -81,7 +98,7 @@ def _particle_block(path: Path) -> tuple[pd.DataFrame, pd.DataFrame | None]:
 def star_flavour(path: Path) -> str:
     """``relion5`` (centred Å), ``pytom`` (pixel coordinates with ``rlnLCCmax``, or with
     ``rlnDetectorPixelSize`` and ``rlnMicrographName``) or ``relion4``."""
-    df, _ = _particle_block(path)
+    df, _ = _particle_block(path, keep=True)
     if set(CENTRED) <= set(df.columns):
         return "relion5"
     cols = set(df.columns)

@@ -28,9 +28,8 @@ from cryobench.io.formats._base import (
     rotations_or_identity,
     star_safe,
     tomo_map_path,
-    write_tomo_map,
 )
-from cryobench.io.formats.dynamo import _tomo_indices
+from cryobench.io.formats.dynamo import _tomo_indices, write_tomo_list
 
 __all__ = ["read_tom", "write_tom", "FIRST_PIXEL", "ROW"]
 
@@ -106,8 +105,8 @@ def read_tom(path: Path, ctx: Context) -> pd.DataFrame:
 
 
 def write_tom(df: pd.DataFrame, path: Path, ctx: Context) -> list[Path]:
-    """Write a TOM motive list and its tomogram index map ``<stem>.doc`` unless ``tomo_map``
-    gives the numbers.
+    """Write a TOM motive list and its tomogram numbers ``<stem>.doc`` (from ``tomo_map``, else
+    1, 2, ... in sorted order).
 
     The array is float64 (EM data type 9, which TOM's ``tom_emread`` reads) so that positions
     and angles survive a round trip exactly; TOM itself writes float32, which reads as well.
@@ -134,10 +133,6 @@ def write_tom(df: pd.DataFrame, path: Path, ctx: Context) -> list[Path]:
         m[:, ROW["phi"]], m[:, ROW["theta"]], m[:, ROW["psi"]] = angles.T
     m[:, ROW["class"]] = 1
     data = m[None, :, :]
-    out = []
     with atomic_path(path, suffix=".em") as tmp:
         emfile.write(str(tmp), data, overwrite=True)
-    out.append(path)
-    if written_map:
-        out.append(write_tomo_map(written_map, tomo_map_path(path)))
-    return out
+    return [path, *write_tomo_list(written_map, path, ctx)]
