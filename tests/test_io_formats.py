@@ -551,3 +551,17 @@ def test_convert_between_tomogram_numbered_formats_keeps_the_numbers(tmp_path):
     a = read_picks(tmp_path / "p.tbl", particle_type="ribosome")
     b = read_picks(tmp_path / "p.em", particle_type="ribosome", voxel_spacing=10)
     pd.testing.assert_frame_equal(_sorted(a), _sorted(b), check_exact=False, atol=1e-9, rtol=0)
+
+
+def test_foreign_format_tells_a_scorer_which_files_need_reading(tmp_path):
+    from cryobench.io.formats import foreign_format
+
+    assert foreign_format(EXAMPLES / "czii_submission.csv") is None
+    assert foreign_format(EXAMPLES / "byu_solution.csv") is None
+    assert foreign_format(tmp_path / "missing.csv") is None
+    write_picks(SUBMISSION, tmp_path / "a.csv", "copick-csv")
+    assert foreign_format(tmp_path / "a.csv") == "copick-csv"
+    write_picks(SUBMISSION, tmp_path / "a.star", "relion5", **GEOMETRY)
+    assert foreign_format(tmp_path / "a.star") == "relion5"
+    with pytest.raises(InputError, match="file not found"):
+        foreign_format(tmp_path / "missing.star")

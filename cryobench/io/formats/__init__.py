@@ -35,8 +35,8 @@ import pandas as pd
 from cryobench.errors import InputError
 from cryobench.io.formats._base import Context, read_tomo_map
 
-__all__ = ["PickFormat", "FORMATS", "list_formats", "detect_format", "read_picks",
-           "write_picks", "parse_shape", "read_tomo_map"]
+__all__ = ["PickFormat", "FORMATS", "list_formats", "detect_format", "foreign_format",
+           "read_picks", "write_picks", "parse_shape", "read_tomo_map"]
 
 
 @dataclass(frozen=True)
@@ -122,6 +122,26 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     known = sorted({e for f in FORMATS.values() for e in f.extensions})
     raise InputError(f"unknown pick-file extension {ext or '(none)'!r}; known: "
                      f"{', '.join(known)} (or name the format)", p)
+
+
+def foreign_format(path: str | os.PathLike[str]) -> str | None:
+    """The format of a pick file that is not a Kaggle-style CSV (``.star``, ``.tbl``, ``.em``,
+    or a copick CSV), else ``None``; for a scorer deciding whether a file needs
+    :func:`read_picks`. CSV files of other kinds (Kaggle, BYU, boxes, unreadable) give ``None``
+    rather than an error, so the caller's own CSV handling reports them."""
+    p = Path(path)
+    ext = p.suffix.lower()
+    if ext == ".csv":
+        from cryobench.io.formats.csv_formats import csv_flavour
+
+        try:
+            header = pd.read_csv(p, nrows=0).columns
+        except Exception:
+            return None
+        return "copick-csv" if csv_flavour(header) == "copick-csv" else None
+    if ext in (".star", ".tbl", ".em"):
+        return detect_format(p)
+    return None
 
 
 def format_for_output(path: str | os.PathLike[str], fmt: str | None) -> str:
