@@ -565,3 +565,14 @@ def test_foreign_format_tells_a_scorer_which_files_need_reading(tmp_path):
     assert foreign_format(tmp_path / "a.star") == "relion5"
     with pytest.raises(InputError, match="file not found"):
         foreign_format(tmp_path / "missing.star")
+
+
+def test_detector_pixel_size_at_a_magnification(tmp_path):
+    # RELION 3.0 / Warp: pixel size (Å) = rlnDetectorPixelSize (µm) x 10000 / rlnMagnification
+    particles = pd.DataFrame({"rlnCoordinateX": [10.0], "rlnCoordinateY": [20.0],
+                              "rlnCoordinateZ": [30.0], "rlnMicrographName": ["TS_01.tomostar"],
+                              "rlnDetectorPixelSize": [5.0], "rlnMagnification": [10000.0 / 2]})
+    starfile.write(particles, tmp_path / "warp.star")
+    got = read_picks(tmp_path / "warp.star", particle_type="ribosome")
+    np.testing.assert_allclose(got[["x", "y", "z"]], [[100.0, 200.0, 300.0]])
+    assert got["experiment"].tolist() == ["TS_01"]

@@ -6,6 +6,8 @@
   along each axis, :func:`cryobench.coords.tomogram_centre_angstrom`).
 * pytom-match-pick: RELION 4 style pixel coordinates with ``rlnLCCmax`` (the pick score),
   ``rlnDetectorPixelSize`` (the tomogram's voxel size) and ``rlnMicrographName`` (the tomogram).
+  (With ``rlnMagnification``, as RELION 3.0 and Warp write, the pixel size is
+  ``rlnDetectorPixelSize`` µm x 10000 / ``rlnMagnification`` Å.)
 
 All three: angles ``rlnAngleRot/Tilt/Psi`` (RELION's ZYZ,
 :func:`cryobench.coords.euler_to_rotation`), composed with ``rlnTomoSubtomogramRot/Tilt/Psi``
@@ -137,7 +139,13 @@ def _file_pixel_sizes(df: pd.DataFrame, optics: pd.DataFrame | None,
         raise InputError("the optics table has several groups and the particles do not say "
                          "which is theirs (no rlnOpticsGroup)", source)
     if "rlnDetectorPixelSize" in df.columns:
-        return numeric_column(df, "rlnDetectorPixelSize", source), "rlnDetectorPixelSize"
+        size = numeric_column(df, "rlnDetectorPixelSize", source)
+        if "rlnMagnification" in df.columns:  # RELION 3.0 / Warp: µm at a magnification
+            mag = numeric_column(df, "rlnMagnification", source)
+            if not np.all(mag > 0):
+                raise InputError("rlnMagnification must be positive", source)
+            return size * 1e4 / mag, "rlnDetectorPixelSize x 10000 / rlnMagnification"
+        return size, "rlnDetectorPixelSize"
     return None
 
 
