@@ -332,9 +332,12 @@ def test_copick_reads_cryobench_files_the_same_way(tmp_path):
     np.testing.assert_allclose(pos, xyz, atol=1e-9)
     np.testing.assert_allclose(transforms[:, :3, :3], rot, atol=1e-12)
     write_picks(picks, tmp_path / "t.em", "tom", voxel_spacing=10)
-    pos, transforms, *_ = em_picks_handler.read(str(tmp_path / "t.em"), voxel_spacing=10)
+    pos, transforms, scores = em_picks_handler.read(str(tmp_path / "t.em"), voxel_spacing=10)[:3]
     np.testing.assert_allclose(pos, xyz, atol=1e-9)
     np.testing.assert_allclose(transforms[:, :3, :3], rot, atol=1e-12)
+    # a documented difference: copick takes row 4 (TOM's particle number) for the score; TOM
+    # and cryobench keep the score in row 1
+    assert scores.tolist() == list(range(1, len(picks) + 1))
 
 
 def test_copick_dynamo_tables_count_pixels_from_zero(tmp_path):
