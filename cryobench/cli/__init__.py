@@ -28,7 +28,7 @@ COMMANDS: dict[str, str] = {
     "leaderboard": "cryobench.cli.leaderboard:leaderboard",
     "score": "cryobench.cli.score:score",
     "convert": "cryobench.cli.convert:convert",
-
+    "verify": "cryobench.cli.verify:verify",
 }
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,63 +23,23 @@ from typing import Any
 import click
 
 from cryobench.errors import InputError
+from cryobench.metrics.params import MetricParams
+from cryobench.metrics.registry import get_metric, infer_metric
+from cryobench.vocab import MATCHINGS, METRICS
 
-__all__ = ["score", "load_tables", "score_tables", "render_text", "infer_metric",
-           "ScoreOptions"]
-
-CZII_COLUMNS = ("experiment", "particle_type", "x", "y", "z")
-BYU_COLUMNS = ("tomo_id", "Motor axis 0", "Motor axis 1", "Motor axis 2")
-BOX_COLUMNS = ("image_id", "label", "x0", "y0", "x1", "y1")
-METRICS = ("czii", "byu", "map")
-
+__all__ = ["score", "load_tables", "score_tables", "render_text", "ScoreOptions"]
 
 @dataclass
 class ScoreOptions:
-    """Everything that changes a number (defaults: the official values of each metric)."""
+    """What to score with (``params``: every number-changing parameter) and what to show."""
 
     metric: str = "czii"
-    beta: float | None = None  # None: 4 for CZII, 2 for BYU
-    distance_multiplier: float = 0.5
-    distance_angstrom: float = 1000.0
-    matching: str = "kaggle"
+    params: MetricParams = field(default_factory=MetricParams)
     per_experiment: bool = False
     bootstrap: int = 0
     seed: int = 0
     confidence: float = 0.95
     diagnostics: bool = True
-    radii: dict[str, float] | None = None  # None: the CZII radii
-    weights: dict[str, float] | None = None  # None: the CZII weights
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def infer_metric(columns: Iterable[str], path: str | os.PathLike[str] | None = None) -> str:
-    """``czii``, ``byu`` or ``map`` from a submission's columns (the closest match wins).
-
-    Boxes (``image_id, label, x0, y0, x1, y1``) mean ``map``. A table matching nothing at all
-    is an error that lists the expected columns.
-    """
-    cols = {str(c).strip() for c in columns}
-    overlap = {
-        "czii": len(cols & set(CZII_COLUMNS)) / len(CZII_COLUMNS),
-        "byu": len(cols & set(BYU_COLUMNS)) / len(BYU_COLUMNS),
-        "map": len(cols & set(BOX_COLUMNS)) / len(BOX_COLUMNS),
-    }
-    best = max(overlap, key=lambda k: overlap[k])
-    if overlap[best] == 0:
-        raise InputError(
-            "cannot tell the metric from the columns "
-            f"({', '.join(sorted(cols)) or 'none'}); expected CZII columns "
-            f"{', '.join(CZII_COLUMNS)} or BYU columns {', '.join(BYU_COLUMNS)} "
-            "(or pass --metric)", path)
-    return best
-
-
-# columns each metric uses (the others are dropped right after reading)
-NEEDED_COLUMNS = {
-    "czii": CZII_COLUMNS,
-    "byu": (*BYU_COLUMNS, "Voxel spacing", "Has motor"),
-    "map": (*CZII_COLUMNS, *BOX_COLUMNS, "score"),
-}
 
 
 def load_tables(submission: str | os.PathLike[str], solution: str | os.PathLike[str],
@@ -100,12 +59,12 @@ def load_tables(submission: str | os.PathLike[str], solution: str | os.PathLike[
     try:
         sub = read_csv_table(submission)
         if metric is None:
-            metric = infer_metric(sub.columns, submission)
+            metric = infer_metric(sub.columns, str(submission))
     except InputError:
         sol_future.exception()  # wait for the reader; its own error (if any) comes second
         raise
     sol = sol_future.result()
-    needed = set(NEEDED_COLUMNS[metric])
+    needed = set(get_metric(metric).used_columns)
     return (sub[[c for c in sub.columns if c in needed]],
             sol[[c for c in sol.columns if c in needed]], metric)
 
@@ -135,67 +94,18 @@ def score_tables(submission, solution, opts: ScoreOptions, *,
     try:
         if len(solution) == 0:
             raise InputError("no data rows: a solution needs at least one row", "solution")
-        return _score_tables(submission, solution, opts)
+        metric = get_metric(opts.metric)
+        evaluation = metric.evaluate(submission, solution, opts.params,
+                                     per_experiment=opts.per_experiment,
+                                     diagnostics=opts.diagnostics)
+        out = evaluation.to_dict(per_experiment=opts.per_experiment)
+        if opts.bootstrap:
+            out["bootstrap"] = metric.bootstrap(evaluation, submission, solution,
+                                                n_resamples=opts.bootstrap, seed=opts.seed,
+                                                confidence=opts.confidence).to_dict()
+        return out
     except InputError as exc:
         raise _rethrow(exc, names) from None
-
-
-def _score_tables(submission, solution, opts: ScoreOptions) -> dict[str, Any]:
-    from cryobench.metrics import bootstrap as bs
-
-    if opts.metric == "czii":
-        from cryobench.metrics.diagnostics import czii_score_with_diagnostics
-
-        beta = 4.0 if opts.beta is None else opts.beta
-        report, diag = czii_score_with_diagnostics(
-            submission, solution, radii=opts.radii, weights=opts.weights, beta=beta,
-            distance_multiplier=opts.distance_multiplier, matching=opts.matching,
-            per_experiment=opts.per_experiment or bool(opts.bootstrap))
-        out = report.to_dict()
-        if not opts.per_experiment:
-            out.pop("per_experiment", None)
-        if opts.diagnostics:
-            out["diagnostics"] = diag.to_dict()
-        if opts.bootstrap:
-            out["bootstrap"] = bs.bootstrap_czii_report(
-                report, n_resamples=opts.bootstrap, seed=opts.seed,
-                confidence=opts.confidence).to_dict()
-        return out
-    if opts.metric == "byu":
-        from cryobench.metrics.byu import byu_score
-
-        beta = 2.0 if opts.beta is None else opts.beta
-        report = byu_score(submission, solution, beta=beta,
-                           distance_angstrom=opts.distance_angstrom)
-        out = report.to_dict()
-        if not opts.per_experiment:
-            out.pop("per_tomo", None)
-        if opts.bootstrap:
-            import functools
-
-            fn = functools.partial(byu_score, beta=beta,
-                                   distance_angstrom=opts.distance_angstrom)
-            out["bootstrap"] = bs.bootstrap_ci(
-                fn, submission, solution, n_resamples=opts.bootstrap, seed=opts.seed,
-                confidence=opts.confidence, group_col="tomo_id").to_dict()
-        return out
-    if opts.metric == "map":
-        from cryobench.metrics.map import map_boxes, map_picks
-
-        # boxes when either table looks like boxes, so a misspelled box column is reported
-        # against the table that has it
-        boxes = (any(c in submission.columns for c in BOX_COLUMNS)
-                 or all(c in solution.columns for c in BOX_COLUMNS))
-        fn = map_boxes if boxes else map_picks
-        report = fn(submission, solution)
-        out = report.to_dict()
-        if opts.bootstrap:
-            out["bootstrap"] = bs.bootstrap_ci(
-                fn, submission, solution, n_resamples=opts.bootstrap, seed=opts.seed,
-                confidence=opts.confidence,
-                group_col="image_id" if boxes else "experiment").to_dict()
-        return out
-    raise InputError(f"unknown metric {opts.metric!r}; choose from {', '.join(METRICS)}")
 
 
 # ---------------------------------------------------------------- text rendering
@@ -303,7 +213,7 @@ def render_text(result: dict[str, Any]) -> str:
               help="CZII match threshold as a fraction of the particle radius (inclusive).")
 @click.option("--distance-angstrom", type=float, default=1000.0, show_default=True,
               help="BYU match threshold in Å.")
-@click.option("--matching", type=click.Choice(["kaggle", "one-to-one"]), default="kaggle",
+@click.option("--matching", type=click.Choice(MATCHINGS), default="kaggle",
               show_default=True,
               help="CZII tp rule: 'kaggle' (official) or 'one-to-one' (Hungarian; not Kaggle).")
 @click.option("--per-experiment", is_flag=True,
@@ -327,8 +237,9 @@ def score(submission: Path | None, solution: Path | None, copick_config: Path | 
     With --copick CONFIG, picks stored in the project (--user, --session) are scored against
     its ground truth with the radii of its pickable objects.
     """
-    opts = ScoreOptions(beta=beta, distance_multiplier=distance_multiplier,
-                        distance_angstrom=distance_angstrom, matching=matching,
+    opts = ScoreOptions(params=MetricParams(beta=beta, distance_multiplier=distance_multiplier,
+                                            distance_angstrom=distance_angstrom,
+                                            matching=matching),
                         per_experiment=per_experiment, bootstrap=n_bootstrap, seed=seed,
                         confidence=confidence)
     if copick_config is not None:
@@ -357,15 +268,19 @@ def score(submission: Path | None, solution: Path | None, copick_config: Path | 
 
 
 # options that change only some metrics' numbers: anywhere else they are refused, not ignored
-_APPLIES_TO = {"beta": ("czii", "byu"), "distance_multiplier": ("czii",),
-               "matching": ("czii",), "distance_angstrom": ("byu",),
-               "per_experiment": ("czii", "byu")}
+def _applies_to() -> dict[str, tuple[str, ...]]:
+    from cryobench.metrics.registry import METRIC_REGISTRY
+
+    out = {opt: tuple(n for n, m in METRIC_REGISTRY.items() if opt in m.options)
+           for opt in ("beta", "distance_multiplier", "matching", "distance_angstrom")}
+    out["per_experiment"] = tuple(n for n, m in METRIC_REGISTRY.items() if n != "map")
+    return out
 
 
 def _reject_inapplicable(ctx: click.Context, metric: str) -> None:
     from click.core import ParameterSource
 
-    for name, metrics in _APPLIES_TO.items():
+    for name, metrics in _applies_to().items():
         if metric not in metrics and ctx.get_parameter_source(name) in (
                 ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
             option = "--" + name.replace("_", "-")
@@ -381,11 +296,11 @@ def _load_copick(config: Path, submission: Path | None, user: str, session: str 
     from cryobench.io.picks import read_csv_table
 
     project = open_project(config)
-    opts.radii = {p.name: p.radius for p in project.particles}
-    opts.weights = {p.name: p.weight for p in project.particles}
+    opts.params = opts.params.replace(radii={p.name: p.radius for p in project.particles},
+                                      weights={p.name: p.weight for p in project.particles})
     sol_df = load_copick_ground_truth(config)
     if submission is not None:
-        sub_df = read_csv_table(submission, usecols=NEEDED_COLUMNS["czii"])
+        sub_df = read_csv_table(submission, usecols=get_metric("czii").used_columns)
         sub_name = str(submission)
     else:
         sub_df = load_copick_picks(config, user=user, session=session)
