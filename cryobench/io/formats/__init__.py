@@ -186,10 +186,12 @@ def _context(path: Path, voxel_spacing: float | None, tomogram_shape: Any, proje
         if not (np.isfinite(vs) and vs > 0):
             raise InputError(f"voxel spacing must be a positive number of Å, got {voxel_spacing}")
         voxel_spacing = vs
-    if project is not None and not hasattr(project, "particles"):
-        from cryobench.data.project import open_project
-
-        project = open_project(project)
+    if project is not None and not all(hasattr(project, a) for a in ("particles", "run",
+                                                                     "config_path")):
+        # io sits below data: the caller opens the project (cryobench.data.open_project)
+        raise TypeError("project must be an open copick project "
+                        "(cryobench.data.open_project(config)), got "
+                        f"{type(project).__name__}")
     mapping: dict[int, str] | None
     map_file = None
     if tomo_map is None:
@@ -220,9 +222,9 @@ def read_picks(path: str | os.PathLike[str], *, format: str | None = None,
             without an optics table, Dynamo without ``apix``, TOM), and the voxel size of
             ``tomogram_shape`` (RELION 5). A value that contradicts the file is an error.
         tomogram_shape: ``(z, y, x)`` voxels, for RELION 5 centred coordinates.
-        project: a copick project (:class:`cryobench.data.project.Project` or a config path):
-            supplies each experiment's voxel spacing and tomogram shape, the particle type when
-            it has one, and checks the particle types.
+        project: an open copick project (:func:`cryobench.data.open_project`): supplies each
+            experiment's voxel spacing and tomogram shape, the particle type when it has only
+            one, and checks the particle types.
         particle_type: the particle type of a file that has none; of a file that has them,
             the one to keep.
         experiment: the experiment of a file that names none; of a file that names them, the
