@@ -10,7 +10,8 @@ __all__ = ["convert"]
 _FORMATS = ("kaggle", "copick-csv", "relion4", "relion5", "pytom", "dynamo", "tom")
 
 
-@click.command("convert")
+@click.command("convert",
+               short_help="Convert pick files: RELION 4/5, pytom, Dynamo, TOM, copick, Kaggle CSV.")
 @click.argument("src", metavar="IN", type=click.Path(dir_okay=False))
 @click.option("-o", "--out", "out", required=True, type=click.Path(dir_okay=False),
               help="Output file.")

@@ -22,6 +22,7 @@ from typing import Any
 
 import click
 
+from cryobench.cli._options import BOOTSTRAP, SEED
 from cryobench.errors import InputError
 from cryobench.metrics.params import MetricParams
 from cryobench.metrics.registry import get_metric, infer_metric
@@ -194,7 +195,7 @@ def render_text(result: dict[str, Any]) -> str:
 # ---------------------------------------------------------------- command
 
 
-@click.command("score")
+@click.command("score", short_help="Score a submission (CZII, BYU, mAP) against a solution.")
 @click.argument("submission", required=False, type=click.Path(dir_okay=True, path_type=Path))
 @click.option("--solution", type=click.Path(dir_okay=True, path_type=Path),
               help="Solution (ground truth) CSV.")
@@ -204,7 +205,16 @@ def render_text(result: dict[str, Any]) -> str:
 @click.option("--user", default="cryobench", show_default=True,
               help="With --copick: the copick user of the predictions.")
 @click.option("--session", default=None,
-              help="With --copick: the copick session of the predictions (e.g. the method).")
+              help="With --copick: the copick session of the predictions; a run writes "
+                   "METHOD-HASH8-sSEED (its record's copick.session, e.g. "
+                   "unet3d-650780c4-s0). An unknown one lists those with picks.")
+@click.option("--runs", "runs", multiple=True, metavar="RUN[,RUN...]",
+              help="With --copick: score only these runs (repeatable).")
+@click.option("--split", "split_name", default=None,
+              help="With --copick: score only the runs of a split's --part (e.g. the test "
+                   "runs of a split whose data this project is).")
+@click.option("--part", default="test", show_default=True,
+              help="With --split: train, val, test, all, or a named part.")
 @click.option("--metric", type=click.Choice(METRICS),
               help="Metric; inferred from the submission's columns when absent.")
 @click.option("--beta", type=float, default=None,
@@ -218,14 +228,15 @@ def render_text(result: dict[str, Any]) -> str:
               help="CZII tp rule: 'kaggle' (official) or 'one-to-one' (Hungarian; not Kaggle).")
 @click.option("--per-experiment", is_flag=True,
               help="Also show counts per experiment (CZII) or outcomes per tomogram (BYU).")
-@click.option("--bootstrap", "n_bootstrap", type=click.IntRange(min=0), default=0,
+@click.option("--bootstrap", "n_bootstrap", type=BOOTSTRAP, default=0,
               help="Add a percentile bootstrap CI over experiments with N resamples.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Bootstrap seed.")
 @click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True),
               default=0.95, show_default=True, help="Bootstrap confidence level.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
 def score(submission: Path | None, solution: Path | None, copick_config: Path | None,
-          user: str, session: str | None, metric: str | None, beta: float | None,
+          user: str, session: str | None, runs: tuple[str, ...], split_name: str | None,
+          part: str, metric: str | None, beta: float | None,
           distance_multiplier: float, distance_angstrom: float, matching: str,
           per_experiment: bool, n_bootstrap: int, seed: int, confidence: float,
           as_json: bool) -> None:
@@ -245,15 +256,21 @@ def score(submission: Path | None, solution: Path | None, copick_config: Path | 
     if copick_config is not None:
         if solution is not None:
             raise click.UsageError("give either --solution or --copick, not both")
-        if metric not in (None, "czii"):
-            raise click.UsageError("--copick scores particle picks: only --metric czii")
-        sub_df, sol_df, names = _load_copick(copick_config, submission, user, session, opts)
-        metric = "czii"
+        sub_df, sol_df, names = _load_copick(copick_config, submission, user, session, runs,
+                                             split_name, part, opts)
+        if metric not in (None, opts.metric):
+            raise click.UsageError(f"--copick: this project is scored with the {opts.metric} "
+                                   f"metric (its task), not {metric}")
+        metric = opts.metric
     else:
+        if runs or split_name:
+            raise click.UsageError("--runs and --split apply to --copick")
         if submission is None:
-            raise click.UsageError("missing argument SUBMISSION (a CSV), or use --copick")
+            raise click.UsageError("missing argument SUBMISSION (a CSV); or score a copick "
+                                   "project's picks with --copick CONFIG")
         if solution is None:
-            raise click.UsageError("missing option '--solution' (the ground-truth CSV)")
+            raise click.UsageError("missing option '--solution' (the ground-truth CSV), or "
+                                   "--copick CONFIG for a copick project's ground truth")
         sub_df, sol_df, metric = load_tables(submission, solution, metric)
         names = {"submission": str(submission), "solution": str(solution)}
     opts.metric = metric
@@ -289,20 +306,46 @@ def _reject_inapplicable(ctx: click.Context, metric: str) -> None:
 
 
 def _load_copick(config: Path, submission: Path | None, user: str, session: str | None,
-                 opts: ScoreOptions):
-    """Predictions (a CSV, or the project's picks of user/session) and the project's truth."""
+                 runs: tuple[str, ...], split: str | None, part: str, opts: ScoreOptions):
+    """Predictions (a CSV, or the project's picks of user/session) and the project's truth,
+    restricted to ``runs`` or to a split's part; a motor project gets the BYU tables."""
     from cryobench.data import open_project
-    from cryobench.data.project import load_copick_ground_truth, load_copick_picks
+    from cryobench.data.project import GROUND_TRUTH_SESSION, GROUND_TRUTH_USER, copick_name
+    from cryobench.data.splits import byu_solution, split_part_runs
+    from cryobench.io.byu import picks_to_byu
     from cryobench.io.picks import read_csv_table
 
     project = open_project(config)
+    if runs and split:
+        raise click.UsageError("give --runs or --split, not both")
+    chosen = (project.select_runs(_split_list(runs)) if runs
+              else split_part_runs(split, part, project) if split else None)
     opts.params = opts.params.replace(radii={p.name: p.radius for p in project.particles},
                                       weights={p.name: p.weight for p in project.particles})
-    sol_df = load_copick_ground_truth(config)
+    opts.metric = project.metric
+    where = "" if chosen is None else f", {len(chosen)} run(s)"
+    sol_name = f"{config} (ground truth{where})"
     if submission is not None:
-        sub_df = read_csv_table(submission, usecols=get_metric("czii").used_columns)
+        sub_df = read_csv_table(submission)
         sub_name = str(submission)
     else:
-        sub_df = load_copick_picks(config, user=user, session=session)
-        sub_name = f"{config} (user {user}" + (f", session {session})" if session else ")")
-    return sub_df, sol_df, {"submission": sub_name, "solution": f"{config} (ground truth)"}
+        project.require_picks(user, session, chosen)
+        sub_df = project.read_picks(chosen, user=copick_name(user),
+                                    session=None if session is None else copick_name(session),
+                                    with_score=True)
+        sub_name = f"{config} (user {user}" + (f", session {session}" if session else "") + ")"
+    if project.metric == "byu":
+        handles = [project.run(n) for n in (chosen or project.runs)]
+        sol_df = byu_solution(handles)
+        if submission is None or "tomo_id" not in sub_df.columns:
+            sub_df = picks_to_byu(sub_df, handles)
+    else:
+        sol_df = project.read_picks(chosen, user=GROUND_TRUTH_USER, session=GROUND_TRUTH_SESSION)
+        if chosen is not None and "experiment" in sub_df.columns:
+            sub_df = sub_df[sub_df["experiment"].astype(str).isin(set(chosen))]
+    return sub_df, sol_df, {"submission": sub_name, "solution": sol_name}
+
+
+def _split_list(values: tuple[str, ...]) -> list[str]:
+    """``--runs a,b --runs c`` -> ``[a, b, c]``."""
+    return [v.strip() for item in values for v in item.split(",") if v.strip()]
