@@ -11,7 +11,7 @@ _FORMATS = ("kaggle", "copick-csv", "relion4", "relion5", "pytom", "dynamo", "to
 
 
 @click.command("convert",
-               short_help="Convert pick files: RELION 4/5, pytom, Dynamo, TOM, copick, Kaggle CSV.")
+               short_help="Convert pick files (RELION, pytom, Dynamo, TOM, copick, CSV).")
 @click.argument("src", metavar="IN", type=click.Path(dir_okay=False))
 @click.option("-o", "--out", "out", required=True, type=click.Path(dir_okay=False),
               help="Output file.")
