@@ -151,7 +151,8 @@ def check_pick_tables(task_i: int, k: int, seed: int) -> tuple[int, bool, float]
     return k, ok, time.perf_counter() - t0
 
 
-COVERAGE = ("cov_old", "cov_old_of_model", "cov_two_level", "cov_satterthwaite", "cov_new", "cov_new_of_model")
+COVERAGE = ("cov_old", "cov_old_of_model", "cov_two_level", "cov_satterthwaite", "cov_new",
+            "cov_new_of_model")
 TESTS = ("fpr_old", "fpr_sign_flip", "fpr_t", "fpr_new", "power_new")
 
 

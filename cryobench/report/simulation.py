@@ -254,7 +254,8 @@ def pick_tables(rep: Replicate, rng: np.random.Generator,
     m, s, n, k, _ = rep.counts.shape
     grid = np.stack(np.meshgrid(np.arange(15), np.arange(15), np.arange(4), indexing="ij"),
                     axis=-1).reshape(-1, 3) * _SPACING + 300.0
-    sol_parts, sub_parts = [], []
+    sol_parts: list[tuple[str, str, np.ndarray]] = []
+    sub_parts: list[tuple[str, str, np.ndarray]] = []
     for mi in range(m):
         for si in range(s):
             for ti in range(n):
@@ -281,9 +282,9 @@ def pick_tables(rep: Replicate, rng: np.random.Generator,
                     if n_dup[j]:
                         near = hit[rng.integers(0, len(hit), n_dup[j])]
                         picks.append(near + _jitter(rng, n_dup[j], 0.4 * r))
-                    sol_parts.append(_frame(exp, names[j], ref_xyz))
-                    sub_parts.append(_frame(exp, names[j], np.concatenate(picks)))
-    return pd.concat(sub_parts, ignore_index=True), pd.concat(sol_parts, ignore_index=True)
+                    sol_parts.append((exp, names[j], ref_xyz))
+                    sub_parts.append((exp, names[j], np.concatenate(picks)))
+    return _frame(sub_parts), _frame(sol_parts)
 
 
 def _jitter(rng: np.random.Generator, count: int, max_r: float) -> np.ndarray:
@@ -292,9 +293,12 @@ def _jitter(rng: np.random.Generator, count: int, max_r: float) -> np.ndarray:
     return v * rng.uniform(0, max_r, size=(count, 1))
 
 
-def _frame(exp: str, cls: str, xyz: np.ndarray) -> pd.DataFrame:
-    return pd.DataFrame({"experiment": exp, "particle_type": cls, "x": xyz[:, 0],
-                         "y": xyz[:, 1], "z": xyz[:, 2]})
+def _frame(parts: list[tuple[str, str, np.ndarray]]) -> pd.DataFrame:
+    sizes = [len(xyz) for _, _, xyz in parts]
+    xyz = np.concatenate([p[2] for p in parts]) if parts else np.empty((0, 3))
+    return pd.DataFrame({"experiment": np.repeat([p[0] for p in parts], sizes),
+                         "particle_type": np.repeat([p[1] for p in parts], sizes),
+                         "x": xyz[:, 0], "y": xyz[:, 1], "z": xyz[:, 2]})
 
 
 def _byu_tables(rep: Replicate, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -39,6 +39,7 @@ from scipy import special as _special
 from scipy import stats as _sps
 
 from cryobench.errors import ConfigError
+from cryobench.metrics.bootstrap import SignFlipResult, sign_flip_counts
 
 __all__ = [
     "CountCube",
@@ -436,83 +437,25 @@ def _seed_pairs(a: CountCube, b: CountCube) -> tuple[np.ndarray, np.ndarray]:
     return a.counts[ia].astype(np.float64), b.counts[ib].astype(np.float64)
 
 
-@dataclass(frozen=True)
-class SignFlipResult:
-    """Exact (or Monte Carlo) sign-flip test of "the two entries do not differ" over experiments.
-
-    A flip swaps the two entries' counts on a set of test experiments (all paired seeds at once)
-    and rescores both from the swapped micro-summed counts. Under the null that, experiment by
-    experiment, the two entries' counts are exchangeable, every flip is as likely as the data,
-    so ``p = #{flips with |difference| ≥ observed} / #flips`` is exact for the non-additive score.
-    Swapping every experiment negates the difference, so flips come in pairs and, with
-    ``exact``, all ``2^(n-1)`` pairs are enumerated: ``min_p = 2/2^n``. Otherwise ``n_flips``
-    random flips are drawn and ``p = (1 + #) / (1 + n_flips)``, ``min_p = 1/(1 + n_flips)``.
-    """
-
-    statistic: float
-    p_value: float
-    min_p: float
-    n_flips: int
-    exact: bool
-    n_experiments: int
-    n_seed_pairs: int
-
-
-def _flip_differences(ca: np.ndarray, cb: np.ndarray, flips: np.ndarray, weights: np.ndarray,
-                      weight_total: float, beta: float) -> np.ndarray:
-    """Seed-mean difference A - B after swapping the experiments marked 1 in each flip row."""
-    m, n, k, _ = ca.shape
-    delta = (cb - ca).reshape(m, n, k * 3)
-    shift = np.einsum("rn,mnk->rmk", flips.astype(np.float64), delta).reshape(-1, m, k, 3)
-    sa, sb = ca.sum(axis=1), cb.sum(axis=1)
-    ta = scores_from_sums(sa[None] + shift, weights, weight_total, beta).mean(axis=1)
-    tb = scores_from_sums(sb[None] - shift, weights, weight_total, beta).mean(axis=1)
-    return ta - tb
-
-
-def _bits(start: int, stop: int, n: int) -> np.ndarray:
-    """Rows ``start..stop-1`` as flips of experiments 1..n-1 (experiment 0 never swapped)."""
-    ints = np.arange(start, stop, dtype=np.int64)
-    out = np.zeros((len(ints), n), dtype=np.int8)
-    for j in range(1, n):
-        out[:, j] = (ints >> (j - 1)) & 1
-    return out
-
-
 def sign_flip_test(a: CountCube, b: CountCube, *, max_exact: int = 2**16, n_flips: int = 9999,
-                   seed: int = 0, chunk: int = 8192) -> SignFlipResult:
+                   seed: int = 0) -> SignFlipResult:
     """Two-sided sign-flip test over the shared test experiments (see :class:`SignFlipResult`).
 
-    Seeds are paired by sorted seed (the i-th seed of ``a`` with the i-th of ``b``); seeds beyond
-    the shorter list are left out of this test. ``max_exact`` caps the flip pairs enumerated
-    (default ``2^16``: exact up to 17 experiments), beyond which ``n_flips`` random flips, drawn
-    from ``seed``, are used.
+    A flip swaps the two entries' counts on a set of test experiments (all paired seeds at
+    once) and rescores both from the swapped micro-summed counts. Seeds are paired by sorted seed
+    (the i-th seed of ``a`` with the i-th of ``b``); seeds beyond the shorter list are left out
+    of this test. ``max_exact`` caps the flip pairs enumerated (default ``2^16``: exact up to 17
+    experiments), beyond which ``n_flips`` random flips, drawn from ``seed``, are used.
     """
     a, b = _align(a, b)
     ca, cb = _seed_pairs(a, b)
-    m, n = ca.shape[0], ca.shape[1]
-    if m == 0:
+    if ca.shape[0] == 0:
         raise ConfigError("an entry without seeds cannot be compared")
-    args = (a.weights, a.weight_total, a.beta)
-    obs = float(_flip_differences(ca, cb, np.zeros((1, n)), *args)[0])
-    tol = 1e-9 * max(1.0, abs(obs))
-    n_classes = 2 ** (n - 1)
-    if n_classes <= max_exact:
-        hits = 0
-        for start in range(0, n_classes, chunk):
-            d = _flip_differences(ca, cb, _bits(start, min(n_classes, start + chunk), n), *args)
-            hits += int(np.count_nonzero(np.abs(d) >= abs(obs) - tol))
-        return SignFlipResult(obs, hits / n_classes, 1.0 / n_classes, n_classes, True, n, m)
-    if n_flips < 1:
-        raise ConfigError(f"n_flips must be >= 1, got {n_flips}")
-    rng = np.random.default_rng(seed)
-    hits = 0
-    for start in range(0, n_flips, chunk):
-        flips = rng.integers(0, 2, size=(min(chunk, n_flips - start), n), dtype=np.int8)
-        d = _flip_differences(ca, cb, flips, *args)
-        hits += int(np.count_nonzero(np.abs(d) >= abs(obs) - tol))
-    return SignFlipResult(obs, (1 + hits) / (1 + n_flips), 1.0 / (1 + n_flips), n_flips, False,
-                          n, m)
+
+    def score(sums: np.ndarray) -> np.ndarray:
+        return scores_from_sums(sums, a.weights, a.weight_total, a.beta)
+
+    return sign_flip_counts(ca, cb, score, max_exact=max_exact, n_flips=n_flips, seed=seed)
 
 
 @dataclass(frozen=True)
@@ -603,7 +546,7 @@ def paired_comparison(a: CountCube, b: CountCube, *, level: float = 0.95,
             p_t = 1.0 if abs(diff) <= 1e-12 else 0.0
     p = flip.p_value if math.isnan(p_t) else max(flip.p_value, p_t)
     return PairedComparison(est_a, est_b, diff, low, high, level, se, df, p, flip.p_value, p_t,
-                            flip.min_p, flip.exact, flip.n_flips, n, sa, sb, flip.n_seed_pairs,
+                            flip.min_p, flip.exact, flip.n_flips, n, sa, sb, flip.n_models,
                             both)
 
 
