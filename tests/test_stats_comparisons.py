@@ -282,14 +282,14 @@ def test_paired_bootstrap_p_is_the_sign_flip_and_never_zero():
     a = sol.copy()
     a[["x", "y", "z"]] += rng.normal(0, 5, (n_ref, 3))
     b = a[np.arange(n_ref) % 8 < 4].reset_index(drop=True)  # half of each experiment
-    res = paired_bootstrap(czii_score, a, b, sol, n_resamples=200, seed=0)
+    res = paired_bootstrap(czii_score, a, b, sol, n_resamples=50, seed=0)
     assert res.difference > 0 and res.p_value == res.p_min == 2 / 2**4
     fast = paired_sign_flip(czii_score, a, b, sol)
     slow = paired_sign_flip(czii_score, a, b, sol, fast=False)
     assert fast.exact and slow.exact and fast.n_flips == slow.n_flips == 8
     assert fast.p_value == slow.p_value == res.p_value
     assert fast.statistic == pytest.approx(slow.statistic, abs=1e-12)
-    same = paired_bootstrap(czii_score, a, a, sol, n_resamples=50)
+    same = paired_bootstrap(czii_score, a, a, sol, n_resamples=20)
     assert same.p_value == 1.0
 
 
@@ -320,7 +320,7 @@ def test_true_score_without_seed_spread_is_the_model_score():
 def test_coverage_and_false_positives_on_a_small_simulation():
     """Seeded (cannot flake): 120 replicates of 8 tomograms x 3 seeds."""
     sc = sim.czii_scenario()
-    theta = sim.true_scores(sc, (0.0,), n_draws=50_000)[0]
+    theta = sim.true_scores(sc, (0.0,), n_draws=5000)[0]
     rng = np.random.default_rng(11)
     new = old = fp_new = fp_old = 0
     reps = 120

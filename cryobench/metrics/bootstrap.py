@@ -125,11 +125,11 @@ def sign_flip_counts(counts_a: np.ndarray, counts_b: np.ndarray,
     m, n, k, _ = ca.shape
     if n == 0 or m == 0:
         raise ConfigError("a sign-flip test needs at least one group and one model")
-    delta = (cb - ca).reshape(m, n, k * 3)
+    delta = (cb - ca).transpose(1, 0, 2, 3).reshape(n, m * k * 3)  # (groups, models·classes·3)
     sa, sb = ca.sum(axis=1), cb.sum(axis=1)
 
     def diffs(flips: np.ndarray) -> np.ndarray:
-        shift = np.einsum("rn,mnk->rmk", flips.astype(np.float64), delta).reshape(-1, m, k, 3)
+        shift = (flips.astype(np.float64) @ delta).reshape(-1, m, k, 3)
         return score(sa[None] + shift).mean(axis=1) - score(sb[None] - shift).mean(axis=1)
 
     observed = float(diffs(np.zeros((1, n)))[0])

@@ -181,7 +181,7 @@ def simulate(sc: Scenario, n_tomograms: int, n_seeds: int, rng: np.random.Genera
     return Replicate(sc, counts, rs, fs, tuple(method_shifts))
 
 
-_GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(48)
+_GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(32)
 _GH_W = _GH_W / _GH_W.sum()
 
 
@@ -205,7 +205,8 @@ def model_true_scores(sc: Scenario, recall_shift: np.ndarray, fp_shift: np.ndarr
         fp = base_f * lam * np.exp(fp_shift) * np.exp((sc.fp_coupling * sd_d) ** 2 / 2)
     sums = np.stack([tp, fp, fn], axis=-1)
     w = np.array([c.weight for c in sc.classes])
-    return scores_from_sums(sums, w, float(w.sum()), sc.beta)
+    return scores_from_sums(sums, w, float(w.sum()), sc.beta,
+                            "byu" if sc.task == "byu" else "czii")
 
 
 def true_scores(sc: Scenario, method_shifts: tuple[float, ...] = (0.0,), n_draws: int = 200_000,
@@ -229,7 +230,7 @@ def cube_of(rep: Replicate, method: int, n_tomograms: int | None = None,
     w = np.array([x.weight for x in sc.classes])
     return CountCube(list(range(s)), [f"TS_{i:03d}" for i in range(n)],
                      [x.name for x in sc.classes], np.ascontiguousarray(c[:s, :n]), w,
-                     float(w.sum()), sc.beta)
+                     float(w.sum()), sc.beta, "byu" if sc.task == "byu" else "czii")
 
 
 _SPACING = 400.0  # Å between slots of the placement lattice (> 2 x the largest threshold)

@@ -216,7 +216,7 @@ def jackknife_scores(cube: CountCube) -> np.ndarray:
     """
     c = cube.counts.astype(np.float64)
     loo = c.sum(axis=1, keepdims=True) - c
-    return scores_from_sums(loo, cube.weights, cube.weight_total, cube.beta)
+    return scores_from_sums(loo, cube.weights, cube.weight_total, cube.beta, cube.rule)
 
 
 def _jackknife_cov(loo: np.ndarray) -> np.ndarray:
@@ -395,16 +395,17 @@ def _resampled_scores(cube: CountCube, mult: np.ndarray) -> np.ndarray:
     s, e, k, _ = cube.counts.shape
     flat = cube.counts.reshape(s, e, k * 3).astype(np.float64)
     sums = np.einsum("be,sek->sbk", mult.astype(np.float64), flat).reshape(s, -1, k, 3)
-    return scores_from_sums(sums, cube.weights, cube.weight_total, cube.beta)
+    return scores_from_sums(sums, cube.weights, cube.weight_total, cube.beta, cube.rule)
 
 
 # ----- paired comparison of two entries -------------------------------------------------------
 def _align(a: CountCube, b: CountCube) -> tuple[CountCube, CountCube]:
     """Both cubes on their common experiments (sorted by name) and on the union of classes."""
-    if a.beta != b.beta or not math.isclose(a.weight_total, b.weight_total):
+    if (a.beta != b.beta or a.rule != b.rule
+            or not math.isclose(a.weight_total, b.weight_total)):
         raise ConfigError("the two entries were scored with different parameters "
-                          f"(beta {a.beta} / {b.beta}, weight total {a.weight_total} / "
-                          f"{b.weight_total}): they cannot be compared")
+                          f"(beta {a.beta} / {b.beta}, rule {a.rule} / {b.rule}, weight total "
+                          f"{a.weight_total} / {b.weight_total}): they cannot be compared")
     common = sorted(set(a.experiments) & set(b.experiments))
     if not common:
         raise ConfigError("the two entries share no test experiment: they cannot be compared")
@@ -424,7 +425,7 @@ def _align(a: CountCube, b: CountCube) -> tuple[CountCube, CountCube]:
             if c in cube.classes:
                 out[:, :, j] = cube.counts[:, ei, cube.classes.index(c)]
         return CountCube(list(cube.seeds), list(common), classes, out, weights,
-                         cube.weight_total, cube.beta)
+                         cube.weight_total, cube.beta, cube.rule)
 
     return on(a), on(b)
 
@@ -453,7 +454,7 @@ def sign_flip_test(a: CountCube, b: CountCube, *, max_exact: int = 2**16, n_flip
         raise ConfigError("an entry without seeds cannot be compared")
 
     def score(sums: np.ndarray) -> np.ndarray:
-        return scores_from_sums(sums, a.weights, a.weight_total, a.beta)
+        return scores_from_sums(sums, a.weights, a.weight_total, a.beta, a.rule)
 
     return sign_flip_counts(ca, cb, score, max_exact=max_exact, n_flips=n_flips, seed=seed)
 
