@@ -121,6 +121,14 @@ def test_p_never_below_its_minimum(pair):
     assert c.p_value <= 1.0
 
 
+@settings(max_examples=30, deadline=None)
+@given(cube_pairs())
+def test_identical_methods_give_p_one(pair):
+    a, _ = pair
+    c = stats.paired_comparison(a, a)
+    assert c.p_value == c.p_sign_flip == 1.0 and c.difference == 0.0
+
+
 @settings(max_examples=40, deadline=None)
 @given(cube_pairs())
 def test_comparison_is_antisymmetric_and_intervals_hold_the_estimate(pair):
