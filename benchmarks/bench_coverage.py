@@ -30,8 +30,8 @@ Usage::
     python benchmarks/bench_coverage.py --quick    # 150 replicates, a CI-sized check
     python benchmarks/bench_coverage.py --json out.json; ... --render out.json   # tables again
 
-CPU time (docs/performance.md): ``--quick`` used 67 s of CPU (two processes); the default run is
-about 7 times that, a few minutes on two idle cores.
+CPU time (docs/performance.md): ``--quick`` used 50-70 s of CPU (two processes); the default run
+is about 7 times that, a few minutes on two idle cores.
 """
 
 from __future__ import annotations
