@@ -139,7 +139,7 @@ def test_sweep_runs_resumes_and_reports(tmp_path):
     assert (first.ran, first.skipped, len(calls)) == (4, 0, 4)
     again = run_ablation(plan, tmp_path, LocalExecutor(progress=False), fn=counting)
     assert (again.ran, again.skipped, len(calls)) == (0, 4, 4)
-    abl = load_ablation(tmp_path, first.manifest, n_boot=200)
+    abl = load_ablation(tmp_path, first.manifest, n_flips=200)
     base, other = abl.cells
     assert base.is_base and base.entry.seeds == [0, 1] and base.diff is None
     assert other.diff == pytest.approx(other.entry.score - base.entry.score)
@@ -185,7 +185,7 @@ def test_a_failing_cell_does_not_stop_the_sweep(tmp_path):
     out = run_ablation(plan, tmp_path, LocalExecutor(progress=False), fn=flaky)
     assert out.ran == 3 and len(out.failures) == 1
     assert out.failures[0].user_error and out.failures[0].message == "bad cell"
-    abl = load_ablation(tmp_path, out.manifest, n_boot=50)
+    abl = load_ablation(tmp_path, out.manifest, n_flips=50)
     assert any("missing seed(s) 1" in n for n in (c.note for c in abl.cells))
 
 
