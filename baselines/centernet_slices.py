@@ -55,7 +55,7 @@ class CenterNetConfig(SliceConfigMixin):
     patience: int = 4
     """Stop after this many epochs without a better validation mAP@0.5 (0: never)."""
     precision: str = "auto"
-    crop: int = 128
+    crop: int = 96
     """Train on square windows of this size (0: whole slices, padded to the largest)."""
     empty_ratio: float = 0.3
     # --- input and augmentation ---
