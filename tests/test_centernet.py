@@ -202,6 +202,8 @@ def test_intensity_steps():
     assert eq.dtype == np.float32 and 0 <= eq.min() and eq.max() <= 1
     np.testing.assert_array_equal(eq, A.prepare_slice(u8, clahe=True))  # deterministic
     assert np.median(eq) > np.median(plain)  # a dark-skewed slice gets brighter mid-tones
+    for v in (0, 255):  # constant slices stay constant
+        assert (A.prepare_slice(np.full((48, 48), v, np.uint8)) == v / 255).all()
     z = A.zscore(eq)
     assert abs(float(z.mean())) < 1e-5 and float(z.std()) == pytest.approx(1, rel=1e-4)
     assert (A.zscore(np.full((4, 4), 3.0)) == 0).all()
@@ -285,8 +287,8 @@ def test_motor_task_at_most_one_pick_and_ablation_switches(tmp_path):
     from cryobench.methods.engine.fakes import make_fake_motor_runs
 
     motor = make_fake_motor_runs(4, seed=1)
-    for i, overrides in enumerate(({}, {"clahe": False, "noise_blur": False, "giou": False},
-                                   {"box_px": {"flagellar-motor": 24}})):
+    for i, overrides in enumerate(({}, {"clahe": False, "noise_blur": False, "giou": False,
+                                        "box_px": {"flagellar-motor": 24}})):
         ctx = _ctx(tmp_path, motor, task="motor", name=f"m{i}")
         m = CenterNetSlices(CenterNetSlices.default_config("smoke", bin=1, **overrides))
         m.fit(motor[:2], motor[2:3], ctx)

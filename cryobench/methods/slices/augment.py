@@ -29,9 +29,10 @@ __all__ = ["prepare_slice", "zscore", "Affine", "random_affine", "warp", "warp_b
 def prepare_slice(image: np.ndarray, clahe: bool = True, clip_limit: float = 0.01
                   ) -> np.ndarray:
     """A uint8 slice as float32 in ``[0, 1]``, after CLAHE when ``clahe`` (kernel 1/8 of the
-    slice, ``clip_limit`` as scikit-image's)."""
+    slice, ``clip_limit`` as scikit-image's). A constant slice is left as it is (scikit-image
+    would stretch an all-zero slice into a pattern)."""
     img = np.asarray(image)
-    if clahe:
+    if clahe and img.size and img.max() > img.min():
         from skimage import exposure
 
         return exposure.equalize_adapthist(img, clip_limit=float(clip_limit)).astype(np.float32)
