@@ -259,7 +259,7 @@ def _no_truth(run):
 def test_fit_predict_save_load_particles(tmp_path):
     from baselines.centernet_slices import CenterNetSlices
     from cryobench.io.picks import validate_picks
-    from cryobench.methods.engine.fakes import make_fake_runs
+    from cryobench.testing.fakes import make_fake_runs
 
     runs = make_fake_runs(4, shape=(32, 64, 64), per_class=3, seed=3)
     ctx = _ctx(tmp_path, runs)
@@ -284,7 +284,7 @@ def test_fit_predict_save_load_particles(tmp_path):
 
 def test_motor_task_at_most_one_pick_and_ablation_switches(tmp_path):
     from baselines.centernet_slices import CenterNetSlices
-    from cryobench.methods.engine.fakes import make_fake_motor_runs
+    from cryobench.testing.fakes import make_fake_motor_runs
 
     motor = make_fake_motor_runs(4, seed=1)
     for i, overrides in enumerate(({}, {"clahe": False, "noise_blur": False, "giou": False,
@@ -307,7 +307,7 @@ def test_missing_extra_names_the_pip_command(monkeypatch, tmp_path):
 
     from baselines.centernet_slices import CenterNetSlices
     from cryobench.errors import MethodError
-    from cryobench.methods.engine.fakes import make_fake_runs
+    from cryobench.testing.fakes import make_fake_runs
 
     runs = make_fake_runs(1, shape=(16, 32, 32), per_class=1, seed=0)
     monkeypatch.setitem(sys.modules, "skimage", None)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import click
 
+from cryobench.cli._options import BOOTSTRAP
+
 __all__ = ["leaderboard"]
 
 
-@click.group("leaderboard")
+@click.group("leaderboard", short_help="Build leaderboards (a static site, Markdown or CSV).")
 def leaderboard() -> None:
     """Leaderboards built from run records."""
 
@@ -20,7 +22,7 @@ def leaderboard() -> None:
               show_default=True, help="A static site, or one Markdown/CSV table on stdout "
               "(or in --out when it names a file).")
 @click.option("--split", default=None, help="Only this split (md/csv).")
-@click.option("--bootstrap", "n_boot", type=int, default=1000, show_default=True)
+@click.option("--bootstrap", "n_boot", type=BOOTSTRAP, default=1000, show_default=True)
 @click.option("--seeds", default=None, help="Seeds every entry should have (default: all "
               "seeds seen in its split); entries missing some are flagged.")
 @click.option("--title", default="cryobench leaderboards", show_default=True)
@@ -45,14 +47,18 @@ def build(results: tuple[str, ...], out: str, fmt: str, split: str | None, n_boo
         return
     from cryobench.report.leaderboard import to_csv, to_markdown
     from cryobench.report.site import leaderboard_entries, load_entries
-    from cryobench.report.summary import one_split
 
     loaded = load_entries(results, n_boot, expected_seeds=expected)
     for path, why in loaded.bad:
         click.echo(f"warning: {path}: skipped ({why})", err=True)
     entries = leaderboard_entries(loaded)
     if split:
-        one_split([{"split": e.split} for e in entries], split, results[0])
+        from cryobench.errors import ResultsError
+
+        found = sorted({e.split for e in entries})
+        if split not in found:
+            raise ResultsError(f"no records of split {split!r} (found: {', '.join(found)})",
+                               results[0])
         entries = [e for e in entries if e.split == split]
     text = to_markdown(entries) if fmt == "md" else to_csv(entries)
     if out:

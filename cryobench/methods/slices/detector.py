@@ -108,6 +108,7 @@ class SliceDetector(PickingMethod):
     """Base class of ``faster_rcnn`` and ``yolo_unet``; see the module docstring."""
 
     tasks = ("particles", "motor")
+    extra = "detection"
 
     def __init__(self, config: Any | None = None) -> None:
         super().__init__(config)
@@ -326,11 +327,6 @@ class SliceDetector(PickingMethod):
         return picks[cols].reset_index(drop=True)
 
     # ----- slice-level mAP -----------------------------------------------------------------------
-    def slice_detections(self, run_name: str) -> pd.DataFrame:
-        """The slice detections of the last :meth:`predict` of ``run_name`` (image coords)."""
-        dets, _, _, _ = self._slices[run_name]
-        return dets.copy()
-
     def slice_metrics(self, runs: Sequence[RunLike]) -> dict[str, float]:
         """Slice-level box mAP of the last predictions of ``runs``: COCO mAP and mAP at IoU
         0.5/0.7/0.9, overall and per class (keys in
