@@ -302,6 +302,23 @@ def test_motor_task_at_most_one_pick_and_ablation_switches(tmp_path):
             assert "slice_ap50/flagellar-motor" in m.slice_metrics([motor[2]])  # a val run
 
 
+def test_epochs_zero_keeps_the_initial_weights(tmp_path):
+    """``--set epochs=0``: the untrained reference (random weights, thresholds still tuned)."""
+    from baselines.centernet_slices import CenterNetSlices
+    from cryobench.testing.fakes import make_fake_motor_runs
+
+    motor = make_fake_motor_runs(3, shape=(16, 32, 32), seed=2)
+    ctx = _ctx(tmp_path, motor, task="motor")
+    m = CenterNetSlices(CenterNetSlices.default_config("smoke", epochs=0))
+    m.fit(motor[:1], motor[1:2], ctx)
+    torch.manual_seed(ctx.seed)
+    fresh = m._build()
+    assert m.history == [] and "train_epochs" not in m.extra_metrics
+    for a, b in zip(m.model.state_dict().values(), fresh.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    assert len(m.predict(motor[2], ctx)) <= 1
+
+
 def test_missing_extra_names_the_pip_command(monkeypatch, tmp_path):
     import sys
 
