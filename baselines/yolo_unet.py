@@ -89,6 +89,7 @@ class YoloUNetConfig(SliceConfigMixin):
     2-core machine two OpenMP threads made steps 2-60x slower and erratic (measured)."""
 
     def __post_init__(self) -> None:
+        self.check_box_px()
         self.unet_channels = tuple(int(c) for c in self.unet_channels)
         self.unet_strides = tuple(int(s) for s in self.unet_strides)
         self.fusion_weights = tuple(float(w) for w in self.fusion_weights)
