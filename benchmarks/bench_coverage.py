@@ -46,8 +46,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cryobench.testing import simulation as sim
 from cryobench.report import stats
+from cryobench.testing import simulation as sim
 
 ALPHA = 0.05
 
