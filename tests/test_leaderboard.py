@@ -138,7 +138,8 @@ def test_ablation_pages_and_hidden_cells(tmp_path):
     run_ablation(extra, results, LocalExecutor(progress=False), fn=synthetic_cell)
     res = build_site([results], tmp_path / "site", n_flips=100)
     assert res.ablations == ["extra", "unet3d-augment-lr"]
-    page = (tmp_path / "site" / "ablations" / "unet3d-augment-lr.html").read_text()
+    (page_file,) = (tmp_path / "site" / "ablations").glob("unet3d-augment-lr-*.html")
+    page = page_file.read_text()
     assert page.count("<tr") == 1 + 4 and "base" in page and "Δ to base" in page
     assert len(re.findall(r'class="num">[+-]?0\.\d{3}</td><td class="ci">\[', page)) >= 3
     assert 'class="flagged"' not in page and "4 of 4 cells complete" in page  # not seed 5
@@ -147,3 +148,69 @@ def test_ablation_pages_and_hidden_cells(tmp_path):
     index = (tmp_path / "site" / "index.html").read_text()
     # the board shows deepfindet and the ablation's base cell; the other cells are on its page
     assert res.boards == {"tiny": 2} and "3 ablation configuration(s)" in index
+
+
+# ----- verification and unique names ----------------------------------------------------------
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory):
+    pytest.importorskip("torch")
+    from cryobench.runner.run import run
+
+    root = tmp_path_factory.mktemp("verify")
+    res = run("unet3d", "tiny", budget="smoke", out=root / "results", progress=False,
+              write_copick=False, save_model=False)
+    sols = root / "solutions"
+    r = CliRunner().invoke(cli, ["data", "solution", "tiny", "--fingerprint", "--quiet",
+                                 "-o", str(sols / "tiny.csv")])
+    assert r.exit_code == 0, r.output
+    return root, res
+
+
+def test_the_site_rescores_records_and_flags_a_mismatch(real_run, tmp_path):
+    import shutil
+
+    from cryobench.report.site import leaderboard_entries, load_entries
+
+    root, res = real_run
+    (e,) = leaderboard_entries(load_entries([root / "results"], solutions=root / "solutions"))
+    assert e.verification == "verified" and e.checks[0].rescored == res.record.score
+    assert e.rank == 1
+    (e,) = leaderboard_entries(load_entries([root / "results"]))
+    assert e.verification == "unchecked" and "no ground truth" in e.checks[0].detail
+    # edited predictions: the record's score no longer follows from them
+    copy = tmp_path / "results"
+    shutil.copytree(root / "results", copy)
+    pred = next(copy.rglob("predictions.csv"))
+    lines = pred.read_text().splitlines(keepends=True)
+    pred.write_text("".join(lines[:1] + lines[len(lines) // 2:]))
+    (e,) = leaderboard_entries(load_entries([copy], solutions=root / "solutions"))
+    assert e.verification == "mismatch" and e.rank is None
+    assert any("score mismatch" in f for f in e.flags)
+    build_site([copy], tmp_path / "site", solutions=root / "solutions")
+    assert "✗ score mismatch" in (tmp_path / "site" / "index.html").read_text()
+
+
+def test_a_solution_of_other_data_checks_nothing(real_run, tmp_path):
+    import json as _json
+    import shutil
+
+    from cryobench.report.site import load_entries
+
+    root, _ = real_run
+    sols = tmp_path / "sols"
+    shutil.copytree(root / "solutions", sols)
+    meta = _json.loads((sols / "tiny.json").read_text())
+    meta["dataset_fingerprint"] = "0" * 64
+    (sols / "tiny.json").write_text(_json.dumps(meta))
+    (e,) = load_entries([root / "results"], solutions=sols).entries
+    assert e.verification == "unchecked" and "other data" in e.checks[0].detail
+
+
+def test_page_names_are_unique_whatever_the_split_name(tmp_path):
+    write_fake_results(tmp_path / "r1", methods=[("unet3d", 0.7)], seeds=[0], split="czii/synth")
+    write_fake_results(tmp_path / "r2", methods=[("unet3d", 0.5)], seeds=[0], split="czii-synth")
+    res = build_site([tmp_path / "r1", tmp_path / "r2"], tmp_path / "site", n_flips=10)
+    pages = [p for p in res.pages if p.startswith("methods/")]
+    assert len(pages) == len(set(pages)) == 2
+    figs = list((tmp_path / "site" / "figures").glob("board-*.png"))
+    assert len(figs) == 2

@@ -270,8 +270,12 @@ def fetch_portal_cmd(datasets: tuple[str, ...], runs: tuple[str, ...], voxel_spa
 @click.option("-o", "--out", "out", required=True, type=click.Path(dir_okay=False),
               help="Output CSV.")
 @click.option("--quiet", is_flag=True, help="No progress bar (synthetic splits generate first).")
+@click.option("--fingerprint", is_flag=True,
+              help="Also write OUT.json naming the split, part, metric and dataset "
+                   "fingerprint, so `cryobench leaderboard build --solutions DIR` can rescore "
+                   "records made on exactly these data.")
 def solution_cmd(split_name: str, part: str, data_dir: str | None, out: str,
-                 quiet: bool) -> None:
+                 quiet: bool, fingerprint: bool) -> None:
     """Write the ground truth of a split's runs in the Kaggle solution format.
 
     Particle splits (CZII): id, experiment, particle_type, x, y, z (Å). Motor splits (BYU):
@@ -284,6 +288,11 @@ def solution_cmd(split_name: str, part: str, data_dir: str | None, out: str,
 
     split = load_split(split_name, data_dir)
     split.project(progress=not quiet)
+    if fingerprint:
+        from cryobench.report.verification import write_sidecar
+
+        write_sidecar(out, split=split.name, part=part, metric=split.metric,
+                      fingerprint=split.fingerprint)
     if split.task == "motor":
         table = split.byu_solution(part)
         with atomic_path(out, suffix=".csv") as tmp:

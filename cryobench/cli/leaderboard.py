@@ -28,8 +28,12 @@ def leaderboard() -> None:
 @click.option("--seeds", default=None, help="Seeds every entry should have (default: all "
               "seeds seen in its split); entries missing some are flagged.")
 @click.option("--title", default="cryobench leaderboards", show_default=True)
+@click.option("--solutions", default=None, type=click.Path(file_okay=False),
+              help="A folder of test-part solutions (`cryobench data solution SPLIT "
+                   "--fingerprint -o DIR/SPLIT.csv`): records of those splits are rescored from "
+                   "their predictions and shown as verified, or flagged on a mismatch.")
 def build(results: tuple[str, ...], out: str, fmt: str, split: str | None, n_flips: int,
-          seeds: str | None, title: str) -> None:
+          seeds: str | None, title: str, solutions: str | None) -> None:
     """Build leaderboards from the run records (and ablation manifests) under RESULTS."""
     from cryobench.runner.ablate import parse_seeds
 
@@ -40,7 +44,7 @@ def build(results: tuple[str, ...], out: str, fmt: str, split: str | None, n_fli
         if split:
             raise click.UsageError("--split applies to --format md|csv; the site shows all")
         res = build_site(results, out or "site", n_flips=n_flips, title=title,
-                         expected_seeds=expected)
+                         expected_seeds=expected, solutions=solutions)
         for path, why in res.bad_files:
             click.echo(f"warning: {path}: skipped ({why})", err=True)
         boards = ", ".join(f"{s}: {n} row(s)" for s, n in res.boards.items())
@@ -50,7 +54,7 @@ def build(results: tuple[str, ...], out: str, fmt: str, split: str | None, n_fli
     from cryobench.report.leaderboard import to_csv, to_markdown
     from cryobench.report.site import leaderboard_entries, load_entries
 
-    loaded = load_entries(results, n_flips, expected_seeds=expected)
+    loaded = load_entries(results, n_flips, expected_seeds=expected, solutions=solutions)
     for path, why in loaded.bad:
         click.echo(f"warning: {path}: skipped ({why})", err=True)
     entries = leaderboard_entries(loaded)

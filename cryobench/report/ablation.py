@@ -68,6 +68,13 @@ class Ablation:
     source: str = ""
 
     @property
+    def page_name(self) -> str:
+        """The file-name stem of its page and figures (unique whatever the name holds)."""
+        from cryobench.report.summary import safe_name
+
+        return safe_name(self.name)
+
+    @property
     def base(self) -> AblationCell | None:
         return next((c for c in self.cells if c.is_base), None)
 

@@ -65,15 +65,29 @@ class Loaded:
 
 
 def load_entries(results: Sequence[str | os.PathLike[str]], n_flips: int = 9999,
-                 test_seed: int = 0, expected_seeds: Sequence[int] | None = None) -> Loaded:
-    """Records, entries and ablations under ``results`` (shared by the site and the tables)."""
+                 test_seed: int = 0, expected_seeds: Sequence[int] | None = None,
+                 solutions: str | os.PathLike[str] | None = None) -> Loaded:
+    """Records, entries and ablations under ``results`` (shared by the site and the tables).
+
+    With ``solutions`` (a folder of solution CSVs with their ``.json`` sidecars), every record
+    of a split found there is rescored from its predictions; a mismatch flags its entry.
+    """
+    from cryobench.report.verification import check_record, load_solutions
+
     records, bad = load_records(results)
+    sols, bad_sols = load_solutions(solutions)
+    bad += bad_sols
     manifests, bad_manifests = find_manifests(results)
     ok_manifests = {p.resolve() for p, _ in manifests}
     bad = [(p, why) for p, why in bad
            if not (p.name == MANIFEST_NAME and Path(p).resolve() in ok_manifests)]
     bad += bad_manifests
     entries = summarise(records, expected_seeds, n_flips, test_seed, rank=False)
+    for e in entries:
+        e.checks = [check_record(r, sols) for r in e.records]
+        for r, c in zip(e.records, e.checks, strict=True):
+            if c.status == "mismatch":
+                e.flags.append(f"seed {r.seed}: score mismatch ({c.detail})")
     by_key = {(e.split, e.method, e.config_hash): e for e in entries}
     ablations = [analyse(m, by_key, n_flips, test_seed, str(p)) for p, m in manifests]
     base_keys = {(c.split, a.method, c.config_hash) for a in ablations for c in a.cells
@@ -127,7 +141,8 @@ def _exp_rows(e: Entry) -> list[tuple[str, list[str]]]:
 
 def build_site(results: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str],
                n_flips: int = 9999, test_seed: int = 0, title: str = "cryobench leaderboards",
-               expected_seeds: Sequence[int] | None = None) -> SiteResult:
+               expected_seeds: Sequence[int] | None = None,
+               solutions: str | os.PathLike[str] | None = None) -> SiteResult:
     """Build the static site from the records (and ablation manifests) under ``results``.
 
     Raises:
@@ -137,7 +152,7 @@ def build_site(results: Sequence[str | os.PathLike[str]], out_dir: str | os.Path
     out = Path(out_dir)
     _check_out(out)
     roots = [Path(r) for r in results]
-    loaded = load_entries(results, n_flips, test_seed, expected_seeds)
+    loaded = load_entries(results, n_flips, test_seed, expected_seeds, solutions)
     shown = leaderboard_entries(loaded)
     env = environment()
     built_at = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
@@ -190,20 +205,20 @@ def build_site(results: Sequence[str | os.PathLike[str]], out_dir: str | os.Path
             labels = [c.label + (" (base)" if c.is_base else "") for c in a.cells]
             diff_fig = score_fig = None
             if any(c.diff is not None for c in a.cells):
-                diff_fig = f"ablation-{_safe(a.name)}-diff.png"
+                diff_fig = f"ablation-{a.page_name}-diff.png"
                 (tmp / "figures" / diff_fig).write_bytes(F.ablation_forest(
                     labels, [c.diff for c in a.cells], [c.diff_interval for c in a.cells]))
             run = [c for c in a.cells if c.entry is not None]
             if run:
-                score_fig = f"ablation-{_safe(a.name)}-scores.png"
+                score_fig = f"ablation-{a.page_name}-scores.png"
                 (tmp / "figures" / score_fig).write_bytes(F.score_forest(
                     [c.label for c in run], [c.entry.score for c in run],
                     [c.entry.interval for c in run], [c.entry.flagged for c in run],
                     seed_points=[list(c.seed_scores.values()) for c in run]))
             page = tmpl.render(title=f"{a.title} – cryobench", root="../", a=a,
                                figure=diff_fig, score_figure=score_fig, **common)
-            (tmp / "ablations" / f"{_safe(a.name)}.html").write_text(page, encoding="utf-8")
-            result.pages.append(f"ablations/{_safe(a.name)}.html")
+            (tmp / "ablations" / f"{a.page_name}.html").write_text(page, encoding="utf-8")
+            result.pages.append(f"ablations/{a.page_name}.html")
         data = {
             "built_at": built_at, "cryobench_version": __version__, "n_flips": n_flips,
             "test_seed": test_seed,
@@ -225,4 +240,6 @@ def build_site(results: Sequence[str | os.PathLike[str]], out_dir: str | os.Path
 
 
 def _safe(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in name)
+    from cryobench.report.summary import safe_name
+
+    return safe_name(name)

@@ -32,15 +32,27 @@ from cryobench.report.stats import (
 from cryobench.runner.record import RunRecord
 
 __all__ = ["Entry", "summarise", "entry_from_records", "group_by_split", "one_split", "entry_id",
+           "safe_name",
            "rank_entries", "label"]
 
 SCORE_TOLERANCE = 1e-6
 
 
+def safe_name(*parts: str) -> str:
+    """A file name for ``parts``: readable (characters other than letters, digits, ``-_.``
+    become ``-``) and unique (a digest of the exact parts follows), so ``czii/synth`` and
+    ``czii-synth`` never share a page."""
+    import hashlib
+
+    readable = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in "--".join(parts))
+    digest = hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()[:8]
+    return f"{readable[:80].strip('.')}-{digest}"
+
+
 def entry_id(split: str, method: str, config_hash: str) -> str:
-    """A file-name-safe id of an entry: ``<split>--<method>--<hash12>``."""
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in f"{split}--{method}")
-    return f"{safe}--{str(config_hash)[:12]}"
+    """A unique, file-name-safe id of an entry: ``<split>--<method>--<hash12>-<digest>``."""
+    return safe_name(split, method, str(config_hash)[:12]) if config_hash else safe_name(
+        split, method)
 
 
 @dataclass
@@ -71,6 +83,25 @@ class Entry:
     """Labels of the entries of the split this one is not separated from."""
     rank_note: str = ""
     """Why the split's board separates no entry, when it cannot."""
+    checks: list[Any] = field(default_factory=list)
+    """One :class:`~cryobench.report.verification.Check` per record, once checked."""
+
+    @property
+    def verification(self) -> str:
+        """``verified``, ``mismatch``, ``unchecked`` or ``partly verified`` over the seeds."""
+        kinds = {c.status for c in self.checks}
+        if not kinds:
+            return "unchecked"
+        if "mismatch" in kinds:
+            return "mismatch"
+        if kinds == {"verified"}:
+            return "verified"
+        return "partly verified" if "verified" in kinds else "unchecked"
+
+    @property
+    def verification_detail(self) -> str:
+        return "; ".join(f"seed {r.seed}: {c.status}" + (f" ({c.detail})" if c.detail else "")
+                         for r, c in zip(self.records, self.checks, strict=False))
 
     @property
     def id(self) -> str:
@@ -130,6 +161,10 @@ class Entry:
                 k: (_f(v) if isinstance(v, float) else v)
                 for k, v in self.interval_info.to_dict().items()},
             "tied_with": self.tied_with, "rank_note": self.rank_note,
+            "verification": self.verification,
+            "checks": [{"seed": r.seed, "status": c.status, "detail": c.detail,
+                        "rescored": c.rescored}
+                       for r, c in zip(self.records, self.checks, strict=False)],
             "seeds": self.seeds, "expected_seeds": self.expected_seeds,
             "seed_scores": [_f(x) for x in self.seed_scores],
             "per_class": self.per_class, "flags": self.flags, "date": self.date,
