@@ -339,6 +339,121 @@ def _tomogram_location(tomo: Any) -> str:
     return str(getattr(tomo, "overlay_path", tomo.tomo_type))
 
 
+# --------------------------------------------------------------------------------------------
+# Tomogram store checks (zarr reads a missing or unreadable chunk as zeros, silently)
+# --------------------------------------------------------------------------------------------
+
+_NUMERIC_KINDS = "iuf"
+"""numpy dtype kinds a tomogram may have (integers, unsigned integers, floats)."""
+
+
+def _open_level(group: Any, level: int, where: str) -> Any:
+    """Pyramid level ``level`` of an open zarr group, with one-line errors for a missing level,
+    unreadable metadata (``.zarray`` not JSON...), a non-3-D or a non-numeric array."""
+    key = str(int(level))
+    try:
+        levels = sorted(k for k in group.array_keys() if k.isdigit())
+    except Exception as exc:
+        raise DataError(f"cannot list the pyramid levels ({type(exc).__name__}: {exc})",
+                        where) from None
+    if key not in levels:
+        raise DataError(f"tomogram has no pyramid level {level} (levels: "
+                        f"{', '.join(levels) or 'none'})", where)
+    try:
+        arr = group[key]
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise DataError(f"cannot read the metadata of pyramid level {level} (.zarray: "
+                        f"{type(exc).__name__}{': ' + first if first else ''})",
+                        f"{where}/{key}") from None
+    if len(arr.shape) != 3:
+        raise DataError(f"pyramid level {level} is not 3-D (shape {arr.shape})", where)
+    if np.dtype(arr.dtype).kind not in _NUMERIC_KINDS:
+        raise DataError(f"pyramid level {level} has dtype {np.dtype(arr.dtype).str}; a tomogram "
+                        "must hold integers or floats", f"{where}/{key}")
+    return arr
+
+
+def _local_array_dir(arr: Any) -> Path | None:
+    """The directory of a zarr array on a local file system (None for remote stores)."""
+    store = arr.store
+    fs = getattr(store, "fs", None)
+    if fs is not None:
+        protocol = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+        if not {"file", "local"} & set(protocol):
+            return None
+    root = getattr(store, "path", None) or getattr(store, "dir_path", lambda: None)()
+    if root is None:
+        return None
+    return Path(str(root)) / arr.path
+
+
+def _chunk_separator(arr: Any) -> str:
+    """The separator of the chunk keys zarr will actually read: an ``FSStore`` with a
+    ``key_separator`` (copick's: ``/``) rewrites every key to it, whatever ``.zarray`` says."""
+    sep = getattr(arr.store, "key_separator", None)
+    return sep or getattr(arr, "_dimension_separator", None) or "."
+
+
+def _check_level(arr: Any, level: int, where: str) -> None:
+    """Refuse a local zarr array that would silently read as zeros: no chunk at all, chunk
+    keys with the other separator, or a chunk that is a directory or cannot be read.
+
+    Missing chunks in an otherwise complete array are allowed (zarr stores a chunk that holds
+    only the fill value as no file); the integrity listings of generated and imported data
+    (:mod:`cryobench.data.integrity`) catch a deleted chunk there.
+    """
+    import math
+    import re
+
+    directory = _local_array_dir(arr)
+    if directory is None or not directory.is_dir():
+        return
+    ndim = len(arr.shape)
+    grid = [math.ceil(s / c) if c else 0 for s, c in zip(arr.shape, arr.chunks, strict=True)]
+    if math.prod(grid) == 0:
+        return
+    sep = _chunk_separator(arr)
+    other = "." if sep == "/" else "/"
+    key_re = {s: re.compile(r"\d+(?:" + re.escape(s) + r"\d+){" + str(ndim - 1) + "}")
+              for s in ("/", ".")}
+    found: dict[str, list[str]] = {"/": [], ".": []}
+    bad: list[tuple[str, str]] = []
+    for top, dirs, files in os.walk(directory):
+        rel_top = Path(top).relative_to(directory).as_posix()
+        rel_top = "" if rel_top == "." else rel_top + "/"
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in dirs + files:
+            if name.startswith("."):
+                continue
+            rel = rel_top + name
+            for s in ("/", "."):
+                if key_re[s].fullmatch(rel):
+                    path = Path(top) / name
+                    if s == sep:
+                        if path.is_dir():
+                            bad.append((rel, "is a directory, not a chunk file"))
+                        elif not path.is_file():
+                            bad.append((rel, "is not a readable file (a dangling link?)"))
+                        elif not os.access(path, os.R_OK):
+                            bad.append((rel, "cannot be read (permissions)"))
+                    found[s].append(rel)
+    if bad:
+        rel, problem = sorted(bad)[0]
+        more = f" ({len(bad)} such chunks)" if len(bad) > 1 else ""
+        raise DataError(f"chunk {rel} of pyramid level {level} {problem}{more}; it would read "
+                        "as zeros", f"{where}/{arr.path}")
+    if found[other]:
+        example = sorted(found[other])[0]
+        raise DataError(f"pyramid level {level} has chunk keys separated by {other!r} (e.g. "
+                        f"{example}) but is read with {sep!r}-separated keys: every such chunk "
+                        f"would read as zeros (rewrite the store with dimension_separator "
+                        f"{sep!r})", f"{where}/{arr.path}")
+    if not found[sep]:
+        raise DataError(f"pyramid level {level} has no chunk files (the {'x'.join(map(str, grid))}"
+                        " chunk grid is empty): it would read as zeros", f"{where}/{arr.path}")
+
+
 class RunHandle:
     """One run at one tomogram type and voxel spacing; satisfies :class:`cryobench.methods.RunLike`.
 
@@ -357,6 +472,7 @@ class RunHandle:
         self._vs = vs
         self._tomo = tomo
         self._group: Any = None
+        self._checked_levels: set[int] = set()
         self.name: str = str(run.name)
         self.voxel_spacing: float = float(vs.voxel_size)
         self.particles: tuple[ParticleType, ...] = project.particles
@@ -391,15 +507,10 @@ class RunHandle:
 
     def _array(self, level: int) -> Any:
         group = self._open_group()
-        key = str(int(level))
-        try:
-            arr = group[key]
-        except Exception:
-            raise DataError(f"tomogram has no pyramid level {level} (levels: "
-                            f"{', '.join(sorted(group.array_keys())) or 'none'})",
-                            self.location) from None
-        if len(arr.shape) != 3:
-            raise DataError(f"pyramid level {level} is not 3-D (shape {arr.shape})", self.location)
+        arr = _open_level(group, int(level), self.location)
+        if level not in self._checked_levels:
+            _check_level(arr, int(level), self.location)
+            self._checked_levels.add(level)
         return arr
 
     def level_shape(self, level: int = 0) -> tuple[int, int, int]:

@@ -17,6 +17,7 @@ into every run record.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import difflib
 import hashlib
@@ -166,6 +167,37 @@ def data_fingerprint(project: Project, runs: Iterable[str], tomo_type: str | Non
     return h.hexdigest()
 
 
+def _cache_damage(root: Path, manifest: Any) -> str | None:
+    """Why a cached synthetic project cannot be trusted (its zarr arrays differ from the
+    listings recorded at generation), or None. Caches written before listings were recorded
+    pass here and get them after the fingerprint check (:func:`_record_integrity`)."""
+    from cryobench.data.integrity import check_integrity
+    from cryobench.data.synth import INTEGRITY_KEY
+
+    if not isinstance(manifest, dict):
+        return "its manifest is not a JSON object"
+    listings = manifest.get(INTEGRITY_KEY)
+    if listings is None:
+        return None
+    if not isinstance(listings, dict):
+        return "its manifest's integrity listings are malformed"
+    return check_integrity(root, listings)
+
+
+def _record_integrity(root: Path, manifest: dict[str, Any], manifest_path: Path) -> None:
+    """Add the arrays' listings to a cache manifest that has none (an older cache that just
+    passed the fingerprint check)."""
+    from cryobench.data.integrity import array_listings
+    from cryobench.data.synth import INTEGRITY_KEY
+    from cryobench.io.atomic import atomic_write_text
+
+    if INTEGRITY_KEY in manifest:
+        return
+    manifest = {**manifest, INTEGRITY_KEY: array_listings(root)}
+    with contextlib.suppress(OSError):  # a read-only cache is still usable
+        atomic_write_text(manifest_path, json.dumps(manifest, indent=2) + "\n")
+
+
 def _hash_role(name: str, salt: str) -> float:
     digest = hashlib.sha256(f"{salt}:{name}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
@@ -311,12 +343,15 @@ class Split:
         if cfg.is_file() and manifest_path.is_file():
             try:
                 manifest = json.loads(manifest_path.read_text())
-                project = open_project(cfg)
-                fp = data_fingerprint(project, runs, self.tomo_type, self.voxel_spacing)
-                if fp == manifest.get("data_fingerprint"):
-                    return project, fp
-                reason = "its data fingerprint does not match"
-            except (DataError, ValueError, OSError) as exc:
+                reason = _cache_damage(root, manifest)
+                if reason is None:
+                    project = open_project(cfg)
+                    fp = data_fingerprint(project, runs, self.tomo_type, self.voxel_spacing)
+                    if fp == manifest.get("data_fingerprint"):
+                        _record_integrity(root, manifest, manifest_path)
+                        return project, fp
+                    reason = "its data fingerprint does not match"
+            except (DataError, ValueError, OSError, TypeError, AttributeError) as exc:
                 reason = f"it is unreadable ({exc})"
             warnings.warn(f"regenerating cached split {self.definition['name']!r} at {root}: "
                           f"{reason}", RuntimeWarning, stacklevel=3)

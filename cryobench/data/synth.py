@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from cryobench.data.integrity import array_listings
 from cryobench.errors import ConfigError, DataError
 from cryobench.io.atomic import atomic_dir, atomic_write_text
 from cryobench.particles import CZII_PARTICLES, ParticleType
@@ -23,6 +24,7 @@ __all__ = [
     "CONFIG_NAME",
     "MANIFEST_NAME",
     "SYNTH_TOMO_TYPE",
+    "INTEGRITY_KEY",
     "preset_names",
     "get_preset",
     "run_seed",
@@ -36,6 +38,8 @@ CONFIG_NAME = "copick.json"
 MANIFEST_NAME = "cryobench-data.json"
 """Manifest written beside the config: how the data was made and its data fingerprint."""
 SYNTH_TOMO_TYPE = "denoised"
+INTEGRITY_KEY = "integrity"
+"""Manifest key of the zarr arrays' listings (:func:`cryobench.data.integrity.array_listings`)."""
 
 
 def _phantom() -> Any:
@@ -186,5 +190,6 @@ def write_synthetic_project(
             atomic_write_text(tmp_cfg, json.dumps(cfg))
             manifest["data_fingerprint"] = fingerprint_fn(tmp_cfg)
             tmp_cfg.unlink()
+        manifest[INTEGRITY_KEY] = array_listings(tmp)
         atomic_write_text(tmp / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
     return out / CONFIG_NAME
