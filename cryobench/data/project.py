@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import os
 import warnings
 from collections.abc import Iterable, Sequence
@@ -23,6 +24,8 @@ import pandas as pd
 
 from cryobench.errors import DataError, InputError
 from cryobench.io.atomic import atomic_write_text
+from cryobench.io.jsonfile import read_json
+from cryobench.io.names import safe_component
 from cryobench.io.picks import PICKS_COLUMNS, validate_picks, write_picks_csv
 from cryobench.particles import CZII_PARTICLES, ParticleType
 
@@ -75,9 +78,10 @@ def copick_name(name: str) -> str:
     from copick.util.escape import sanitize_name
 
     try:
-        return sanitize_name(str(name), suppress_warnings=True)
+        clean = sanitize_name(str(name), suppress_warnings=True)
     except ValueError as exc:
         raise DataError(f"invalid copick name {name!r}: {exc}") from None
+    return safe_component(clean, f"copick name {name!r} (as {clean!r})", error=DataError)
 
 
 def _close(name: str, choices: Iterable[str]) -> str:
@@ -97,20 +101,100 @@ def _short(items: Sequence[str], n: int = 8) -> str:
 
 
 def _read_config_json(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        raise DataError("copick config not found", path)
-    if path.is_dir():
-        raise DataError("is a directory, expected a copick config JSON file", path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read copick config ({exc})", path) from None
-    except json.JSONDecodeError as exc:
-        raise DataError(f"invalid JSON in copick config (line {exc.lineno}: {exc.msg})",
-                        path) from None
+    data = read_json(path, "copick config", error=DataError)
     if not isinstance(data, dict):
         raise DataError("a copick config must be a JSON object", path)
     return data
+
+
+# ----- config checks before copick sees the config (one-line errors, no slow network waits)
+
+DEFAULT_KEYS: tuple[str, ...] = ("tomo_type", "voxel_spacing")
+"""Keys of the ``"cryobench"`` block of a copick config."""
+
+REMOTE_PROBE_TIMEOUT = 3.0
+"""Seconds to wait for a TCP connection to a remote root's host before giving up."""
+
+_PORTAL_HOST = "graphql.cryoetdataportal.cziscience.com"
+
+
+def _cryobench_block(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The config's ``"cryobench"`` defaults, checked: an object with a safe ``tomo_type``
+    and a positive finite ``voxel_spacing``, nothing else."""
+    block = data.get("cryobench")
+    if block is None:
+        return {}
+    if not isinstance(block, dict):
+        raise DataError(f"the 'cryobench' block must be an object, not {type(block).__name__}",
+                        path)
+    unknown = sorted(set(block) - set(DEFAULT_KEYS))
+    if unknown:
+        raise DataError(f"unknown key(s) {', '.join(map(repr, unknown))} in the 'cryobench' "
+                        f"block (known: {', '.join(DEFAULT_KEYS)})", path)
+    tomo_type = block.get("tomo_type")
+    if tomo_type is not None:
+        safe_component(tomo_type, "cryobench.tomo_type", path, error=DataError)
+    vs = block.get("voxel_spacing")
+    if vs is not None and not (isinstance(vs, (int, float)) and not isinstance(vs, bool)
+                               and math.isfinite(vs) and 0 < vs < 1e6):
+        raise DataError(f"cryobench.voxel_spacing must be a positive number of Å, not {vs!r}",
+                        path)
+    return dict(block)
+
+
+def _remote_host(url: str, fs_args: Any) -> tuple[str, int] | None:
+    """The host a remote root's file system connects to first (None: local or unknown)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme in ("", "file", "local", "memory"):
+        return None
+    fs_args = fs_args if isinstance(fs_args, dict) else {}
+    if scheme in ("s3", "s3a"):
+        client = fs_args.get("client_kwargs")
+        endpoint = fs_args.get("endpoint_url") or (client.get("endpoint_url")
+                                                   if isinstance(client, dict) else None)
+        if isinstance(endpoint, str) and endpoint:
+            ep = urlsplit(endpoint)
+            return ep.hostname or "", ep.port or (80 if ep.scheme == "http" else 443)
+        return "s3.amazonaws.com", 443
+    if scheme in ("gs", "gcs"):
+        return "storage.googleapis.com", 443
+    if scheme in ("http", "https"):
+        return parts.hostname or "", parts.port or (80 if scheme == "http" else 443)
+    return None
+
+
+def _probe(host: str, port: int, what: str, path: Path) -> None:
+    import socket
+
+    try:
+        socket.create_connection((host, port), timeout=REMOTE_PROBE_TIMEOUT).close()
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot reach {host}:{port} for {what} ({exc}); remote copick "
+                        "projects need the network", path) from None
+
+
+def _check_roots(data: dict[str, Any], config_type: str, path: Path) -> None:
+    """Local roots must exist; remote ones must answer within a few seconds (offline, fsspec
+    and the portal client would retry for half a minute before failing)."""
+    if config_type == "cryoet_data_portal":
+        _probe(_PORTAL_HOST, 443, "the CryoET Data Portal", path)
+        return
+    for key in ("overlay_root", "static_root"):
+        url = data.get(key)
+        if url is None:
+            continue
+        if not isinstance(url, str) or not url:
+            raise DataError(f"{key!r} must be a path or URL", path)
+        remote = _remote_host(url, data.get(key.replace("root", "fs_args")))
+        if remote is not None:
+            _probe(*remote, f"the {key.replace('_', ' ')} {url}", path)
+            continue
+        local = url.split("://", 1)[1] if "://" in url else url
+        if not Path(local).expanduser().is_dir():
+            raise DataError(f"{key.replace('_', ' ')} {local} not found", path)
 
 
 def open_project(config_path: str | os.PathLike[str]) -> Project:
@@ -126,6 +210,8 @@ def open_project(config_path: str | os.PathLike[str]) -> Project:
         raise DataError("not a copick config: no 'overlay_root'", path)
     if "pickable_objects" not in data:
         raise DataError("not a copick config: no 'pickable_objects'", path)
+    defaults = _cryobench_block(data, path)
+    _check_roots(data, config_type, path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -140,7 +226,7 @@ def open_project(config_path: str | os.PathLike[str]) -> Project:
     except Exception as exc:  # pydantic ValidationError, ValueError, fsspec errors
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"invalid copick config ({first})", path) from None
-    return Project(path, root, data.get("cryobench", {}) or {})
+    return Project(path, root, defaults)
 
 
 def _particles_from_objects(objects: Iterable[Any], source: Path) -> tuple[ParticleType, ...]:
@@ -149,7 +235,8 @@ def _particles_from_objects(objects: Iterable[Any], source: Path) -> tuple[Parti
     for obj in objects:
         if not obj.is_particle:
             continue
-        if obj.radius is None or obj.radius <= 0:
+        safe_component(obj.name, "pickable object name", source, error=DataError)
+        if obj.radius is None or not (math.isfinite(obj.radius) and obj.radius > 0):
             raise DataError(f"pickable object {obj.name!r} has no positive radius", source)
         weight = czii[obj.name].weight if obj.name in czii else 1.0
         color = tuple(int(c) for c in (obj.color or (128, 128, 128, 255)))
@@ -699,6 +786,7 @@ class ProjectWriter:
         ``picks``: ``particle_type, x, y, z`` in Å (an ``experiment`` column is ignored); objects
         of the project without picks get an empty ground-truth file.
         """
+        safe_component(run_name, "run name", self.config_path, error=DataError)
         run = self.root.new_run(run_name, exist_ok=True)
         if volume is not None:
             from copick.util.ome import volume_pyramid, write_ome_zarr_3d
@@ -713,6 +801,7 @@ class ProjectWriter:
     def add_picks(self, run_name: str, picks: pd.DataFrame | None,
                   user: str = GROUND_TRUTH_USER, session: str = GROUND_TRUTH_SESSION) -> None:
         """Write picks (Å) for every pickable particle object of the project."""
+        safe_component(run_name, "run name", self.config_path, error=DataError)
         run = self.root.new_run(run_name, exist_ok=True)
         names = [o.name for o in self.root.config.pickable_objects if o.is_particle]
         if picks is None:

@@ -22,6 +22,7 @@ import copy
 import difflib
 import hashlib
 import json
+import math
 import os
 import warnings
 from collections.abc import Iterable
@@ -43,6 +44,7 @@ from cryobench.data.project import (
 )
 from cryobench.data.synth import CONFIG_NAME, MANIFEST_NAME
 from cryobench.errors import ConfigError, DataError, DataUnavailableError
+from cryobench.io.names import safe_component
 from cryobench.particles import ParticleType
 
 __all__ = [
@@ -104,19 +106,75 @@ def _validate_definition(d: Any, source: str) -> dict[str, Any]:
     kind = d["source"].get("kind") if isinstance(d["source"], dict) else None
     if kind not in ("import", "synth"):
         raise ConfigError("source.kind must be 'import' or 'synth'", source)
+    safe_component(d["name"], "split name", source, error=ConfigError)
     for role in ROLES:
         runs = d[role]
         if not isinstance(runs, list) or not all(isinstance(r, str) for r in runs):
             raise ConfigError(f"{role!r} must be a list of run names", source)
+        for r in runs:
+            safe_component(r, f"run name in {role!r}", source, error=ConfigError)
     listed = [r for role in ROLES for r in d[role]]
     if len(set(listed)) != len(listed):
         raise ConfigError("a run appears in more than one role", source)
     if not listed and "assign" not in d:
         raise ConfigError("split lists no runs and has no 'assign' rule", source)
-    for k, fold in enumerate(d.get("folds") or []):
+    _validate_values(d, source)
+    folds = d.get("folds") or []
+    if not isinstance(folds, list):
+        raise ConfigError("'folds' must be a list of {train, val, test} objects", source)
+    for k, fold in enumerate(folds):
         if not isinstance(fold, dict) or any(r not in fold for r in ROLES):
             raise ConfigError(f"fold {k} needs train, val and test lists", source)
+        for role in ROLES:
+            if not isinstance(fold[role], list) or not all(isinstance(r, str)
+                                                          for r in fold[role]):
+                raise ConfigError(f"fold {k}: {role!r} must be a list of run names", source)
+            for r in fold[role]:
+                safe_component(r, f"run name in fold {k} {role!r}", source, error=ConfigError)
     return d
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _validate_values(d: dict[str, Any], source: str) -> None:
+    """Types and ranges of the optional keys (so a bad file fails here, in one line)."""
+    if not isinstance(d.get("description", ""), str):
+        raise ConfigError("'description' must be text", source)
+    tomo_type = d.get("tomo_type")
+    if tomo_type is not None:
+        safe_component(tomo_type, "tomo_type", source, error=ConfigError)
+    vs = d.get("voxel_spacing")
+    if vs is not None and not (_is_number(vs) and 0 < vs < 1e6):
+        raise ConfigError(f"voxel_spacing must be a positive number of Å or null, not {vs!r}",
+                          source)
+    src = d["source"]
+    if src["kind"] == "synth":
+        if not isinstance(src.get("preset"), str):
+            raise ConfigError("source.preset must be the name of a phantom preset", source)
+        seed = src.get("seed", 0)
+        if not (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**63):
+            raise ConfigError(f"source.seed must be an integer in [0, 2**63), not {seed!r}",
+                              source)
+        snr = src.get("snr")
+        if snr is not None and not (_is_number(snr) and snr > 0):
+            raise ConfigError(f"source.snr must be a positive number or null, not {snr!r}",
+                              source)
+        opts = src.get("run_options") or {}
+        if not isinstance(opts, dict) or not all(isinstance(v, dict) for v in opts.values()):
+            raise ConfigError("source.run_options must map run names to objects", source)
+    elif not isinstance(src.get("env", ""), str) or not isinstance(src.get("importer", ""),
+                                                                   str):
+        raise ConfigError("source.env and source.importer must be text", source)
+    rule = d.get("assign")
+    if rule is not None:
+        if not isinstance(rule, dict):
+            raise ConfigError("'assign' must be an object", source)
+        fractions = [rule.get("val_fraction", 0.1), rule.get("test_fraction", 0.2)]
+        if not (all(_is_number(f) and 0 <= f <= 1 for f in fractions) and sum(fractions) <= 1):
+            raise ConfigError("assign.val_fraction and assign.test_fraction must be in [0, 1] "
+                              "with a sum of at most 1", source)
 
 
 def split_definition(name: str) -> dict[str, Any]:

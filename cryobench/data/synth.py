@@ -18,6 +18,7 @@ import numpy as np
 from cryobench.data.integrity import array_listings
 from cryobench.errors import ConfigError, DataError
 from cryobench.io.atomic import atomic_dir, atomic_write_text
+from cryobench.io.names import safe_component
 from cryobench.particles import CZII_PARTICLES, ParticleType
 
 __all__ = [
@@ -140,6 +141,8 @@ def write_synthetic_project(
     names = list(run_names)
     if not names:
         raise ConfigError("a synthetic project needs at least one run")
+    for name in names:
+        safe_component(name, "run name", error=ConfigError)
     if len(set(names)) != len(names):
         raise ConfigError("run names must be unique")
     out = Path(out_dir).expanduser().resolve()

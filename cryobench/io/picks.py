@@ -15,6 +15,7 @@ import pandas as pd
 
 from cryobench.errors import InputError
 from cryobench.io.atomic import atomic_path
+from cryobench.io.numbers import numeric_column
 
 __all__ = ["PICKS_COLUMNS", "read_csv_table", "read_picks_csv", "validate_picks",
            "write_picks_csv"]
@@ -73,22 +74,7 @@ def read_csv_table(
 def _check_numeric(df: pd.DataFrame, cols: Iterable[str], source: str | None) -> pd.DataFrame:
     out = df.copy()
     for col in cols:
-        values = pd.to_numeric(out[col], errors="coerce")
-        bad = values.isna() & out[col].notna()
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputError(
-                f"column {col!r} has a non-numeric value {out[col].iloc[row]!r} "
-                f"(data row {row + 1})",
-                source,
-            )
-        arr = values.to_numpy(dtype=np.float64)
-        nonfinite = ~np.isfinite(arr)
-        if nonfinite.any():
-            row = int(np.flatnonzero(nonfinite)[0])
-            raise InputError(f"column {col!r} has a NaN or infinite value (data row {row + 1})",
-                             source)
-        out[col] = arr
+        out[col] = numeric_column(out, col, source)
     return out
 
 
