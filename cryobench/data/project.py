@@ -26,6 +26,7 @@ from cryobench.errors import DataError, InputError
 from cryobench.io.atomic import atomic_write_text
 from cryobench.io.jsonfile import read_json
 from cryobench.io.names import safe_component
+from cryobench.io.numbers import check_voxel_spacing
 from cryobench.io.picks import PICKS_COLUMNS, validate_picks, write_picks_csv
 from cryobench.particles import CZII_PARTICLES, ParticleType
 
@@ -224,9 +225,24 @@ def open_project(config_path: str | os.PathLike[str]) -> Project:
 
                 root = copick.from_string(json.dumps({"config_type": config_type, **data}))
     except Exception as exc:  # pydantic ValidationError, ValueError, fsspec errors
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"invalid copick config ({first})", path) from None
+        raise DataError(f"invalid copick config ({_first_problem(exc)})", path) from None
     return Project(path, root, defaults)
+
+
+def _first_problem(exc: Exception) -> str:
+    """One line for an exception; for a pydantic ValidationError, its first error with the
+    location in the config (``pickable_objects.0.name: ...``)."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        try:
+            first = errors()[0]
+            loc = ".".join(str(x) for x in first.get("loc", ()))
+            msg = str(first.get("msg", "")).removeprefix("Value error, ")
+            return f"{loc}: {msg}" if loc else msg
+        except Exception:  # noqa: BLE001 - fall back to the text below
+            pass
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _particles_from_objects(objects: Iterable[Any], source: Path) -> tuple[ParticleType, ...]:
@@ -787,6 +803,8 @@ class ProjectWriter:
         of the project without picks get an empty ground-truth file.
         """
         safe_component(run_name, "run name", self.config_path, error=DataError)
+        check_voxel_spacing(voxel_spacing, self.config_path, f" (run {run_name!r})",
+                            error=DataError)
         run = self.root.new_run(run_name, exist_ok=True)
         if volume is not None:
             from copick.util.ome import volume_pyramid, write_ome_zarr_3d

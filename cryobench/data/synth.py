@@ -146,6 +146,8 @@ def write_synthetic_project(
     if len(set(names)) != len(names):
         raise ConfigError("run names must be unique")
     out = Path(out_dir).expanduser().resolve()
+    if out.parent == out:
+        raise DataError("the output must be a new directory, not the file system root", out)
     if out.exists() and not out.is_dir():
         raise DataError("output exists and is not a directory", out)
     if out.is_dir() and any(out.iterdir()) and not overwrite:

@@ -37,7 +37,10 @@ def numeric_column(df: pd.DataFrame, col: str, source: str | os.PathLike[str] | 
     raw = df[col]
     if pd.api.types.is_bool_dtype(raw.dtype):
         raise error(f"column {col!r} holds True/False values, not numbers (data row 1)", src)
-    values = pd.to_numeric(raw, errors="coerce")
+    try:
+        values = pd.to_numeric(raw, errors="coerce")
+    except OverflowError:  # Python ints beyond the float range (a 400-digit integer)
+        values = pd.Series([_to_float(v) for v in raw], index=raw.index, dtype=np.float64)
     present = raw.notna().to_numpy()
     bad = values.isna().to_numpy() & present
     if bad.any():
@@ -58,8 +61,8 @@ def numeric_column(df: pd.DataFrame, col: str, source: str | os.PathLike[str] | 
     nonfinite = ~np.isfinite(arr) & present
     if nonfinite.any():
         row = int(np.flatnonzero(nonfinite)[0])
-        raise error(f"column {col!r} has an infinite value {_short(raw.iloc[row])} "
-                    f"(data row {row + 1})", src)
+        raise error(f"column {col!r} has an infinite or overflowing value "
+                    f"{_short(raw.iloc[row])} (data row {row + 1})", src)
     if check.size and np.abs(check).max() > bound:
         row = int(np.flatnonzero(present & (np.abs(np.nan_to_num(arr)) > bound))[0])
         raise error(f"column {col!r} has a value {_short(raw.iloc[row])} out of range "
@@ -75,6 +78,15 @@ def check_voxel_spacing(value: float, source: str | os.PathLike[str] | None, whe
         raise error(f"voxel spacing {_short(value)} must be in (0, {MAX_VOXEL_SPACING:g}] Å"
                     f"{where}", None if source is None else str(source))
     return float(value)
+
+
+def _to_float(v: object) -> float:
+    try:
+        return float(v)  # type: ignore[arg-type]
+    except OverflowError:
+        return float("inf")
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def _short(v: object, n: int = 24) -> str:
