@@ -306,19 +306,19 @@ class CNNRegressor(PickingMethod):
              "precision_used": self.precision_used}, indent=2))
 
     def load_state(self, directory: Path) -> None:
-        import torch
+        from cryobench.methods.weights import load_tensors, state_error
 
         d = Path(directory)
+        weights = load_tensors(d / "weights.pt", f"saved {self.name!r} weights")
         try:
             state = json.loads((d / "state.json").read_text())
-            weights = torch.load(d / "weights.pt", map_location="cpu", weights_only=True)
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise MethodError(f"cannot load saved {self.name!r} state: {exc}", d) from exc
-        self.particle_type = state["particle_type"]
-        self.threshold = float(state["threshold"])
-        self.val_fbeta = state.get("val_fbeta")
-        self.history = list(state.get("history", []))
-        self.precision_used = str(state.get("precision_used", ""))
-        self.model, self._fused = self._network(), None
-        self.model.load_state_dict(weights)
+            self.particle_type = str(state["particle_type"])
+            self.threshold = float(state["threshold"])
+            self.val_fbeta = state.get("val_fbeta")
+            self.history = list(state.get("history", []))
+            self.precision_used = str(state.get("precision_used", ""))
+            self.model, self._fused = self._network(), None
+            self.model.load_state_dict(weights)
+        except (OSError, ValueError, RuntimeError, KeyError, TypeError, AttributeError) as exc:
+            raise state_error(self.name, exc, d) from None
         self.model.eval()

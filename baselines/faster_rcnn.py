@@ -315,13 +315,16 @@ class FasterRCNN(SliceDetector):
             {"anchors": self.anchors, "image_size": self.image_size, "history": self.history}))
 
     def load_weights(self, directory: Path) -> None:
-        import torch
+        from cryobench.methods.weights import load_tensors, state_error
 
-        meta = json.loads((directory / "faster_rcnn.json").read_text())
-        self.anchors = tuple(tuple(float(v) for v in a) for a in meta["anchors"])
-        self.image_size = int(meta["image_size"])
-        self.history = list(meta.get("history", []))
-        self.model = self._build()
-        self.model.load_state_dict(torch.load(directory / "faster_rcnn.pt", map_location="cpu",
-                                              weights_only=True))
+        weights = load_tensors(directory / "faster_rcnn.pt", f"saved {self.name!r} weights")
+        try:
+            meta = json.loads((directory / "faster_rcnn.json").read_text())
+            self.anchors = tuple(tuple(float(v) for v in a) for a in meta["anchors"])
+            self.image_size = int(meta["image_size"])
+            self.history = list(meta.get("history", []))
+            self.model = self._build()
+            self.model.load_state_dict(weights)
+        except (OSError, ValueError, RuntimeError, KeyError, TypeError, AttributeError) as exc:
+            raise state_error(self.name, exc, directory) from None
         self.model.eval()

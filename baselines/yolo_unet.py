@@ -31,14 +31,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cryobench.errors import ConfigError
+from cryobench.errors import ConfigError, MethodError
+from cryobench.io.atomic import atomic_write_text
 from cryobench.methods.base import RunContext, RunLike
 from cryobench.methods.engine.segmentation import SegmentationConfig, SegmentationMethod
 from cryobench.methods.slices.dataset import SliceSample
 from cryobench.methods.slices.detector import Detections, SliceConfigMixin, SliceDetector
 from cryobench.methods.slices.postprocess_variants import VARIANTS
+from cryobench.methods.slices.yolo_runtime import MODEL_YAML
 
-__all__ = ["YoloUNet", "YoloUNetConfig"]
+__all__ = ["YoloUNet", "YoloUNetConfig", "YOLO_WEIGHTS"]
+
+YOLO_WEIGHTS = "yolo_weights.pt"
+"""File of a saved model's YOLO tensors (``torch.save`` of a state dict, read with
+``weights_only=True``)."""
 
 
 @dataclass
@@ -210,6 +216,9 @@ class YoloUNet(SliceDetector):
         super().__init__(config)
         self.yolo = None
         self.yolo_weights: Path | None = None
+        """The checkpoint this run's training wrote (in its work dir)."""
+        self.yolo_state: dict[str, Any] | None = None
+        """The trained YOLO's tensors: what :meth:`save_weights` stores."""
         self.unet_method: _FusionUNet | None = None
         self.fusion_weight = 1.0
         self.unet_threshold = float("inf")
@@ -238,7 +247,12 @@ class YoloUNet(SliceDetector):
                        ctx: RunContext) -> None:
         from cryobench.methods.engine.segmentation import torch_threads
         from cryobench.methods.slices.yolo_format import write_yolo_dataset
-        from cryobench.methods.slices.yolo_runtime import import_ultralytics, load_yolo, train_yolo
+        from cryobench.methods.slices.yolo_runtime import (
+            import_ultralytics,
+            load_yolo,
+            train_yolo,
+            yolo_state_dict,
+        )
 
         cfg = self.config
         import_ultralytics(self._config_dir(ctx), self.name)
@@ -252,7 +266,8 @@ class YoloUNet(SliceDetector):
                 data, work / "yolo_runs", epochs=cfg.epochs, imgsz=cfg.imgsz, batch=cfg.batch,
                 seed=ctx.seed, device=ctx.device, amp=ctx.amp, num_classes=len(self.classes),
                 lr0=cfg.yolo_lr, quiet=not ctx.progress)
-        self.yolo = load_yolo(self.yolo_weights)
+        self.yolo = load_yolo(self.yolo_weights)  # this run's own checkpoint
+        self.yolo_state = yolo_state_dict(self.yolo)
         if cfg.unet:
             self._train_unet(ctx)
 
@@ -385,12 +400,17 @@ class YoloUNet(SliceDetector):
 
     # ----- persistence -------------------------------------------------------------------------
     def save_weights(self, directory: Path) -> None:
-        shutil.copyfile(self.yolo_weights, directory / "yolo.pt")
+        from cryobench.methods.slices.yolo_runtime import save_yolo_state
+
+        if self.yolo_state is None:
+            raise MethodError(f"method {self.name!r} is not fitted; call fit() or load() first")
+        save_yolo_state(self.yolo_state, directory / YOLO_WEIGHTS)
         if self.unet_method is not None:
             (directory / "unet").mkdir(exist_ok=True)
             self.unet_method.save(directory / "unet")
         finite = {k: v for k, v in self.intensity_thresholds.items() if np.isfinite(v)}
-        (directory / "yolo_unet.json").write_text(json.dumps({
+        atomic_write_text(directory / "yolo_unet.json", json.dumps({
+            "yolo": {"architecture": MODEL_YAML, "classes": len(self.classes)},
             "fusion_weight": self.fusion_weight,
             "unet_threshold": None if not np.isfinite(self.unet_threshold)
             else self.unet_threshold,
@@ -399,17 +419,40 @@ class YoloUNet(SliceDetector):
         }, indent=2))
 
     def load_weights(self, directory: Path) -> None:
-        from cryobench.methods.slices.yolo_runtime import import_ultralytics, load_yolo
+        """Load a saved model without unpickling anything but tensors (see
+        :func:`~cryobench.methods.slices.yolo_runtime.build_yolo`)."""
+        from cryobench.methods.slices.yolo_runtime import (
+            build_yolo,
+            import_ultralytics,
+            yolo_state_dict,
+        )
 
+        meta_path = directory / "yolo_unet.json"
+        if not (directory / YOLO_WEIGHTS).exists() and (directory / "yolo.pt").exists():
+            raise MethodError("this model directory holds a pickled ultralytics checkpoint "
+                              "(yolo.pt), which cryobench does not load: a pickle can run any "
+                              f"code. Models saved by cryobench hold {YOLO_WEIGHTS} (tensors "
+                              "only); retrain to get one", directory / "yolo.pt")
+        try:
+            meta = json.loads(meta_path.read_text())
+            yolo_meta = meta["yolo"]
+            n_classes = int(yolo_meta["classes"])
+            if yolo_meta["architecture"] != MODEL_YAML or n_classes != len(self.classes):
+                raise ValueError(f"architecture {yolo_meta['architecture']!r} with "
+                                 f"{n_classes} classes (expected {MODEL_YAML!r} with "
+                                 f"{len(self.classes)})")
+            self.fusion_weight = float(meta["fusion_weight"])
+            t = meta["unet_threshold"]
+            self.unet_threshold = float("inf") if t is None else float(t)
+            self.intensity_thresholds = {str(k): float(v)
+                                         for k, v in meta["intensity_thresholds"].items()}
+            self.polarity = {str(k): float(v) for k, v in meta["polarity"].items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise MethodError(f"cannot load saved {self.name!r} state ({type(exc).__name__}: "
+                              f"{exc})", meta_path) from None
         import_ultralytics(directory / "ultralytics", self.name)
-        meta = json.loads((directory / "yolo_unet.json").read_text())
-        self.fusion_weight = float(meta["fusion_weight"])
-        t = meta["unet_threshold"]
-        self.unet_threshold = float("inf") if t is None else float(t)
-        self.intensity_thresholds = {k: float(v) for k, v in meta["intensity_thresholds"].items()}
-        self.polarity = {k: float(v) for k, v in meta["polarity"].items()}
-        self.yolo_weights = directory / "yolo.pt"
-        self.yolo = load_yolo(self.yolo_weights)
+        self.yolo = build_yolo(n_classes, directory / YOLO_WEIGHTS)
+        self.yolo_state = yolo_state_dict(self.yolo)
         self.unet_method = (_FusionUNet.load(directory / "unet")
                             if (directory / "unet" / "method.json").exists() else None)
 

@@ -364,26 +364,26 @@ class SegmentationMethod(PickingMethod):
         atomic_write_text(Path(directory) / "state.json", json.dumps(state, indent=2))
 
     def load_state(self, directory: Path) -> None:
-        import torch
+        from cryobench.methods.weights import load_tensors, state_error
 
         d = Path(directory)
+        weights = load_tensors(d / "weights.pt", f"saved {self.name!r} weights")
         try:
             state = json.loads((d / "state.json").read_text())
-            weights = torch.load(d / "weights.pt", map_location="cpu", weights_only=True)
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise MethodError(f"cannot load saved {self.name!r} state: {exc}", d) from exc
-        self.class_names = list(state["class_names"])
-        self.radii = {k: float(v) for k, v in state["radii"].items()}
-        self.thresholds = {k: float(v) for k, v in state["thresholds"].items()}
-        self.val_fbeta = dict(state.get("val_fbeta", {}))
-        self.merge_state = dict(state.get("merge_state", {}))
-        self.history = list(state.get("history", []))
-        self.precision_used = str(state.get("precision_used", ""))
-        self.models, self._fused = [], []
-        for sd in weights:
-            model = self._network_for_head()
-            model.load_state_dict(sd)
-            self.models.append(model.eval())
+            self.class_names = [str(n) for n in state["class_names"]]
+            self.radii = {str(k): float(v) for k, v in state["radii"].items()}
+            self.thresholds = {str(k): float(v) for k, v in state["thresholds"].items()}
+            self.val_fbeta = dict(state.get("val_fbeta", {}))
+            self.merge_state = dict(state.get("merge_state", {}))
+            self.history = list(state.get("history", []))
+            self.precision_used = str(state.get("precision_used", ""))
+            self.models, self._fused = [], []
+            for sd in weights:
+                model = self._network_for_head()
+                model.load_state_dict(sd)
+                self.models.append(model.eval())
+        except (OSError, ValueError, RuntimeError, KeyError, TypeError, AttributeError) as exc:
+            raise state_error(self.name, exc, d) from None
         if len(self.models) != len(self._heads()):
             raise MethodError(f"saved {self.name!r} state has {len(self.models)} networks, "
                               f"expected {len(self._heads())}", d)
