@@ -22,6 +22,7 @@ ultralytics (AGPL-3.0) is imported only inside the method (extra ``yolo``).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +35,16 @@ import pandas as pd
 from cryobench.errors import ConfigError, MethodError
 from cryobench.io.atomic import atomic_write_text
 from cryobench.methods.base import RunContext, RunLike
+from cryobench.methods.config_checks import (
+    Rule,
+    check_config,
+    check_memory,
+    float_tuple,
+    int_sequence,
+    integer,
+    number,
+    one_of,
+)
 from cryobench.methods.engine.segmentation import SegmentationConfig, SegmentationMethod
 from cryobench.methods.slices.dataset import SliceSample
 from cryobench.methods.slices.detector import Detections, SliceConfigMixin, SliceDetector
@@ -94,30 +105,59 @@ class YoloUNetConfig(SliceConfigMixin):
     2-core machine two OpenMP threads made steps 2-60x slower and erratic (measured)."""
 
     def __post_init__(self) -> None:
-        self.unet_channels = tuple(int(c) for c in self.unet_channels)
-        self.unet_strides = tuple(int(s) for s in self.unet_strides)
-        self.fusion_weights = tuple(float(w) for w in self.fusion_weights)
-        self.unet_thresholds = tuple(float(t) for t in self.unet_thresholds)
-        if self.postprocess not in VARIANTS:
-            raise ConfigError(f"unknown postprocess {self.postprocess!r}; choose one of "
-                              f"{', '.join(VARIANTS)}")
-        checks = {
-            "bin": self.bin >= 1 and not self.bin & (self.bin - 1),
-            "imgsz": self.imgsz >= 32 and self.imgsz % 32 == 0,
-            "epochs": self.epochs >= 1,
-            "batch": self.batch >= 1,
-            "conf": 0 <= self.conf < 1,
-            "infer_stride": self.infer_stride >= 1,
-            "train_stride": self.train_stride >= 1,
-            "unet_strides": len(self.unet_strides) == len(self.unet_channels) - 1,
-            "fusion_weights": bool(self.fusion_weights)
-            and all(0 <= w <= 1 for w in self.fusion_weights),
-            "unet_thresholds": bool(self.unet_thresholds),
-        }
-        bad = [k for k, ok in checks.items() if not ok]
-        if bad:
-            raise ConfigError("invalid value for " + ", ".join(
-                f"{k}={getattr(self, k)!r}" for k in bad))
+        self.unet_channels = int_sequence(self.unet_channels, "unet_channels")
+        self.unet_strides = int_sequence(self.unet_strides, "unet_strides")
+        try:
+            self.fusion_weights = tuple(float(w) for w in self.fusion_weights)
+            self.unet_thresholds = tuple(float(t) for t in self.unet_thresholds)
+        except (TypeError, ValueError):
+            raise ConfigError(f"invalid value for fusion_weights={self.fusion_weights!r} or "
+                              f"unet_thresholds={self.unet_thresholds!r} (expected lists of "
+                              "numbers)") from None
+        check_config(self, {
+            **self.slice_rules(),
+            "imgsz": (lambda v: isinstance(v, int) and 32 <= v <= 4096 and v % 32 == 0,
+                      "a multiple of 32 in [32, 4096]"),
+            "epochs": integer(1, 100_000), "batch": integer(1, 1024),
+            "yolo_lr": number(0, 10, lo_open=True), "conf": number(0, 1, hi_open=True),
+            "iou": number(0, 1, lo_open=True), "max_det": integer(1, 100_000),
+            "unet": one_of(True, False),
+            "unet_strides": (lambda v: len(v) == len(self.unet_channels) - 1,
+                             "one stride fewer than unet_channels"),
+            "fusion_weights": float_tuple(1, 100, 0, 1),
+            "unet_thresholds": float_tuple(1, 100, 0, 1),
+            "region_fraction": number(0, 10, lo_open=True),
+            "postprocess": one_of(*VARIANTS), "threads": integer(0, 1024)})
+        # YOLOv8n keeps roughly 400 bytes per input pixel and image while training, rough
+        check_memory("this config", {"YOLO training (batch x imgsz^2)":
+                                     400.0 * self.batch * self.imgsz**2})
+        self.unet_config()  # the U-Net half's fields, checked now rather than at fit time
+
+    def unet_config(self) -> _UNetConfig:
+        """The config of the U-Net half (its ``unet_*`` fields, checked by its own rules;
+        errors name the ``unet_*`` fields)."""
+        try:
+            return self._make_unet_config()
+        except ConfigError as exc:
+            names = "|".join(_UNET_FIELDS)
+            raise ConfigError(re.sub(rf"(?<![\w])({names})=", r"unet_\1=", exc.message)
+                              ) from None
+
+    def _make_unet_config(self) -> _UNetConfig:
+        return _UNetConfig(
+            bin=self.bin, channels=self.unet_channels, strides=self.unet_strides,
+            res_units=self.unet_res_units, patch_size=self.unet_patch_size,
+            batch_size=self.unet_batch_size, epochs=self.unet_epochs,
+            steps_per_epoch=self.unet_steps_per_epoch, lr=self.unet_lr,
+            pos_weight=self.unet_pos_weight, radius_fraction=self.unet_radius_fraction,
+            roi_size=self.unet_roi_size, sw_batch_size=self.unet_sw_batch_size,
+            floor=self.unet_floor, threads=self.threads, val_patches=1)
+
+
+_UNET_FIELDS = ("channels", "strides", "res_units", "patch_size", "batch_size", "epochs",
+                "steps_per_epoch", "lr", "pos_weight", "radius_fraction", "roi_size",
+                "sw_batch_size", "floor")
+"""Fields of the U-Net half that ``YoloUNetConfig`` sets from its ``unet_<field>``."""
 
 
 @dataclass
@@ -125,6 +165,17 @@ class _UNetConfig(SegmentationConfig):
     strides: tuple[int, ...] = (2, 2, 1)
     res_units: int = 1
     pos_weight: float = 16.0
+
+    def __post_init__(self) -> None:
+        self.strides = int_sequence(self.strides, "strides")
+        super().__post_init__()
+
+    def rules(self) -> dict[str, Rule]:
+        return {**super().rules(),
+                "strides": (lambda v: len(v) == len(self.channels) - 1
+                            and all(s in (1, 2) for s in v),
+                            "one stride (1 or 2) fewer than the channels"),
+                "res_units": integer(0, 8), "pos_weight": number(0, 1e6, lo_open=True)}
 
 
 class _FusionUNet(SegmentationMethod):
@@ -285,15 +336,7 @@ class YoloUNet(SliceDetector):
 
     # ----- U-Net ------------------------------------------------------------------------------
     def _unet_config(self) -> _UNetConfig:
-        cfg = self.config
-        return _UNetConfig(
-            bin=cfg.bin, channels=cfg.unet_channels, strides=cfg.unet_strides,
-            res_units=cfg.unet_res_units, patch_size=cfg.unet_patch_size,
-            batch_size=cfg.unet_batch_size, epochs=cfg.unet_epochs,
-            steps_per_epoch=cfg.unet_steps_per_epoch, lr=cfg.unet_lr,
-            pos_weight=cfg.unet_pos_weight, radius_fraction=cfg.unet_radius_fraction,
-            roi_size=cfg.unet_roi_size, sw_batch_size=cfg.unet_sw_batch_size,
-            floor=cfg.unet_floor, threads=cfg.threads, val_patches=1)
+        return self.config.unet_config()
 
     def _train_unet(self, ctx: RunContext) -> None:
         train_runs, val_runs = self._fit_runs
