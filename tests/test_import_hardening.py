@@ -354,3 +354,29 @@ def test_pandas_frame_rows_for_reference():
                        "Motor axis 2": [1.0]})
     with pytest.raises(InputError, match="True/False"):
         validate_byu(df, "frame", solution=False)
+
+
+# ----- data synth / data show ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", ["-1", str(2**64)])
+def test_synth_seed_out_of_range_is_one_line(tmp_path, seed):
+    res = _run_cli("synth", "--preset", "tiny", "--out", str(tmp_path / "o"), "--runs", "1",
+                   "--seed", seed, "--quiet")
+    assert res.exit_code == 2
+    assert res.output.strip().splitlines() == [
+        f"error: seed must be an integer in [0, {2**63 - 1}], not {int(seed)}"]
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("target,words", [("slice.txt", "cannot draw a '.txt' file"),
+                                          ("adir", "is a directory")])
+def test_show_output_problems_are_one_line(config, target, words):
+    path, _ = config
+    out = path.parent / target
+    if target == "adir":
+        out.mkdir()
+    line = _one_line_error(_run_cli("show", str(path), "--run", "TS_1", "-o", str(out)), out)
+    assert words in line
+    assert sorted(p.name for p in path.parent.iterdir()) == sorted(
+        ["copick.json", "overlay"] + (["adir"] if target == "adir" else []))

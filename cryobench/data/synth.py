@@ -39,6 +39,8 @@ CONFIG_NAME = "copick.json"
 MANIFEST_NAME = "cryobench-data.json"
 """Manifest written beside the config: how the data was made and its data fingerprint."""
 SYNTH_TOMO_TYPE = "denoised"
+MAX_SEED = 2**63 - 1
+"""Largest seed of a synthetic project (seeds are non-negative 63-bit integers)."""
 INTEGRITY_KEY = "integrity"
 """Manifest key of the zarr arrays' listings (:func:`cryobench.data.integrity.array_listings`)."""
 
@@ -135,6 +137,9 @@ def write_synthetic_project(
 
     from cryobench.data.project import create_project
 
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not (
+            0 <= int(seed) <= MAX_SEED):
+        raise ConfigError(f"seed must be an integer in [0, {MAX_SEED}], not {seed!r}")
     spec = get_preset(preset)
     phantom = _phantom()
     run_options = dict(run_options or {})
