@@ -47,6 +47,10 @@ class ParticleType:
     def __post_init__(self) -> None:
         if "_" in self.name:
             raise ValueError(f"particle name {self.name!r} may not contain underscores (copick)")
+        if isinstance(self.label, bool) or not isinstance(self.label, int) or not (
+                1 <= self.label <= 255):
+            raise ValueError(f"particle {self.name!r} needs a label in [1, 255] (label volumes "
+                             f"are uint8, 0 is background), got {self.label!r}")
         if not (isinstance(self.radius, (int, float)) and 0 < self.radius <= MAX_RADIUS):
             raise ValueError(f"particle {self.name!r} needs a radius in (0, {MAX_RADIUS:g}] Å, "
                              f"got {self.radius}")

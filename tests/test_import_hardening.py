@@ -285,6 +285,10 @@ BAD_CONFIGS = {
                     "radius"),
     "missing overlay root": (lambda d: {**d, "overlay_root": d["overlay_root"] + "-gone"},
                              "overlay root"),
+    "400-digit radius": (lambda d: json.dumps(d).replace('"radius": 60.0', '"radius": '
+                                                         + "9" * 400), "radius"),
+    "400-digit label": (lambda d: json.dumps(d).replace('"label": 1,', '"label": ' + "9" * 400
+                                                        + ","), "needs a label in [1, 255]"),
 }
 
 

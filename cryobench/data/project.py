@@ -257,8 +257,9 @@ def _particles_from_objects(objects: Iterable[Any], source: Path) -> tuple[Parti
         weight = czii[obj.name].weight if obj.name in czii else 1.0
         color = tuple(int(c) for c in (obj.color or (128, 128, 128, 255)))
         try:
-            out.append(ParticleType(obj.name, int(obj.label), float(obj.radius), weight, color))
-        except ValueError as exc:
+            label = obj.label if isinstance(obj.label, int) else int(obj.label)
+            out.append(ParticleType(obj.name, label, float(obj.radius), weight, color))
+        except (ValueError, TypeError, OverflowError) as exc:
             raise DataError(str(exc), source) from None
     return tuple(out)
 
@@ -498,16 +499,58 @@ def _chunk_separator(arr: Any) -> str:
     return sep or getattr(arr, "_dimension_separator", None) or "."
 
 
+def _scan_chunks(directory: str, ndim: int) -> tuple[dict[str, list[str]],
+                                                    list[tuple[str, str]]]:
+    """Chunk-like entries under an array directory: keys written with ``/`` (nested folders
+    of numbers) and with ``.`` (``0.0.0`` files), and problems with the entries' kinds
+    (``(key, problem)``). Uses ``os.scandir`` (no stat for plain files)."""
+    found: dict[str, list[str]] = {"/": [], ".": []}
+    kinds: dict[str, str] = {}
+
+    def visit(path: str, prefix: str, depth: int) -> None:
+        with os.scandir(path) as it:
+            for entry in it:
+                name = entry.name
+                if name.startswith("."):
+                    continue
+                if depth == 0 and name.count(".") == ndim - 1 and \
+                        name.replace(".", "").isdigit() and ndim > 1:
+                    found["."].append(name)
+                    kinds[name] = _entry_kind(entry)
+                    continue
+                if not name.isdigit():
+                    continue
+                key = prefix + name
+                if depth == ndim - 1:
+                    found["/"].append(key)
+                    kinds[key] = _entry_kind(entry)
+                elif entry.is_dir(follow_symlinks=False):
+                    visit(entry.path, key + "/", depth + 1)
+
+    visit(directory, "", 0)
+    return found, [(k, v) for k, v in kinds.items() if v]
+
+
+def _entry_kind(entry: os.DirEntry) -> str:
+    """'' for a readable chunk file, else what is wrong with the entry."""
+    if entry.is_dir(follow_symlinks=False):
+        return "is a directory, not a chunk file"
+    if not entry.is_file():
+        return "is not a readable file (a dangling link?)"
+    if not os.access(entry.path, os.R_OK):
+        return "cannot be read (permissions)"
+    return ""
+
+
 def _check_level(arr: Any, level: int, where: str) -> None:
     """Refuse a local zarr array that would silently read as zeros: no chunk at all, chunk
     keys with the other separator, or a chunk that is a directory or cannot be read.
 
     Missing chunks in an otherwise complete array are allowed (zarr stores a chunk that holds
-    only the fill value as no file); the integrity listings of generated and imported data
+    only the fill value as no file); the integrity listings of generated data
     (:mod:`cryobench.data.integrity`) catch a deleted chunk there.
     """
     import math
-    import re
 
     directory = _local_array_dir(arr)
     if directory is None or not directory.is_dir():
@@ -518,31 +561,10 @@ def _check_level(arr: Any, level: int, where: str) -> None:
         return
     sep = _chunk_separator(arr)
     other = "." if sep == "/" else "/"
-    key_re = {s: re.compile(r"\d+(?:" + re.escape(s) + r"\d+){" + str(ndim - 1) + "}")
-              for s in ("/", ".")}
-    found: dict[str, list[str]] = {"/": [], ".": []}
-    bad: list[tuple[str, str]] = []
-    for top, dirs, files in os.walk(directory):
-        rel_top = Path(top).relative_to(directory).as_posix()
-        rel_top = "" if rel_top == "." else rel_top + "/"
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        for name in dirs + files:
-            if name.startswith("."):
-                continue
-            rel = rel_top + name
-            for s in ("/", "."):
-                if key_re[s].fullmatch(rel):
-                    path = Path(top) / name
-                    if s == sep:
-                        if path.is_dir():
-                            bad.append((rel, "is a directory, not a chunk file"))
-                        elif not path.is_file():
-                            bad.append((rel, "is not a readable file (a dangling link?)"))
-                        elif not os.access(path, os.R_OK):
-                            bad.append((rel, "cannot be read (permissions)"))
-                    found[s].append(rel)
+    found, problems = _scan_chunks(str(directory), ndim)
+    bad = sorted((k, v) for k, v in problems if k in set(found[sep]))
     if bad:
-        rel, problem = sorted(bad)[0]
+        rel, problem = bad[0]
         more = f" ({len(bad)} such chunks)" if len(bad) > 1 else ""
         raise DataError(f"chunk {rel} of pyramid level {level} {problem}{more}; it would read "
                         "as zeros", f"{where}/{arr.path}")
