@@ -112,8 +112,8 @@ def test_dot_separated_store_is_refused(project):
 def test_string_dtype_is_refused(project):
     config, level0 = project
     shutil.rmtree(level0)
-    arr = zarr.open_array(zarr.storage.NestedDirectoryStore(str(level0)), mode="w",
-                          shape=(20, 40, 36), chunks=(8, 16, 16), dtype="|S4")
+    arr = zarr.open_array(str(level0), mode="w", shape=(20, 40, 36), chunks=(8, 16, 16),
+                          dtype="|S4", dimension_separator="/")
     arr[:] = b"abcd"
     err = _error(config)
     assert "dtype |S4" in err.message and err.path.endswith("denoised.zarr/0")

@@ -35,6 +35,7 @@ def _malicious(path: Path, marker: Path, how: str = "torch") -> Path:
     return path
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 @pytest.mark.parametrize("how", ["torch", "pickle"])
 def test_the_payload_is_live_and_load_tensors_refuses_it(tmp_path, how):
     marker = tmp_path / "marker"

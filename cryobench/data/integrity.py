@@ -21,25 +21,37 @@ from typing import Any
 __all__ = ["array_listings", "check_integrity"]
 
 
-def _array_dirs(root: Path) -> list[Path]:
-    out = []
-    for top, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        if ".zarray" in files:
-            out.append(Path(top))
-            dirs[:] = []  # chunks only below an array
-    return sorted(out)
+def _array_dirs(root: Path) -> list[str]:
+    out: list[str] = []
+
+    def visit(path: str) -> None:
+        with os.scandir(path) as it:
+            entries = sorted(it, key=lambda e: e.name)
+        if any(e.name == ".zarray" for e in entries):
+            out.append(path)
+            return  # chunks only below an array
+        for e in entries:
+            if not e.name.startswith(".") and e.is_dir(follow_symlinks=False):
+                visit(e.path)
+
+    visit(str(root))
+    return out
 
 
-def _listing(array_dir: Path) -> dict[str, Any]:
-    entries = []
-    for top, dirs, files in os.walk(array_dir):
-        dirs.sort()
-        for name in files:
-            p = Path(top) / name
-            entries.append((p.relative_to(array_dir).as_posix(), p.stat().st_size))
-        for name in dirs:  # a directory where a chunk file belongs changes the listing too
-            entries.append(((Path(top) / name).relative_to(array_dir).as_posix() + "/", -1))
+def _listing(array_dir: str) -> dict[str, Any]:
+    entries: list[tuple[str, int]] = []
+
+    def visit(path: str, prefix: str) -> None:
+        with os.scandir(path) as it:
+            for e in it:
+                rel = prefix + e.name
+                if e.is_dir(follow_symlinks=False):
+                    entries.append((rel + "/", -1))  # a directory where a chunk file belongs
+                    visit(e.path, rel + "/")
+                else:
+                    entries.append((rel, e.stat().st_size))
+
+    visit(array_dir, "")
     entries.sort()
     h = hashlib.sha256()
     for rel, size in entries:
@@ -52,7 +64,7 @@ def array_listings(root: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
     """``{array path relative to root: {"files", "bytes", "sha256"}}`` for every zarr array
     (a directory holding ``.zarray``) under ``root``."""
     root = Path(root)
-    return {d.relative_to(root).as_posix(): _listing(d) for d in _array_dirs(root)}
+    return {Path(d).relative_to(root).as_posix(): _listing(d) for d in _array_dirs(root)}
 
 
 def check_integrity(root: str | os.PathLike[str], expected: dict[str, dict[str, Any]]
