@@ -84,4 +84,6 @@ def test_check_integrity_names_the_difference(tmp_path):
     assert "6 bytes instead of 7" in check_integrity(tmp_path, want)
     (arr / "0" / "0" / "0").unlink()
     assert "1 files instead of 2" in check_integrity(tmp_path, want)
+    (tmp_path / "elsewhere").mkdir()
     assert "a.zarr/0 is missing" in check_integrity(tmp_path / "elsewhere", want)
+    assert "cannot list its zarr arrays" in check_integrity(tmp_path / "nowhere", want)
