@@ -145,3 +145,20 @@ def test_concurrent_writers_finishing_one_directory(tmp_path: Path, finisher):
 @pytest.mark.slow
 def test_concurrent_writers_finishing_one_directory_heavy(tmp_path: Path, finisher):
     _stress(tmp_path, finisher, writers=16, rounds=60)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_a_synthetic_project_follows_the_umask(tmp_path: Path, umask: int):
+    """End to end: every file and folder `data synth` writes (config, manifest, zarr chunks,
+    picks) has the umask's permissions."""
+    from cryobench.data.synth import write_synthetic_project
+
+    old = os.umask(umask)
+    try:
+        write_synthetic_project(tmp_path / "p", "tiny", ["TS_1"], progress=False)
+    finally:
+        os.umask(old)
+    paths = [tmp_path / "p", *(tmp_path / "p").rglob("*")]
+    wrong = [(p, oct(_mode(p))) for p in paths
+             if _mode(p) != (0o777 if p.is_dir() else 0o666) & ~umask]
+    assert len(paths) > 20 and not wrong, wrong[:5]
