@@ -13,7 +13,6 @@ from click.testing import CliRunner
 from cryobench.cli import cli
 from cryobench.errors import ConfigError, InputError
 from cryobench.report.ablation import ablation_text, load_ablation
-from cryobench.report.synthetic import synthetic_cell
 from cryobench.runner import store
 from cryobench.runner.ablate import (
     load_spec,
@@ -24,6 +23,7 @@ from cryobench.runner.ablate import (
     spec_from_options,
 )
 from cryobench.runner.executors import Cell, LocalExecutor, RayExecutor, make_executor
+from cryobench.testing.records import synthetic_cell
 
 SPECS = sorted((Path(__file__).parents[1] / "leaderboards" / "ablations").glob("*.toml"))
 
@@ -194,7 +194,7 @@ def test_every_record_lands_in_the_store_layout(tmp_path):
     run_ablation(plan, tmp_path, LocalExecutor(progress=False), fn=synthetic_cell)
     for p in plan.points:
         rec = store.read_complete(store.run_dir(tmp_path, "tiny", "unet3d", p.config_hash, 3))
-        assert rec is not None and rec["config_hash"] == p.config_hash
+        assert rec is not None and rec.config_hash == p.config_hash
     manifest = json.loads(next(tmp_path.rglob("ablation.json")).read_text())
     assert manifest["kind"] == "cryobench-ablation" and len(manifest["cells"]) == 2
 

@@ -23,9 +23,9 @@ BAD_SEGMENTATION = {
     "channels=100000,100000": ({"channels": (100000, 100000)}, "channels=(100000, 100000)"),
     "batch_size=100000": ({"batch_size": 100000}, "batch_size=100000"),
     "schedule=bogus": ({"schedule": "bogus"}, "schedule='bogus' (expected one of cosine"),
-    "lr=nan": ({"lr": float("nan")}, "lr=nan"),
+    "lr=nan": ({"lr": float("nan")}, "nan"),  # the type contract (methods/config.py) or a rule
     "overlap=1": ({"overlap": 1.0}, "overlap=1.0"),
-    "channels not a list": ({"channels": 7}, "channels=7 (expected a list of integers)"),
+    "channels not a list": ({"channels": 7}, "7"),
     "memory": ({"patch_size": 1024, "batch_size": 64, "channels": (64, 128)},
                "asks for about"),
     "inference memory": ({"roi_size": 2048, "sw_batch_size": 64}, "in inference"),

@@ -322,9 +322,9 @@ def test_unreachable_s3_endpoint_fails_fast(config):
     _write(path, {**data, "overlay_root": "s3://bucket/overlay",
                   "overlay_fs_args": {"client_kwargs": {"endpoint_url": "http://127.0.0.1:9"}}})
     t0 = time.perf_counter()
-    with pytest.raises(DataError, match="cannot reach 127.0.0.1:9 .*need the network") as e:
+    with pytest.raises(DataError, match="needs the network") as e:
         open_project(path)
-    assert time.perf_counter() - t0 < 5 and e.value.path == str(path)
+    assert time.perf_counter() - t0 < 10 and e.value.path == str(path)
 
 
 def test_s3_root_offline_fails_fast(config, monkeypatch):
@@ -339,7 +339,7 @@ def test_s3_root_offline_fails_fast(config, monkeypatch):
     t0 = time.perf_counter()
     res = _run_cli("show", str(path), "--run", "TS_1", "-o", str(path.parent / "a.png"))
     line = _one_line_error(res, path)
-    assert "cannot reach s3.amazonaws.com:443" in line
+    assert "needs the network: cannot resolve some-bucket.s3.amazonaws.com" in line
     assert time.perf_counter() - t0 < 10
 
 

@@ -14,10 +14,9 @@ from click.testing import CliRunner
 from cryobench.cli import cli
 from cryobench.errors import ConfigError, ResultsError
 from cryobench.report.site import build_site
-from cryobench.report.synthetic import fake_record, record_path, synthetic_cell, write_fake_results
-from cryobench.runner import record as R
 from cryobench.runner.ablate import make_plan, run_ablation, spec_from_options
 from cryobench.runner.executors import LocalExecutor
+from cryobench.testing.records import fake_record, record_path, synthetic_cell, write_fake_results
 
 
 @pytest.fixture
@@ -118,8 +117,8 @@ def test_cli_build_and_errors(results, tmp_path):
 
 def test_mismatched_stored_score_is_flagged_on_the_board(tmp_path):
     rec = fake_record(seed=0)
-    rec["score"] += 0.05
-    R.write(record_path(tmp_path / "r", rec), rec)
+    rec.score += 0.05
+    rec.save(record_path(tmp_path / "r", rec))
     res = build_site([tmp_path / "r"], tmp_path / "site", n_boot=10)
     index = (tmp_path / "site" / "index.html").read_text()
     assert res.boards == {"czii-synth": 1} and "differs from its counts" in index

@@ -90,7 +90,7 @@ def test_plugin_runs_through_cryobench_run(plugin_site, tmp_path):
     assert out.returncode == 0, out.stderr
     rec = json.loads(out.stdout)
     path = next(tmp_path.rglob("record.json"))
-    assert record.load(path) == rec
+    assert record.load(path).to_dict() == rec
     assert rec["method"] == "blobs" and rec["split"] == "tiny" and rec["budget"] == "smoke"
     assert rec["config"] == {"sigma": 1.0, "min_distance": 3, "max_picks": 50}
     assert rec["metric"] == "czii" and 0 <= rec["score"] <= 1

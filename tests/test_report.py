@@ -16,15 +16,14 @@ from cryobench.report import stats
 from cryobench.report.loading import load_records
 from cryobench.report.split_report import write_report
 from cryobench.report.summary import rank_entries, summarise
-from cryobench.report.synthetic import fake_record, record_path, write_fake_results
-from cryobench.runner import record as R
+from cryobench.testing.records import fake_record, record_path, write_fake_results
 
 CZII_W = {"apo-ferritin": 1.0, "beta-amylase": 0.0, "beta-galactosidase": 2.0, "ribosome": 1.0,
           "thyroglobulin": 2.0, "virus-like-particle": 1.0}
 
 
 def _write(results, rec):
-    R.write(record_path(results, rec), rec)
+    rec.save(record_path(results, rec))
 
 
 def _random_counts(rng, experiments, classes, neg_fp=False):
@@ -96,12 +95,11 @@ def test_loading_reports_bad_files_and_keeps_good_ones(tmp_path):
     (tmp_path / "junk.record.json").write_text("{not json")
     (tmp_path / "notes.json").write_text("{}")  # not named like a record: not looked at
     newer = fake_record(seed=5)
-    newer["schema_version"] = 99
     p = record_path(tmp_path, newer)
     p.parent.mkdir(parents=True)
-    p.write_text(json.dumps(newer))
+    p.write_text(json.dumps({**newer.to_dict(), "schema_version": 99}))
     records, bad = load_records([tmp_path])
-    assert sorted(r["seed"] for r in records) == [0, 1]
+    assert sorted(r.seed for r in records) == [0, 1]
     reasons = {q.name if q.name == "junk.record.json" else "newer": why for q, why in bad}
     assert len(bad) == 2
     assert "JSON" in reasons["junk.record.json"]
@@ -122,7 +120,7 @@ def test_entries_are_recomputed_from_counts_and_ranked(tmp_path):
     assert [e.method for e in entries] == ["unet3d", "deepfindet", "faster_rcnn"]
     for e in entries:
         assert not e.flags
-        stored = np.mean([r["score"] for r in e.records])
+        stored = np.mean([r.score for r in e.records])
         assert e.score == pytest.approx(stored, abs=1e-9)
         assert e.interval[0] <= e.score <= e.interval[1]
         assert e.seeds == [0, 1, 2]
@@ -133,11 +131,12 @@ def test_missing_seed_and_class_are_flagged_not_ranked(tmp_path):
     write_fake_results(tmp_path, methods=[("unet3d", 0.7)])
     write_fake_results(tmp_path, methods=[("deepfindet", 0.9)], seeds=[0, 1])
     rec = fake_record("faster_rcnn", seed=0, skill=0.5)
-    rec["counts"] = [c for c in rec["counts"] if c["particle_type"] != "ribosome"]
-    rec["score"] = float(stats.CountCube.from_rows([0], [rec["counts"]], CZII_W, 4)
-                         .seed_scores()[0])
+    rec.counts = [c for c in rec.counts if c.particle_type != "ribosome"]
+    rec.score = float(stats.CountCube.from_rows([0], [rec.count_rows()], CZII_W, 4)
+                      .seed_scores()[0])
     for s in (0, 1, 2):
-        _write(tmp_path, dict(rec, seed=s))
+        rec.seed = s
+        _write(tmp_path, rec)
     records, _ = load_records([tmp_path])
     by = {e.method: e for e in summarise(records, n_boot=100)}
     assert by["unet3d"].rank == 1 and not by["unet3d"].flags
@@ -149,8 +148,8 @@ def test_missing_seed_and_class_are_flagged_not_ranked(tmp_path):
 
 def test_stored_score_disagreeing_with_counts_is_flagged(tmp_path):
     rec = fake_record(seed=0)
-    rec["score"] = rec["score"] + 0.1
-    rec["metrics"]["czii"]["score"] = rec["score"]
+    rec.score = rec.score + 0.1
+    rec.metrics["czii"]["score"] = rec.score
     _write(tmp_path, rec)
     records, _ = load_records([tmp_path])
     (e,) = summarise(records, n_boot=0)
@@ -243,7 +242,7 @@ def test_report_with_data_draws_curves_and_a_slice(tmp_path):
                        noise.assign(score=rng.uniform(0, 0.6, len(noise)))])
     rec = fake_record("unet3d", "tiny", 0, 0.7, experiments=sp.role_runs("test"))
     path = record_path(tmp_path, rec)
-    R.write(path, rec)
+    rec.save(path)
     write_picks_csv(picks, path.parent / "predictions.csv")
     out = tmp_path / "r.html"
     res = write_report([tmp_path], out, n_boot=50)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from cryobench.report.synthetic import write_fake_results
+from cryobench.testing.records import write_fake_results
 
 ROOT = Path(__file__).resolve().parents[1]
 OFFICIAL = ROOT / "leaderboards" / "results"

@@ -1,6 +1,6 @@
 """The slice detectors end to end: faster_rcnn and yolo_unet on small in-memory runs.
 
-Smoke budgets on bright balls in noise (cryobench.methods.engine.fakes): fit, predict, save, load
+Smoke budgets on bright balls in noise (cryobench.testing.fakes): fit, predict, save, load
 give identical picks; the missing-extra error names the pip command; YOLO never touches the
 network. The conformance suite on the ``tiny`` split runs for every method elsewhere.
 """
@@ -18,7 +18,7 @@ import pytest
 from cryobench.errors import ConfigError, MethodError
 from cryobench.io.picks import validate_picks
 from cryobench.methods.base import RunContext
-from cryobench.methods.engine.fakes import make_fake_motor_runs, make_fake_runs
+from cryobench.testing.fakes import make_fake_motor_runs, make_fake_runs
 
 pytest.importorskip("torchvision")
 

@@ -27,7 +27,8 @@ COMMANDS: dict[str, str] = {
     "ablate": "cryobench.cli.ablate:ablate",
     "leaderboard": "cryobench.cli.leaderboard:leaderboard",
     "score": "cryobench.cli.score:score",
-
+    "predict": "cryobench.cli.predict:predict",
+    "verify": "cryobench.cli.verify:verify",
 }
 
 

@@ -45,14 +45,18 @@ def build(results: tuple[str, ...], out: str, fmt: str, split: str | None, n_boo
         return
     from cryobench.report.leaderboard import to_csv, to_markdown
     from cryobench.report.site import leaderboard_entries, load_entries
-    from cryobench.report.summary import one_split
 
     loaded = load_entries(results, n_boot, expected_seeds=expected)
     for path, why in loaded.bad:
         click.echo(f"warning: {path}: skipped ({why})", err=True)
     entries = leaderboard_entries(loaded)
     if split:
-        one_split([{"split": e.split} for e in entries], split, results[0])
+        from cryobench.errors import ResultsError
+
+        found = sorted({e.split for e in entries})
+        if split not in found:
+            raise ResultsError(f"no records of split {split!r} (found: {', '.join(found)})",
+                               results[0])
         entries = [e for e in entries if e.split == split]
     text = to_markdown(entries) if fmt == "md" else to_csv(entries)
     if out:

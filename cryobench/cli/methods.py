@@ -71,8 +71,8 @@ def info_cmd(name: str, as_json: bool) -> None:
     import dataclasses
 
     from cryobench.methods.base import BUDGETS
+    from cryobench.methods.config import field_types
     from cryobench.methods.registry import get_method, method_info
-    from cryobench.runner.overrides import field_types
     from cryobench.runner.record import jsonable
 
     meta = method_info(name)

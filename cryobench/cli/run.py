@@ -2,33 +2,31 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
+
+if TYPE_CHECKING:
+    from cryobench.runner.record import RunRecord
 
 __all__ = ["run", "format_counts_table"]
 
 
-def format_counts_table(rec: dict) -> str:
+def format_counts_table(rec: RunRecord) -> str:
     """Per-class table (tp, fp, fn, precision, recall, F-beta, weight) from a record's counts."""
-    beta = float(rec.get("params", {}).get("beta", 4 if rec.get("metric") == "czii" else 2))
-    weights = rec.get("params", {}).get("weights", {}) or {}
-    totals: dict[str, list[int]] = {}
-    for row in rec.get("counts", []):
-        t = totals.setdefault(row["particle_type"], [0, 0, 0])
-        t[0] += row["tp"]
-        t[1] += row["fp"]
-        t[2] += row["fn"]
-    for name in weights:  # classes without any counts still get a row
-        totals.setdefault(name, [0, 0, 0])
+    from cryobench.metrics.counts import summarise_counts
+
+    beta = rec.beta
+    weights = rec.weights
+    _, per_class = summarise_counts(rec.count_rows(), weights, beta,
+                                    classes=sorted({c.particle_type for c in rec.counts}
+                                                   | set(weights)))
     header = ["particle_type", "tp", "fp", "fn", "precision", "recall", f"F{beta:g}", "weight"]
     rows = []
-    for name in sorted(totals):
-        tp, fp, fn = totals[name]
-        p = tp / (tp + fp) if tp + fp > 0 else 0.0
-        r = tp / (tp + fn) if tp + fn > 0 else 0.0
-        f = (1 + beta**2) * p * r / (beta**2 * p + r) if (beta**2 * p + r) > 0 else 0.0
-        w = weights.get(name)
-        rows.append([name, str(tp), str(fp), str(fn), f"{p:.3f}", f"{r:.3f}", f"{f:.3f}",
-                     "-" if w is None else f"{w:g}"])
+    for name, v in per_class.items():
+        w = v["weight"]
+        rows.append([name, str(v["tp"]), str(v["fp"]), str(v["fn"]), f"{v['precision']:.3f}",
+                     f"{v['recall']:.3f}", f"{v['fbeta']:.3f}", "-" if w is None else f"{w:g}"])
     widths = [max(len(x[i]) for x in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in
                        enumerate(zip(r, widths, strict=True))) for r in [header, *rows]]
@@ -59,8 +57,8 @@ def run(method: str, split: str, seed: int, budget: str | None, device: str | No
     Writes predictions (CSV + copick picks) and a run record under --out, then prints the
     per-class table (or, with --json, the record).
     """
+    from cryobench.methods.config import parse_assignments
     from cryobench.methods.registry import get_method
-    from cryobench.runner.overrides import parse_assignments
     from cryobench.runner.run import run as run_one
 
     cls = get_method(method)
@@ -77,14 +75,17 @@ def run(method: str, split: str, seed: int, budget: str | None, device: str | No
     if as_json:
         from cryobench.runner.record import dumps
 
-        click.echo(dumps(rec), nl=False)
+        click.echo(dumps(rec.to_dict()), nl=False)
         return
     if result.skipped:
         click.echo(f"already complete: {result.path} (pass --rerun to run again)")
     click.echo(format_counts_table(rec))
-    t = rec["timings"]
-    click.echo(f"\n{rec['metric']} score: {rec['score']:.4f}  ({rec['method']} on {rec['split']}, "
-               f"budget {rec['budget']}, seed {rec['seed']}, {rec['device']}; "
+    t = rec.timings
+    click.echo(f"\n{rec.metric} score: {rec.score:.4f}  ({rec.method} on {rec.split}, "
+               f"budget {rec.budget}, seed {rec.seed}, {rec.device}; "
                f"fit {t['fit_s']:.1f}s, predict {t['predict_s']:.1f}s)")
     if not result.skipped:
         click.echo(f"record: {result.path}")
+    if rec.model_path is not None:
+        click.echo(f"model: {rec.model_path} (cryobench predict --model {result.directory} "
+                   "--data ...)")

@@ -15,17 +15,11 @@ from cryobench.errors import InputError
 from cryobench.io.numbers import check_voxel_spacing, numeric_column
 from cryobench.io.picks import read_csv_table
 
-__all__ = ["BYU_AXES", "BYU_SUBMISSION_COLUMNS", "validate_byu", "read_byu_csv", "is_byu_table",
+__all__ = ["BYU_AXES", "BYU_SUBMISSION_COLUMNS", "validate_byu", "read_byu_csv", "picks_to_byu",
            "motor_absent"]
 
 BYU_AXES: tuple[str, ...] = ("Motor axis 0", "Motor axis 1", "Motor axis 2")
 BYU_SUBMISSION_COLUMNS: tuple[str, ...] = ("tomo_id", *BYU_AXES)
-
-
-def is_byu_table(columns) -> bool:
-    """True when the columns look like a BYU table (``tomo_id`` and the three motor axes)."""
-    cols = set(columns)
-    return "tomo_id" in cols and all(a in cols for a in BYU_AXES)
 
 
 def _numeric(df: pd.DataFrame, col: str, source: str | None) -> np.ndarray:
@@ -98,3 +92,26 @@ def motor_absent(axes: np.ndarray, source: str | os.PathLike[str] | None) -> np.
 def read_byu_csv(path: str | os.PathLike[str], *, solution: bool = False) -> pd.DataFrame:
     """Read and validate a BYU submission or solution CSV."""
     return validate_byu(read_csv_table(path), path, solution=solution)
+
+
+def picks_to_byu(picks: pd.DataFrame, runs) -> pd.DataFrame:
+    """A BYU submission from picks (Å): per run, its highest-scoring pick as voxel
+    ``Motor axis 0/1/2`` (z, y, x), or -1 on every axis when there is no pick.
+
+    ``runs`` are the run handles (``name``, ``voxel_spacing``) in submission order.
+    """
+    from cryobench.coords import angstrom_to_voxel
+
+    rows = []
+    for run in runs:
+        mine = picks[picks["experiment"] == run.name]
+        if len(mine):
+            best = (mine.sort_values("score", ascending=False, kind="stable")
+                    if "score" in mine.columns else mine).iloc[0]
+            zyx = angstrom_to_voxel(best[["x", "y", "z"]].to_numpy(np.float64),
+                                    run.voxel_spacing)[0]
+        else:
+            zyx = np.array([-1.0, -1.0, -1.0])
+        rows.append({"tomo_id": run.name, BYU_AXES[0]: zyx[0], BYU_AXES[1]: zyx[1],
+                     BYU_AXES[2]: zyx[2]})
+    return pd.DataFrame(rows, columns=list(BYU_SUBMISSION_COLUMNS))

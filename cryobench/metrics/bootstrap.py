@@ -21,7 +21,7 @@ import pandas as pd
 
 from cryobench.errors import ConfigError, InputError
 from cryobench.metrics._fbeta import fbeta_sklearn, prf_from_counts
-from cryobench.metrics.report import BootstrapResult, PairedBootstrapResult
+from cryobench.metrics.results import BootstrapResult, PairedBootstrapResult
 
 __all__ = ["bootstrap_ci", "paired_bootstrap", "bootstrap_czii_report", "resample_indices",
            "score_of", "describe_metric"]

@@ -29,7 +29,7 @@ import pandas as pd
 
 from cryobench.errors import ConfigError, InputError
 from cryobench.metrics._matching import pairs_within
-from cryobench.metrics.report import MapReport
+from cryobench.metrics.results import MapReport
 
 __all__ = ["map_boxes", "map_picks", "sphere_iou", "box_iou", "COCO_IOU_THRESHOLDS",
            "COCO_RECALL_THRESHOLDS"]

@@ -1,7 +1,8 @@
 """Ablation results: each cell's score with its interval and the paired difference to the base.
 
 ``cryobench ablate`` writes its runs into a results store and an ``ablation.json`` manifest that
-lists the cells (overrides, split, config hash). This module reads manifests and pairs each cell
+lists the cells (overrides, split, config hash; the format is
+:mod:`cryobench.runner.manifest`'s). This module pairs each cell
 with its :class:`~cryobench.report.summary.Entry`; differences to the base cell are paired by
 test experiment (and computed on seed means), so they are only given when the cell and the base
 were scored on the same split.
@@ -9,22 +10,18 @@ were scored on the same split.
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from cryobench.errors import ResultsError
 from cryobench.report.stats import paired_bootstrap_difference, percentile_interval
 from cryobench.report.summary import Entry, entry_from_records
+from cryobench.runner.manifest import read_manifest
 
-__all__ = ["MANIFEST_NAME", "MANIFEST_KIND", "AblationCell", "Ablation", "find_manifests",
-           "read_manifest", "analyse"]
+__all__ = ["AblationCell", "Ablation", "analyse", "load_ablation", "ablation_text"]
 
-MANIFEST_NAME = "ablation.json"
-MANIFEST_KIND = "cryobench-ablation"
 
 
 @dataclass
@@ -92,37 +89,6 @@ class Ablation:
         }
 
 
-def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read and check an ``ablation.json`` manifest."""
-    p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ResultsError(f"unreadable ablation manifest ({type(exc).__name__})", p) from None
-    if not isinstance(data, dict) or data.get("kind") != MANIFEST_KIND:
-        raise ResultsError("not a cryobench ablation manifest", p)
-    for key in ("name", "method", "cells"):
-        if key not in data:
-            raise ResultsError(f"ablation manifest has no {key!r}", p)
-    return data
-
-
-def find_manifests(paths: Iterable[str | os.PathLike[str]]
-                   ) -> tuple[list[tuple[Path, dict[str, Any]]], list[tuple[Path, str]]]:
-    """Every ablation manifest under ``paths`` and the unreadable ones."""
-    found, bad = [], []
-    for root in map(Path, paths):
-        files = [root] if root.is_file() else sorted(root.rglob(MANIFEST_NAME))
-        for f in files:
-            if f.name != MANIFEST_NAME:
-                continue
-            try:
-                found.append((f, read_manifest(f)))
-            except ResultsError as exc:
-                bad.append((f, exc.message))
-    return found, bad
-
-
 def _own_seeds(entry: Entry | None, seeds: list[int], n_boot: int, boot_seed: int
                ) -> Entry | None:
     """The entry restricted to (and judged against) the ablation's own seeds: the same config
@@ -131,7 +97,7 @@ def _own_seeds(entry: Entry | None, seeds: list[int], n_boot: int, boot_seed: in
         if entry is not None and seeds and sorted(entry.expected_seeds) != sorted(seeds):
             return entry_from_records(entry.records, seeds, n_boot, boot_seed)
         return entry
-    mine = [r for r in entry.records if int(r["seed"]) in set(seeds)]
+    mine = [r for r in entry.records if r.seed in set(seeds)]
     return entry_from_records(mine, seeds, n_boot, boot_seed) if mine else None
 
 
@@ -197,7 +163,7 @@ def load_ablation(results_dir: str | os.PathLike[str], manifest: str | os.PathLi
         records, _ = load_records([results_dir])
     except ResultsError:
         records = []
-    mine = [r for r in records if r.get("method") == data["method"]]
+    mine = [r for r in records if r.method == data["method"]]
     entries = summarise(mine, data.get("seeds") or None, n_boot, boot_seed)
     by_key = {(e.split, e.method, e.config_hash): e for e in entries}
     return analyse(data, by_key, n_boot, boot_seed, str(manifest))

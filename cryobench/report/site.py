@@ -22,17 +22,18 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from cryobench import __version__
 from cryobench.errors import ConfigError
 from cryobench.io.atomic import atomic_dir
 from cryobench.report import figures as F
-from cryobench.report.ablation import MANIFEST_NAME, Ablation, analyse, find_manifests
+from cryobench.report.ablation import Ablation, analyse
 from cryobench.report.leaderboard import classes_of, to_csv, to_markdown
 from cryobench.report.loading import load_records
 from cryobench.report.render import environment, short_name
 from cryobench.report.summary import Entry, config_json, group_by_split, rank_entries, summarise
+from cryobench.runner.manifest import MANIFEST_NAME, find_manifests
+from cryobench.runner.record import RunRecord
 
 __all__ = ["SiteResult", "build_site", "SITE_MARKER", "load_entries"]
 
@@ -54,7 +55,7 @@ class SiteResult:
 
 @dataclass
 class Loaded:
-    records: list[dict[str, Any]]
+    records: list[RunRecord]
     bad: list[tuple[Path, str]]
     entries: list[Entry]
     ablations: list[Ablation]
@@ -112,7 +113,7 @@ def _rel(path: str | os.PathLike[str], roots: Sequence[Path]) -> str:
 def _seed_fbeta(e: Entry) -> dict[str, list[float]]:
     from cryobench.report.stats import class_metrics
 
-    fb = class_metrics(e.cube.sums(), e.cube.beta)["fbeta"]
+    fb = class_metrics(e.cube.sums(), e.cube.beta, e.cube.rule)["fbeta"]
     return {c: [float(x) for x in fb[:, k]] for k, c in enumerate(e.cube.classes)}
 
 
@@ -173,7 +174,7 @@ def build_site(results: Sequence[str | os.PathLike[str]], out_dir: str | os.Path
             fig = f"class-{e.id}.png"
             (tmp / "figures" / fig).write_bytes(F.class_bars(
                 e.per_class, _seed_fbeta(e), e.cube.beta, f"{e.method} on {e.split}"))
-            params = e.records[0].get("params", {})
+            params = e.records[0].params
             seed_rows = list(zip(e.records, e.seed_scores, strict=True))
             page = tmpl.render(title=f"{e.method} on {e.split} – cryobench", root="../", e=e,
                                class_figure=fig, seed_rows=seed_rows,
@@ -212,8 +213,7 @@ def build_site(results: Sequence[str | os.PathLike[str]], out_dir: str | os.Path
         }
         (tmp / "data" / "leaderboard.json").write_text(json.dumps(data, indent=1, default=str),
                                                        encoding="utf-8")
-        recs = [{"source": _rel(r.get("_path", ""), roots),
-                 **{k: v for k, v in r.items() if k != "_path"}} for r in loaded.records]
+        recs = [{"source": _rel(r.path or "", roots), **r.to_dict()} for r in loaded.records]
         (tmp / "data" / "records.json").write_text(json.dumps(recs, default=str),
                                                    encoding="utf-8")
         (tmp / "leaderboard.md").write_text(to_markdown(shown), encoding="utf-8")

@@ -28,6 +28,7 @@ from cryobench.report.leaderboard import classes_of, split_markdown
 from cryobench.report.loading import load_records
 from cryobench.report.render import environment, short_name
 from cryobench.report.summary import Entry, config_json, one_split, summarise
+from cryobench.runner.record import RunRecord
 
 __all__ = ["ReportResult", "write_report", "build_context"]
 
@@ -78,15 +79,11 @@ def _open_split(name: str, data_dir: str | None, notes: list[str]):
         return None
 
 
-def _predictions(record: dict[str, Any]):
+def _predictions(record: RunRecord):
     from cryobench.io.picks import read_picks_csv
 
-    src = record.get("_path")
-    pred = record.get("predictions")
-    if not src or not pred:
-        return None
-    path = Path(src).parent / pred
-    if not path.is_file():
+    path = record.predictions_path
+    if path is None or not path.is_file():
         return None
     try:
         return read_picks_csv(path)
@@ -100,57 +97,46 @@ def _thresholds(scores: np.ndarray) -> np.ndarray:
 
 
 def _sweep(entry: Entry, sp, picks) -> dict[str, Any] | None:
-    """Score and per-class P/R when keeping predictions with score >= t, for a grid of t."""
-    from cryobench import metrics as M
+    """Score and per-class P/R when keeping predictions with score >= t, for a grid of t
+    (scored through the metric registry with the record's own parameters)."""
+    from cryobench.metrics.params import MetricParams
+    from cryobench.metrics.registry import get_metric
 
     if picks is None or "score" not in picks.columns or len(picks) == 0:
         return None
-    if picks["score"].nunique() < 2:
+    if picks["score"].nunique() < 2 or entry.metric not in ("czii", "byu"):
         return None
+    metric = get_metric(entry.metric)
+    params = MetricParams.from_record(entry.records[0].params)
+    runs = sp.runs("test")
+    solution = metric.solution_from_split(sp, "test")
     ts = _thresholds(picks["score"].to_numpy(np.float64))
-    params = entry.records[0].get("params", {})
     scores, pr = [], {c: ([], []) for c in entry.cube.classes}
-    if entry.metric == "czii":
-        solution = sp.solution("test")
-        for t in ts:
-            rep = M.czii_score(picks[picks["score"] >= t], solution,
-                               radii=params.get("radii") or None,
-                               weights=params.get("weights") or None,
-                               beta=float(params.get("beta", 4)),
-                               distance_multiplier=float(params.get("distance_multiplier", 0.5)),
-                               matching=params.get("matching", "kaggle"))
-            scores.append(rep.score)
-            for c, st in rep.per_class.items():
+    for t in ts:
+        ev = metric.evaluate(metric.submission_from_picks(picks[picks["score"] >= t], runs),
+                             solution, params, per_experiment=False, diagnostics=False)
+        scores.append(ev.score)
+        if entry.metric == "czii":
+            for c, st in ev.result.per_class.items():
                 if c in pr:
                     pr[c][0].append(st.recall)
                     pr[c][1].append(st.precision)
-    elif entry.metric == "byu":
-        from cryobench.runner.run import picks_to_byu
-
-        runs = sp.runs("test")
-        solution = sp.byu_solution("test")
-        for t in ts:
-            rep = M.byu_score(picks_to_byu(picks[picks["score"] >= t], runs), solution)
-            scores.append(rep.score)
+        else:
             c = entry.cube.classes[0]
-            pr[c][0].append(rep.recall)
-            pr[c][1].append(rep.precision)
-    else:
-        return None
+            pr[c][0].append(ev.result.recall)
+            pr[c][1].append(ev.result.precision)
     return {"thresholds": ts, "scores": np.asarray(scores),
             "pr": {c: (np.asarray(r), np.asarray(p)) for c, (r, p) in pr.items() if r}}
 
 
 def _diagnostics_from_predictions(entry: Entry, sp, picks) -> dict[str, float]:
+    from cryobench.metrics.params import MetricParams
+    from cryobench.metrics.registry import get_metric
+
     if entry.metric != "czii" or picks is None:
         return {}
-    from cryobench import metrics as M
-
-    params = entry.records[0].get("params", {})
-    d = M.gaming_diagnostics(picks, sp.solution("test"), radii=params.get("radii") or None,
-                             weights=params.get("weights") or None,
-                             beta=float(params.get("beta", 4)),
-                             distance_multiplier=float(params.get("distance_multiplier", 0.5)))
+    params = MetricParams.from_record(entry.records[0].params)
+    d = get_metric("czii").evaluate(picks, sp.solution("test"), params).diagnostics
     return {"duplicate_rate": d.duplicate_rate, "unmatched_rate": d.unmatched_rate,
             "score": d.score, "score_deduplicated": d.score_deduplicated}
 

@@ -5,7 +5,7 @@ record carries, never taken on trust from the record's summary. Counts live in a
 shape ``(seeds, experiments, classes, 3)``; a bootstrap resample of experiments is a vector of
 multiplicities, so all resamples are scored with one matrix product instead of a Python loop.
 
-The score follows the CZII rule (design notes section 3), which is also the BYU rule when there is
+The score follows the CZII rule (docs/metrics.md), which is also the BYU rule when there is
 one class of weight 1 and ``beta = 2``: per class, counts are summed over experiments (micro),
 ``P = tp / (tp + fp)`` (0 when ``tp + fp == 0``), recall likewise, ``F = (1 + b²)PR / (b²P + R)``
 (0 when ``P + R == 0``); the score is ``Σ weight · F`` over the classes with at least one reference
@@ -42,6 +42,8 @@ class CountCube:
         weights: weight of each class (float64, aligned with ``classes``).
         weight_total: denominator of the score (the sum of all weights of the metric).
         beta: the F-beta parameter.
+        rule: whose F-beta algebra (``czii`` or ``byu``, see
+            :func:`cryobench.metrics.counts.fbeta`), so scores equal the scorer's to the bit.
     """
 
     seeds: list[int]
@@ -51,12 +53,13 @@ class CountCube:
     weights: np.ndarray
     weight_total: float
     beta: float
+    rule: str = "czii"
 
     @classmethod
     def from_rows(cls, seeds: Sequence[int], rows_per_seed: Sequence[Sequence[Mapping]],
                   weights: Mapping[str, float], beta: float,
                   classes: Sequence[str] | None = None,
-                  experiments: Sequence[str] | None = None) -> CountCube:
+                  experiments: Sequence[str] | None = None, rule: str = "czii") -> CountCube:
         """A cube from each seed's ``counts`` rows (experiment, particle_type, tp, fp, fn).
 
         A (seed, experiment, class) with no row counts as zeros: the caller decides beforehand
@@ -79,7 +82,7 @@ class CountCube:
                 cube[s, e, c] += (int(r["tp"]), int(r["fp"]), int(r["fn"]))
         w = np.array([float(weights.get(c, 1.0)) for c in classes], dtype=np.float64)
         return cls(list(seeds), list(experiments), list(classes), cube, w,
-                   float(sum(float(v) for v in weights.values())), float(beta))
+                   float(sum(float(v) for v in weights.values())), float(beta), rule)
 
     def sums(self) -> np.ndarray:
         """Counts summed over experiments: ``(seeds, classes, 3)``."""
@@ -87,34 +90,30 @@ class CountCube:
 
     def seed_scores(self) -> np.ndarray:
         """The score of each seed: ``(seeds,)``."""
-        return scores_from_sums(self.sums(), self.weights, self.weight_total, self.beta)
+        return scores_from_sums(self.sums(), self.weights, self.weight_total, self.beta,
+                                self.rule)
 
 
-def class_metrics(sums: np.ndarray, beta: float) -> dict[str, np.ndarray]:
-    """Precision, recall, F-beta and F1 from summed counts ``(..., classes, 3)``."""
+def class_metrics(sums: np.ndarray, beta: float, rule: str = "czii") -> dict[str, np.ndarray]:
+    """Precision, recall, F-beta and F1 from summed counts ``(..., classes, 3)`` (the metrics'
+    own F-beta, :func:`cryobench.metrics.counts.fbeta`, with the metric's ``rule``)."""
+    from cryobench.metrics.counts import fbeta
+
     sums = np.asarray(sums, dtype=np.float64)
     tp, fp, fn = sums[..., 0], sums[..., 1], sums[..., 2]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pred, ref = tp + fp, tp + fn
-        precision = np.where(pred != 0, tp / np.where(pred != 0, pred, 1), 0.0)
-        recall = np.where(ref != 0, tp / np.where(ref != 0, ref, 1), 0.0)
-
-        def fb(b: float) -> np.ndarray:
-            den = b * b * precision + recall
-            ok = (precision + recall) != 0
-            return np.where(ok & (den != 0),
-                            (1 + b * b) * precision * recall / np.where(den != 0, den, 1), 0.0)
-
-        return {"precision": precision, "recall": recall, "fbeta": fb(beta), "f1": fb(1.0),
-                "present": ref > 0}
+    precision, recall, fb = fbeta(tp, fp, fn, beta, rule)
+    return {"precision": precision, "recall": recall, "fbeta": fb,
+            "f1": fbeta(tp, fp, fn, 1.0, rule)[2], "present": (tp + fn) > 0}
 
 
 def scores_from_sums(sums: np.ndarray, weights: np.ndarray, weight_total: float,
-                     beta: float) -> np.ndarray:
+                     beta: float, rule: str = "czii") -> np.ndarray:
     """Weighted score from summed counts ``(..., classes, 3)``; classes without references add 0."""
-    m = class_metrics(sums, beta)
+    m = class_metrics(sums, beta, rule)
     contrib = np.where(m["present"], m["fbeta"], 0.0) * np.asarray(weights, dtype=np.float64)
-    total = contrib.sum(axis=-1)
+    total = np.zeros(contrib.shape[:-1])
+    for k in range(contrib.shape[-1]):  # class by class, the scorer's order of summation
+        total = total + contrib[..., k]
     return total / weight_total if weight_total else total
 
 
@@ -132,7 +131,8 @@ def _resampled_seed_mean(cube: CountCube, mult: np.ndarray) -> np.ndarray:
     s, e, k, _ = cube.counts.shape
     flat = cube.counts.reshape(s, e, k * 3).astype(np.float64)
     sums = np.einsum("be,sek->sbk", mult.astype(np.float64), flat).reshape(s, -1, k, 3)
-    return scores_from_sums(sums, cube.weights, cube.weight_total, cube.beta).mean(axis=0)
+    return scores_from_sums(sums, cube.weights, cube.weight_total, cube.beta,
+                            cube.rule).mean(axis=0)
 
 
 def bootstrap_seed_mean(cube: CountCube, n_resamples: int = 1000, seed: int = 0) -> np.ndarray:
@@ -162,7 +162,7 @@ def paired_bootstrap_difference(a: CountCube, b: CountCube, n_resamples: int = 1
 def _restrict(cube: CountCube, experiments: Sequence[str]) -> CountCube:
     idx = [cube.experiments.index(e) for e in experiments]
     return CountCube(cube.seeds, list(experiments), cube.classes, cube.counts[:, idx],
-                     cube.weights, cube.weight_total, cube.beta)
+                     cube.weights, cube.weight_total, cube.beta, cube.rule)
 
 
 def percentile_interval(samples: np.ndarray, level: float = 0.95) -> tuple[float, float] | None:

@@ -25,6 +25,7 @@ from cryobench.report.stats import (
     class_metrics,
     percentile_interval,
 )
+from cryobench.runner.record import RunRecord
 
 __all__ = ["Entry", "summarise", "entry_from_records", "group_by_split", "one_split", "entry_id"]
 
@@ -48,7 +49,7 @@ class Entry:
     task: str | None
     budget: str | None
     config: dict[str, Any]
-    records: list[dict[str, Any]]
+    records: list[RunRecord]
     expected_seeds: list[int]
     cube: CountCube
     seed_scores: list[float]
@@ -65,7 +66,7 @@ class Entry:
 
     @property
     def seeds(self) -> list[int]:
-        return [int(r["seed"]) for r in self.records]
+        return [r.seed for r in self.records]
 
     @property
     def flagged(self) -> bool:
@@ -73,33 +74,32 @@ class Entry:
 
     @property
     def date(self) -> str:
-        return max((str(r.get("finished_at") or "") for r in self.records), default="")[:10]
+        return max((r.finished_at for r in self.records), default="")[:10]
 
     @property
     def versions(self) -> str:
-        return ", ".join(sorted({str(r.get("cryobench_version", "?")) for r in self.records}))
+        return ", ".join(sorted({r.cryobench_version or "?" for r in self.records}))
 
     def timing(self, key: str) -> float | None:
-        vals = [r.get("timings", {}).get(key) for r in self.records]
+        vals = [r.timings.get(key) for r in self.records]
         vals = [float(v) for v in vals if isinstance(v, (int, float))]
         return float(np.mean(vals)) if vals else None
 
     @property
     def peak_memory_mb(self) -> float | None:
-        vals = [r.get("peak_memory_mb") for r in self.records]
+        vals = [r.peak_memory_mb for r in self.records]
         vals = [float(v) for v in vals if isinstance(v, (int, float))]
         return max(vals) if vals else None
 
     @property
     def device(self) -> str:
-        return ", ".join(sorted({str(r.get("device", "?")) for r in self.records}))
+        return ", ".join(sorted({r.device for r in self.records}))
 
     def diagnostics(self) -> dict[str, Any]:
         """Metric-gaming diagnostics stored in the records (averaged over seeds), if any."""
         found: dict[str, list[float]] = defaultdict(list)
         for r in self.records:
-            diag = r.get("diagnostics") or r.get("metrics", {}).get("diagnostics") or {}
-            for k, v in _flatten(diag).items():
+            for k, v in _flatten(r.diagnostics).items():
                 if k.startswith("params."):
                     continue
                 if isinstance(v, (int, float)) and not isinstance(v, bool):
@@ -138,75 +138,51 @@ def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _ap_of(record: dict[str, Any], cls: str) -> float | None:
-    """AP of a class from the record's mAP block, whatever its exact key naming."""
-    block = record.get("metrics", {}).get("map") or {}
-    per = block.get("per_class") or {}
-    item = per.get(cls)
-    if isinstance(item, (int, float)):
-        return float(item)
-    if isinstance(item, dict):
-        for key in ("ap", "map", "ap50_95", "ap@[.5:.95]", "map_50_95", "ap50"):
-            if isinstance(item.get(key), (int, float)):
-                return float(item[key])
-    return None
-
-
-def _params(record: dict[str, Any]) -> tuple[dict[str, float], float]:
-    p = record.get("params") or {}
-    weights = p.get("weights") or {}
-    beta = p.get("beta")
-    if beta is None:
-        beta = 2.0 if record.get("metric") == "byu" else 4.0
-    return {str(k): float(v) for k, v in weights.items()}, float(beta)
-
-
-def _build_entry(key: tuple[str, str, str], recs: list[dict[str, Any]],
+def _build_entry(key: tuple[str, str, str], recs: list[RunRecord],
                  expected_seeds: Sequence[int], n_boot: int, boot_seed: int) -> Entry:
     split, method, chash = key
     flags: list[str] = []
-    by_seed: dict[int, dict[str, Any]] = {}
-    for r in sorted(recs, key=lambda r: (int(r["seed"]), str(r.get("finished_at", "")))):
-        s = int(r["seed"])
+    by_seed: dict[int, RunRecord] = {}
+    for r in sorted(recs, key=lambda r: (r.seed, r.finished_at)):
+        s = r.seed
         if s in by_seed:
             flags.append(f"seed {s} recorded more than once (latest kept)")
         by_seed[s] = r
     recs = [by_seed[s] for s in sorted(by_seed)]
-    weights, beta = _params(recs[0])
+    weights, beta = recs[0].weights, recs[0].beta
     for r in recs[1:]:
-        if _params(r) != (weights, beta):
-            flags.append(f"seed {r['seed']} was scored with different parameters")
-    metrics = {str(r.get("metric")) for r in recs}
+        if (r.weights, r.beta) != (weights, beta):
+            flags.append(f"seed {r.seed} was scored with different parameters")
+    metrics = {r.metric for r in recs}
     if len(metrics) > 1:
         flags.append(f"seeds were scored with different metrics ({', '.join(sorted(metrics))})")
     missing = sorted(set(expected_seeds) - set(by_seed))
     if missing:
         flags.append(f"missing seed(s) {', '.join(map(str, missing))} "
                      f"(mean over {len(recs)} of {len(set(expected_seeds) | set(by_seed))})")
-    class_sets = [{str(c["particle_type"]) for c in r["counts"]} for r in recs]
-    exp_sets = [{str(c["experiment"]) for c in r["counts"]} for r in recs]
+    class_sets = [{c.particle_type for c in r.counts} for r in recs]
+    exp_sets = [{c.experiment for c in r.counts} for r in recs]
     all_classes = set().union(*class_sets)
     needed = {c for c, w in weights.items() if w > 0}
     for r, cs in zip(recs, class_sets, strict=True):
         gone = sorted((needed | all_classes) - cs)
         if gone:
-            flags.append(f"seed {r['seed']} has no counts for class(es) {', '.join(gone)}")
+            flags.append(f"seed {r.seed} has no counts for class(es) {', '.join(gone)}")
     if any(es != exp_sets[0] for es in exp_sets[1:]):
         flags.append("seeds were scored on different experiments")
-    cube = CountCube.from_rows([int(r["seed"]) for r in recs], [r["counts"] for r in recs],
-                               weights, beta)
+    cube = CountCube.from_rows([r.seed for r in recs], [r.count_rows() for r in recs],
+                               weights, beta, rule="byu" if recs[0].metric == "byu" else "czii")
     seed_scores = cube.seed_scores()
     for r, s in zip(recs, seed_scores, strict=True):
-        stored = r.get("score")
-        if isinstance(stored, (int, float)) and abs(float(stored) - float(s)) > SCORE_TOLERANCE:
-            flags.append(f"seed {r['seed']}: stored score {float(stored):.4f} differs from its "
+        if abs(r.score - float(s)) > SCORE_TOLERANCE:
+            flags.append(f"seed {r.seed}: stored score {r.score:.4f} differs from its "
                          f"counts ({float(s):.4f})")
     interval = percentile_interval(bootstrap_seed_mean(cube, n_boot, boot_seed))
     sums = cube.sums()
-    m = class_metrics(sums, beta)
+    m = class_metrics(sums, beta, cube.rule)
     per_class: dict[str, dict[str, float | None]] = {}
     for k, cls in enumerate(cube.classes):
-        aps = [_ap_of(r, cls) for r in recs]
+        aps = [r.class_ap(cls) for r in recs]
         aps = [a for a in aps if a is not None]
         per_class[cls] = {
             "weight": float(cube.weights[k]),
@@ -220,23 +196,23 @@ def _build_entry(key: tuple[str, str, str], recs: list[dict[str, Any]],
         }
     first = recs[0]
     return Entry(split=split, method=method, config_hash=chash,
-                 metric=str(first.get("metric")), task=first.get("task"),
-                 budget=first.get("budget"), config=dict(first.get("config") or {}),
+                 metric=first.metric, task=first.task,
+                 budget=first.budget, config=dict(first.config),
                  records=recs, expected_seeds=sorted(set(expected_seeds) | set(by_seed)),
                  cube=cube, seed_scores=[float(x) for x in seed_scores],
                  score=float(np.mean(seed_scores)) if len(seed_scores) else float("nan"),
                  interval=interval, per_class=per_class, flags=flags)
 
 
-def entry_from_records(records: Sequence[dict[str, Any]], expected_seeds: Sequence[int],
+def entry_from_records(records: Sequence[RunRecord], expected_seeds: Sequence[int],
                        n_boot: int = 1000, boot_seed: int = 0) -> Entry:
     """One entry from the records of one (split, method, config) (unranked)."""
     r = records[0]
-    return _build_entry((str(r["split"]), str(r["method"]), str(r["config_hash"])),
+    return _build_entry((r.split, r.method, r.config_hash),
                         list(records), expected_seeds, n_boot, boot_seed)
 
 
-def summarise(records: Iterable[dict[str, Any]], expected_seeds: Sequence[int] | None = None,
+def summarise(records: Iterable[RunRecord], expected_seeds: Sequence[int] | None = None,
               n_boot: int = 1000, boot_seed: int = 0) -> list[Entry]:
     """One :class:`Entry` per (split, method, config hash), ranked within each split.
 
@@ -246,12 +222,12 @@ def summarise(records: Iterable[dict[str, Any]], expected_seeds: Sequence[int] |
         n_boot: bootstrap resamples for the intervals (0 disables them).
         boot_seed: seed of the bootstrap generator (intervals are reproducible).
     """
-    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[tuple[str, str, str], list[RunRecord]] = defaultdict(list)
     for r in records:
-        groups[(str(r["split"]), str(r["method"]), str(r["config_hash"]))].append(r)
+        groups[(r.split, r.method, r.config_hash)].append(r)
     split_seeds: dict[str, set[int]] = defaultdict(set)
     for (split, _, _), recs in groups.items():
-        split_seeds[split] |= {int(r["seed"]) for r in recs}
+        split_seeds[split] |= {r.seed for r in recs}
     entries = [
         _build_entry(k, v, list(expected_seeds) if expected_seeds is not None
                      else sorted(split_seeds[k[0]]), n_boot, boot_seed)
@@ -300,20 +276,20 @@ def group_by_split(entries: Iterable[Entry]) -> dict[str, list[Entry]]:
     return dict(sorted(out.items()))
 
 
-def one_split(records: Sequence[dict[str, Any]], split: str | None = None,
-              source: str | None = None) -> tuple[str, list[dict[str, Any]]]:
+def one_split(records: Sequence[RunRecord], split: str | None = None,
+              source: str | None = None) -> tuple[str, list[RunRecord]]:
     """The records of one split: ``split`` if given, else the only split present.
 
     Raises:
         ResultsError: the records span several splits and none was chosen, or none is of ``split``.
     """
-    splits = sorted({str(r["split"]) for r in records})
+    splits = sorted({r.split for r in records})
     if split is None:
         if len(splits) > 1:
             raise ResultsError(f"records come from {len(splits)} splits ({', '.join(splits)}); "
                                "choose one with --split", source)
         split = splits[0]
-    chosen = [r for r in records if str(r["split"]) == split]
+    chosen = [r for r in records if r.split == split]
     if not chosen:
         raise ResultsError(f"no records of split {split!r} (found: {', '.join(splits)})", source)
     return split, chosen

@@ -39,6 +39,7 @@ from typing import Any
 
 from cryobench.errors import ConfigError, InputError, ResultsError
 from cryobench.runner.executors import Cell, CellFailure, CellResult, Executor, commit, run_cell
+from cryobench.runner.manifest import check_ablation_name, manifest_path, write_manifest_data
 
 __all__ = ["AblationSpec", "GridPoint", "Plan", "load_spec", "spec_from_options", "parse_vary",
            "parse_seeds", "make_plan", "cell_config", "split_name", "write_manifest",
@@ -193,7 +194,8 @@ def load_spec(path: str | os.PathLike[str]) -> AblationSpec:
     if not isinstance(seeds, list) or not all(isinstance(s, int) for s in seeds):
         raise InputError("seeds must be a list of integers", p)
     return AblationSpec(
-        name=str(data.get("name") or p.stem), method=str(data["method"]),
+        name=check_ablation_name(str(data.get("name") or p.stem), p),
+        method=str(data["method"]),
         split=str(split) if split is not None else "", vary={k: list(v) for k, v in vary.items()},
         seeds=parse_seeds(seeds), budget=data.get("budget"), fixed=dict(data.get("set", {})),
         base=dict(data.get("base", {})), title=str(data.get("title", "")),
@@ -209,9 +211,9 @@ def spec_from_options(method: str, split: str, vary: Sequence[str], seeds: str =
         raise ConfigError("give at least one --vary key=value1,value2 (or a spec file)")
     v = parse_vary(vary)
     auto = f"{method}-" + "-".join(re.sub(r"[^A-Za-z0-9]+", "-", k) for k in v)
-    return AblationSpec(name=name or auto, method=method, split=split, vary=dict(v),
-                        seeds=parse_seeds(seeds), budget=budget, fixed=dict(fixed or {}),
-                        title=name or f"{method}: " + ", ".join(v))
+    return AblationSpec(name=check_ablation_name(name or auto), method=method, split=split,
+                        vary=dict(v), seeds=parse_seeds(seeds), budget=budget,
+                        fixed=dict(fixed or {}), title=name or f"{method}: " + ", ".join(v))
 
 
 # ----- planning ------------------------------------------------------------------------------
@@ -251,8 +253,8 @@ def cell_config(method: str, budget: str, overrides: Mapping[str, Any]
                 ) -> tuple[str, dict[str, Any], str]:
     """``(method name, config dict, config hash)`` of a cell, exactly as the runner computes
     them (so a cell's run directory is known before it runs)."""
+    from cryobench.methods.config import validate_overrides
     from cryobench.runner import record as _record
-    from cryobench.runner.overrides import validate_overrides
 
     name, cls = _method_class(method)
     config = cls.default_config(budget, **validate_overrides(cls.Config, dict(overrides), name))
@@ -273,8 +275,8 @@ def make_plan(spec: AblationSpec, device: str | None = None) -> Plan:
         ConfigError: unknown method, unknown varied/fixed key, a value of the wrong type, an
             unknown split, or a base cell that is not in the grid.
     """
+    from cryobench.methods.config import validate_overrides
     from cryobench.runner import record as _record
-    from cryobench.runner.overrides import validate_overrides
     from cryobench.runner.run import default_budget, resolve_device
 
     name, cls = _method_class(spec.method)
@@ -347,20 +349,13 @@ def _fmt(v: Any) -> str:
 
 
 # ----- manifest and running -------------------------------------------------------------------
-def manifest_path(results_dir: str | os.PathLike[str], name: str) -> Path:
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", name)
-    return Path(results_dir) / "ablations" / safe / "ablation.json"
-
-
 def write_manifest(results_dir: str | os.PathLike[str], plan: Plan) -> Path:
-    """Write the ablation manifest (atomically) and return its path."""
-    from cryobench.io.atomic import atomic_write_text
-    from cryobench.report.ablation import MANIFEST_KIND
-    from cryobench.runner.record import jsonable, utc_now
+    """Write the ablation manifest (atomically, :mod:`cryobench.runner.manifest`)."""
+    from cryobench.runner.record import utc_now
 
     spec = plan.spec
-    data = {
-        "kind": MANIFEST_KIND, "format": 1, "name": spec.name,
+    return write_manifest_data(results_dir, {
+        "name": spec.name,
         "title": spec.title or spec.name, "description": spec.description,
         "method": _method_class(spec.method)[0], "budget": plan.budget, "seeds": spec.seeds,
         "vary": {k: [(_short_split(_split_arg(x, spec)) if k == SPLIT_KEY else x) for x in v]
@@ -371,10 +366,7 @@ def write_manifest(results_dir: str | os.PathLike[str], plan: Plan) -> Path:
                    "varied": p.varied, "config_hash": p.config_hash, "base": p.is_base}
                   for p in plan.points],
         "created_at": utc_now(),
-    }
-    path = manifest_path(results_dir, spec.name)
-    atomic_write_text(path, json.dumps(jsonable(data), indent=2) + "\n")
-    return path
+    })
 
 
 @dataclass
@@ -397,7 +389,7 @@ def _existing(results_dir: Path, plan: Plan, point: GridPoint, seed: int) -> boo
         rec = store.read_complete(d)
     except ResultsError:
         return False  # corrupt: run it again
-    return rec is not None and rec.get("budget") == plan.budget
+    return rec is not None and rec.budget == plan.budget
 
 
 def run_ablation(plan: Plan, results_dir: str | os.PathLike[str], executor: Executor, *,

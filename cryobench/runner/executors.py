@@ -14,7 +14,7 @@ import abc
 import os
 import tempfile
 import traceback
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -250,7 +250,3 @@ def make_executor(name: str, *, progress: bool = True, address: str | None = Non
                            num_gpus=num_gpus)
     raise ConfigError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")
 
-
-def unique_cells(cells: Iterable[Cell]) -> list[Cell]:
-    """Cells without duplicates, in first-seen order."""
-    return list(dict.fromkeys(cells))

@@ -12,7 +12,7 @@ A particle of radius ``r`` centred at slice ``zc`` cuts slice ``z`` in a disc of
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,7 +30,6 @@ __all__ = [
     "volume_boxes",
     "normalise_slice",
     "slice_indices",
-    "iter_slices",
     "build_slice_dataset",
 ]
 
@@ -120,12 +119,6 @@ def slice_indices(depth: int, stride: int = 1) -> np.ndarray:
     stride = max(1, int(stride))
     start = ((depth - 1) % stride) // 2
     return np.arange(start, depth, stride)
-
-
-def iter_slices(volume: np.ndarray, stride: int = 1) -> Iterator[tuple[int, np.ndarray]]:
-    """``(z, uint8 slice)`` for every ``stride``-th slice of a ``(z, y, x)`` volume."""
-    for z in slice_indices(volume.shape[0], stride):
-        yield int(z), normalise_slice(volume[z])
 
 
 def working_volume(run: RunLike, bin_factor: int = 1) -> tuple[np.ndarray, float]:

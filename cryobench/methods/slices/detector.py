@@ -12,7 +12,7 @@ to its subclasses, :meth:`SliceDetector.train_detector` (fit a 2D detector on
 * tunes per-class score thresholds on the validation runs only (CZII F-beta, or for the motor
   task the BYU F2 "no motor" threshold of the top-scoring pick), never on test runs;
 * keeps the slice detections of the last prediction of each run so :meth:`slice_metrics` can
-  report slice-level mAP@0.5/0.7/0.9 (the seed report's table) beside the 3D scores.
+  report slice-level mAP@0.5/0.7/0.9 (as slice detection studies do) beside the 3D scores.
 
 The config dataclass of a subclass must have the fields of :class:`SliceConfigMixin`.
 """
@@ -93,6 +93,7 @@ class SliceDetector(PickingMethod):
     """Base class of ``faster_rcnn`` and ``yolo_unet``; see the module docstring."""
 
     tasks = ("particles", "motor")
+    extra = "detection"
 
     def __init__(self, config: Any | None = None) -> None:
         super().__init__(config)
@@ -298,11 +299,6 @@ class SliceDetector(PickingMethod):
         return picks[cols].reset_index(drop=True)
 
     # ----- slice-level mAP -----------------------------------------------------------------------
-    def slice_detections(self, run_name: str) -> pd.DataFrame:
-        """The slice detections of the last :meth:`predict` of ``run_name`` (image coords)."""
-        dets, _, _, _ = self._slices[run_name]
-        return dets.copy()
-
     def slice_metrics(self, runs: Sequence[RunLike]) -> dict[str, float]:
         """Slice-level mAP@0.5/0.7/0.9 (COCO AP per IoU) of the last predictions of ``runs``.
 

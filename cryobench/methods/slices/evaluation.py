@@ -1,4 +1,4 @@
-"""Slice-level mAP of a slice detector (the seed report's mAP@0.5/0.7/0.9 table)."""
+"""Slice-level mAP of a slice detector (mAP@0.5/0.7/0.9, as slice detection papers tabulate it)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Small report objects returned by the scorers; each renders to a JSON-ready dict.
+"""Small result objects returned by the scorers; each renders to a JSON-ready dict.
 
 Reports hold numbers and the parameters that produced them; they never print. The CLI and the
 run records format them.
@@ -239,8 +239,9 @@ class Diagnostics:
     A candidate is *matched* when it lies within the threshold of at least one reference. Each
     matched reference keeps its closest candidate (ties: first row); every other matched
     candidate is a *duplicate* ("a candidate beyond the first within the threshold of one
-    reference"). ``score_deduplicated`` is the score with the duplicates removed (the true
-    positives are unchanged by construction, so it is never below ``score``).
+    reference"). ``score_deduplicated`` is the score with the duplicates removed. Under the Kaggle
+    rule the true positives are unchanged by construction, so it is never below ``score``; under
+    ``one-to-one`` matching the deduplicated submission is matched again and can score lower.
     """
 
     n_candidates: int
