@@ -390,7 +390,7 @@ def test_cli_run_prints_the_table_and_json(tmp_path, cli_env):
 @pytest.mark.parametrize("extra, message", [
     (["--method", "random-pickr"], "unknown method 'random-pickr'; did you mean random-picker"),
     (["--split", "nope"], "unknown split 'nope'"),
-    (["--set", "n_per_class=lots"], "--set n_per_class: expected an integer"),
+    (["--set", "n_per_class=lots"], "config key 'n_per_class': expected an integer"),
     (["--set", "bogus=1"], "no config key 'bogus'"),
     (["--set", "bogus"], "--set expects key=value"),
     (["--device", "quantum"], "unknown device 'quantum'"),

@@ -6,10 +6,12 @@ import json
 
 import click
 
+from cryobench.cli._options import BOOTSTRAP
+
 __all__ = ["ablate"]
 
 
-@click.command("ablate")
+@click.command("ablate", short_help="Run an ablation grid of one method (a spec file or --vary).")
 @click.argument("spec", required=False, type=click.Path(dir_okay=False))
 @click.option("--method", "-m", default=None, help="Method (when no SPEC file is given).")
 @click.option("--split", "-s", default=None, help="Split name or split JSON file.")
@@ -36,7 +38,7 @@ __all__ = ["ablate"]
               help="GPUs Ray reserves per cell (fractions share a GPU).")
 @click.option("--rerun", is_flag=True, help="Run cells again even when their record exists.")
 @click.option("--dry-run", is_flag=True, help="Validate and list the cells; run nothing.")
-@click.option("--bootstrap", "n_boot", type=int, default=1000, show_default=True,
+@click.option("--bootstrap", "n_boot", type=BOOTSTRAP, default=1000, show_default=True,
               help="Bootstrap resamples for the intervals.")
 @click.option("--data", "data_dir", default=None, type=click.Path(file_okay=False),
               help="Data directory passed to the split loader.")

@@ -10,10 +10,12 @@ import json
 
 import click
 
+from cryobench.cli._options import SEED
+
 __all__ = ["data"]
 
 
-@click.group("data")
+@click.group("data", short_help="Splits, synthetic data, importers, the CryoET Data Portal.")
 def data() -> None:
     """Make synthetic projects, import real data, list splits, draw slices."""
 
@@ -22,8 +24,7 @@ def data() -> None:
 @click.option("--preset", required=True, help="Phantom preset: czii, byu or tiny.")
 @click.option("--out", "out", required=True, type=click.Path(),
               help="Output directory (new or empty); the config is OUT/copick.json.")
-@click.option("--seed", default=0, show_default=True, type=int,
-              help="Random seed (0 to 2**63 - 1).")
+@click.option("--seed", default=0, show_default=True, type=SEED, help="Random seed.")
 @click.option("--runs", "n_runs", default=None, type=click.IntRange(min=1),
               help="Number of tomograms [default: 7 for czii, 10 for byu, 4 for tiny].")
 @click.option("--snr", default=None, type=click.FloatRange(min=0, min_open=True),
@@ -173,7 +174,7 @@ def _comma_list(values: tuple[str, ...]) -> list[str]:
 @click.option("--test", multiple=True, help="Test runs (comma-separated; repeatable).")
 @click.option("--fractions", default=None,
               help="Draw the roles at random instead: train,val,test fractions, e.g. 0.6,0.2,0.2.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --fractions.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of --fractions.")
 @click.option("--name", default=None, help="Split name [default: the --out file name].")
 @click.option("--metric", type=click.Choice(["czii", "byu"]), default=None,
               help="Metric (and task) [default: byu for a motor project, else czii].")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import click
 
+from cryobench.cli._options import BOOTSTRAP
+
 __all__ = ["leaderboard"]
 
 
-@click.group("leaderboard")
+@click.group("leaderboard", short_help="Build leaderboards (a static site, Markdown or CSV).")
 def leaderboard() -> None:
     """Leaderboards built from run records."""
 
@@ -20,7 +22,7 @@ def leaderboard() -> None:
               show_default=True, help="A static site, or one Markdown/CSV table on stdout "
               "(or in --out when it names a file).")
 @click.option("--split", default=None, help="Only this split (md/csv).")
-@click.option("--bootstrap", "n_boot", type=int, default=1000, show_default=True)
+@click.option("--bootstrap", "n_boot", type=BOOTSTRAP, default=1000, show_default=True)
 @click.option("--seeds", default=None, help="Seeds every entry should have (default: all "
               "seeds seen in its split); entries missing some are flagged.")
 @click.option("--title", default="cryobench leaderboards", show_default=True)

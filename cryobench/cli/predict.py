@@ -7,7 +7,7 @@ import click
 __all__ = ["predict"]
 
 
-@click.command("predict")
+@click.command("predict", short_help="Predict picks with a trained model, as a submission.")
 @click.option("--model", "model", required=True, type=click.Path(path_type=str),
               help="A run directory (runs/<split>/<method>/<hash>/seed-N) or its model/ folder.")
 @click.option("--data", "data", required=True,

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import click
 
+from cryobench.cli._options import BOOTSTRAP
+
 __all__ = ["report"]
 
 
-@click.command("report")
+@click.command("report", short_help="Write one split's report (HTML or Markdown) from records.")
 @click.argument("results", nargs=-1, required=True, type=click.Path())
 @click.option("-o", "--out", required=True, type=click.Path(dir_okay=False),
               help="report.html (self-contained) or report.md (figures beside it).")
 @click.option("--split", default=None, help="The split to report (needed when the records "
               "span several).")
-@click.option("--bootstrap", "n_boot", type=int, default=1000, show_default=True,
+@click.option("--bootstrap", "n_boot", type=BOOTSTRAP, default=1000, show_default=True,
               help="Bootstrap resamples for the intervals.")
 @click.option("--seeds", default=None, help="Seeds every entry should have (default: all "
               "seeds seen in the split); entries missing some are flagged.")

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from cryobench.cli._options import SEED
+
 if TYPE_CHECKING:
     from cryobench.runner.record import RunRecord
 
@@ -33,10 +35,10 @@ def format_counts_table(rec: RunRecord) -> str:
     return "\n".join(lines)
 
 
-@click.command("run")
+@click.command("run", short_help="Train, tune, predict and score one method on one split.")
 @click.option("--method", "-m", "method", required=True, help="Registered method name.")
 @click.option("--split", "-s", "split", required=True, help="Split name (tiny, czii-synth...).")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=SEED)
 @click.option("--budget", type=click.Choice(["smoke", "cpu", "full"]), default=None,
               help="Default: full on a GPU, cpu otherwise.")
 @click.option("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA if available).")
@@ -47,7 +49,8 @@ def format_counts_table(rec: RunRecord) -> str:
 @click.option("--rerun", is_flag=True, help="Run again even if a complete record exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run record as JSON.")
 @click.option("--data", "data_dir", default=None, type=click.Path(file_okay=False),
-              help="Data directory passed to the split loader.")
+              help="Where an imported split's data lives (the folder `cryobench data "
+                   "import-czii/import-byu/fetch-portal` wrote); synthetic splits need none.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def run(method: str, split: str, seed: int, budget: str | None, device: str | None,
         sets: tuple[str, ...], out: str, rerun: bool, as_json: bool, data_dir: str | None,

@@ -22,6 +22,7 @@ from typing import Any
 
 import click
 
+from cryobench.cli._options import BOOTSTRAP, SEED
 from cryobench.errors import InputError
 from cryobench.metrics.params import MetricParams
 from cryobench.metrics.registry import get_metric, infer_metric
@@ -194,7 +195,7 @@ def render_text(result: dict[str, Any]) -> str:
 # ---------------------------------------------------------------- command
 
 
-@click.command("score")
+@click.command("score", short_help="Score a submission (CZII, BYU, mAP) against a solution.")
 @click.argument("submission", required=False, type=click.Path(dir_okay=True, path_type=Path))
 @click.option("--solution", type=click.Path(dir_okay=True, path_type=Path),
               help="Solution (ground truth) CSV.")
@@ -227,9 +228,9 @@ def render_text(result: dict[str, Any]) -> str:
               help="CZII tp rule: 'kaggle' (official) or 'one-to-one' (Hungarian; not Kaggle).")
 @click.option("--per-experiment", is_flag=True,
               help="Also show counts per experiment (CZII) or outcomes per tomogram (BYU).")
-@click.option("--bootstrap", "n_bootstrap", type=click.IntRange(min=0), default=0,
+@click.option("--bootstrap", "n_bootstrap", type=BOOTSTRAP, default=0,
               help="Add a percentile bootstrap CI over experiments with N resamples.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Bootstrap seed.")
 @click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True),
               default=0.95, show_default=True, help="Bootstrap confidence level.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")

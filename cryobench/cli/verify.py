@@ -8,7 +8,7 @@ import click
 __all__ = ["verify"]
 
 
-@click.command("verify")
+@click.command("verify", short_help="Rerun a record and check its predictions are identical.")
 @click.argument("record", type=click.Path(path_type=str))
 @click.option("--data", "data_dir", default=None, type=click.Path(file_okay=False),
               help="Where an imported split's data lives (as for `cryobench run --data`).")

@@ -175,8 +175,8 @@ def _validate_values(d: dict[str, Any], source: str) -> None:
         if not isinstance(src.get("preset"), str):
             raise ConfigError("source.preset must be the name of a phantom preset", source)
         seed = src.get("seed", 0)
-        if not (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**63):
-            raise ConfigError(f"source.seed must be an integer in [0, 2**63), not {seed!r}",
+        if not (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**32):
+            raise ConfigError(f"source.seed must be an integer in [0, 2**32), not {seed!r}",
                               source)
         snr = src.get("snr")
         if snr is not None and not (_is_number(snr) and snr > 0):

@@ -38,8 +38,9 @@ CONFIG_NAME = "copick.json"
 MANIFEST_NAME = "cryobench-data.json"
 """Manifest written beside the config: how the data was made and its data fingerprint."""
 SYNTH_TOMO_TYPE = "denoised"
-MAX_SEED = 2**63 - 1
-"""Largest seed of a synthetic project (seeds are non-negative 63-bit integers)."""
+MAX_SEED = 2**32 - 1
+"""Largest seed of a synthetic project (the seeds NumPy, torch and Python all accept, as on the
+command line)."""
 INTEGRITY_KEY = "integrity"
 """Manifest key of the zarr arrays' listings (:func:`cryobench.data.integrity.array_listings`)."""
 

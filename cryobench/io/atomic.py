@@ -66,8 +66,11 @@ def atomic_path(dest: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.chmod(tmp_path, default_mode())
-        os.replace(tmp_path, dest)
+        try:
+            os.chmod(tmp_path, default_mode())
+            os.replace(tmp_path, dest)
+        except OSError as exc:  # name the destination, not the temporary file
+            raise OSError(exc.errno, exc.strerror, str(dest)) from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()

@@ -20,7 +20,7 @@ from typing import Any
 
 from cryobench.errors import ConfigError
 
-__all__ = ["Range", "field_types", "field_ranges", "coerce", "check_values",
+__all__ = ["Range", "field_types", "field_ranges", "field_docs", "coerce", "check_values",
            "parse_assignments", "validate_overrides"]
 
 _TRUE = {"true", "1", "yes", "on"}
@@ -178,6 +178,31 @@ def coerce(tp: Any, value: Any, key: str = "value") -> Any:
     if isinstance(tp, type) and isinstance(value, tp):
         return value
     raise ValueError(f"cannot set a field of type {_type_label(tp)} from {value!r}")
+
+
+def field_docs(config_cls: type) -> dict[str, str]:
+    """``field name -> docstring`` (the string literal under a field, PEP 257 attribute
+    docstrings), read from the source of the config class and its dataclass bases; fields
+    without one are absent."""
+    import ast
+    import inspect
+    import textwrap
+
+    docs: dict[str, str] = {}
+    for klass in reversed(config_cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        except (OSError, TypeError, SyntaxError):
+            continue
+        body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+        for stmt, nxt in zip(body, body[1:], strict=False):
+            if (isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)
+                    and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)
+                    and isinstance(nxt.value.value, str)):
+                docs[stmt.target.id] = " ".join(nxt.value.value.split())
+    return docs
 
 
 def _known(config_cls: type) -> str:

@@ -130,19 +130,36 @@ def parse_vary(items: Sequence[str]) -> dict[str, list[str]]:
     return out
 
 
+MAX_SEEDS = 1000
+"""The most seeds a sweep or a leaderboard may list (each seed is a training run)."""
+
+
 def parse_seeds(text: str | Sequence[int]) -> list[int]:
-    """``"0,1,2"`` or ``"0-4"`` -> a list of distinct seeds."""
+    """``"0,1,2"`` or ``"0-4"`` -> a list of distinct seeds, each in ``[0, 2**32)``, at most
+    :data:`MAX_SEEDS` of them."""
     if not isinstance(text, str):
         seeds = [int(s) for s in text]
     else:
         seeds = []
         for part in _split_top(text):
-            m = re.fullmatch(r"(\d+)-(\d+)", part)
+            m = re.fullmatch(r"(\d{1,10})-(\d{1,10})", part.strip())
             try:
-                seeds += list(range(int(m[1]), int(m[2]) + 1)) if m else [int(part)]
+                if m:
+                    lo, hi = int(m[1]), int(m[2])
+                    if hi - lo + 1 > MAX_SEEDS:
+                        raise ConfigError(f"--seeds {part!r} names {hi - lo + 1} seeds; at most "
+                                          f"{MAX_SEEDS}")
+                    seeds += list(range(lo, hi + 1))
+                else:
+                    seeds.append(int(part))
             except ValueError:
                 raise ConfigError(f"--seeds expects integers like 0,1,2 or 0-4, got {text!r}"
                                   ) from None
+            if len(seeds) > MAX_SEEDS:
+                raise ConfigError(f"--seeds names more than {MAX_SEEDS} seeds")
+    bad = [s for s in seeds if not 0 <= s < 2**32]
+    if bad:
+        raise ConfigError(f"seeds must be integers from 0 to {2**32 - 1}, got {bad[0]}")
     if not seeds:
         raise ConfigError("no seeds given")
     if len(set(seeds)) != len(seeds):
