@@ -394,3 +394,14 @@ def test_show_output_problems_are_one_line(config, target, words):
     assert words in line
     assert sorted(p.name for p in path.parent.iterdir()) == sorted(
         ["copick.json", "overlay"] + (["adir"] if target == "adir" else []))
+
+
+def test_missing_overlay_beside_a_static_root_is_allowed(config):
+    """copick creates an overlay on the first write; runs are read from the static root."""
+    path, data = config
+    static = data["overlay_root"]
+    _write(path, {**data, "static_root": static, "overlay_root": static + "-new"})
+    assert open_project(path).runs == ["TS_1"]
+    _write(path, {**data, "static_root": static + "-gone"})
+    with pytest.raises(DataError, match="static root .*-gone not found"):
+        open_project(path)

@@ -142,10 +142,14 @@ def _cryobench_block(data: dict[str, Any], path: Path) -> dict[str, Any]:
 
 
 def _check_local_roots(data: dict[str, Any], path: Path) -> None:
-    """A local overlay or static root must exist (else every run would be "unknown")."""
+    """The local roots a filesystem config reads runs from must exist (else every run would be
+    "unknown"): the static root when there is one, else the overlay root. (An overlay beside a
+    static root, or the overlay of a portal project, may not exist yet: copick creates it when
+    something is written.)"""
     from cryobench.data.remote import url_host
 
-    for key in ("overlay_root", "static_root"):
+    keys = ("static_root",) if data.get("static_root") is not None else ("overlay_root",)
+    for key in keys:
         url = data.get(key)
         if url is None:
             continue
@@ -205,9 +209,10 @@ def open_project(config_path: str | os.PathLike[str]) -> Project:
     if "pickable_objects" not in data and config_type != "mlcroissant":
         raise DataError("not a copick config: no 'pickable_objects'", path)
     defaults = _cryobench_block(data, path)
-    _check_local_roots(data, path)
     check_config_reachable(data, path)
     _check_s3_endpoints(data, path)
+    if config_type == "filesystem":
+        _check_local_roots(data, path)
     try:
         with warnings.catch_warnings(), quiet_logs():
             warnings.simplefilter("ignore")
