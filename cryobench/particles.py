@@ -36,6 +36,7 @@ class ParticleType:
         radius: particle radius in Å.
         weight: weight of the class in the weighted score.
         color: RGB(A) display colour, 0-255.
+        symmetry: point-group symmetry (``C1``, ``C2``, ``D2``, ``T``, ``O``, ``I``...), if known.
     """
 
     name: str
@@ -43,6 +44,7 @@ class ParticleType:
     radius: float
     weight: float = 1.0
     color: tuple[int, ...] = (128, 128, 128, 255)
+    symmetry: str | None = None
 
     def __post_init__(self) -> None:
         if "_" in self.name:

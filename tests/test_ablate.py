@@ -293,3 +293,25 @@ def test_real_tiny_sweep_local_vs_ray(tmp_path):
     for p in (tmp_path / "local").rglob("predictions.csv"):
         assert p.read_bytes() == (tmp_path / "ray" / p.relative_to(tmp_path / "local")
                                   ).read_bytes()
+
+
+def test_the_plan_is_printed_before_anything_runs(tmp_path):
+    from cryobench.runner.ablate import summarise_plan
+    from cryobench.testing.records import fake_record
+
+    r = CliRunner().invoke(cli, ["ablate", "--method", "unet3d", "--split", "tiny", "--vary",
+                                 "lr=0.001,0.002", "--seeds", "0,1", "--budget", "smoke",
+                                 "--results", str(tmp_path), "--dry-run"])
+    assert r.exit_code == 0, r.output
+    first = r.output.splitlines()[0]
+    assert "2 cell(s) x 2 seed(s) of unet3d (budget smoke)" in first
+    assert "4 run(s) to do, 0 already complete" in first and "time unknown" in first
+    # an estimate from earlier real runs of the method at that budget (synthetic ones ignored)
+    plan = _plan(vary=["lr=0.001,0.002"], seeds="0,1")
+    for seed, secs in ((7, 100.0), (8, 300.0)):
+        rec = fake_record("unet3d", "tiny", seed)
+        rec.budget, rec.device, rec.timings["total_s"] = "smoke", "cpu", secs
+        rec.save(tmp_path / "tiny" / "unet3d" / "x" / f"seed-{seed}" / "record.json")
+    s = summarise_plan(plan, tmp_path)
+    assert s.todo == 4 and s.seconds_per_run == 200.0 and s.estimate_s == 800.0
+    assert "median of 2 earlier unet3d smoke-budget run(s)" in s.basis

@@ -133,3 +133,14 @@ def test_bf16_channels_last_training_learns(tmp_path):
     assert res.precision == "bf16"
     assert res.history[-1]["loss"] < 0.3 * res.history[0]["loss"]
     assert next(model.parameters()).is_contiguous()  # layout restored
+
+
+def test_the_first_epoch_gives_a_time_estimate(tmp_path):
+    said = []
+    torch.manual_seed(0)
+    batches, _, _ = problem()
+    ctx = RunContext(work_dir=tmp_path, progress=False, log=said.append)
+    train_model(torch.nn.Linear(4, 1), batches, torch.nn.functional.mse_loss,
+                TrainSettings(epochs=3, steps_per_epoch=2, desc="toy"), ctx)
+    assert len(said) == 1 and said[0].startswith("toy: the first of 3 epochs took")
+    assert "more to train" in said[0]

@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "leaderboard": "cryobench.cli.leaderboard:leaderboard",
     "score": "cryobench.cli.score:score",
     "predict": "cryobench.cli.predict:predict",
+    "convert": "cryobench.cli.convert:convert",
     "verify": "cryobench.cli.verify:verify",
 }
 

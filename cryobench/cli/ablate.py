@@ -11,6 +11,14 @@ from cryobench.cli._options import BOOTSTRAP
 __all__ = ["ablate"]
 
 
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 @click.command("ablate", short_help="Run an ablation grid of one method (a spec file or --vary).")
 @click.argument("spec", required=False, type=click.Path(dir_okay=False))
 @click.option("--method", "-m", default=None, help="Method (when no SPEC file is given).")
@@ -82,6 +90,14 @@ def ablate(spec: str | None, method: str | None, split: str | None, vary: tuple[
             raise ConfigError("give a SPEC file, or --method, --split and --vary")
         sp = A.spec_from_options(method, split, vary, seeds or "0,1,2", budget, fixed, name)
     plan = A.make_plan(sp, device)
+    summary = A.summarise_plan(plan, results, rerun)
+    est = ("unknown" if summary.estimate_s is None
+           else f"about {_duration(summary.estimate_s)}")
+    click.echo(f"ablation {sp.name}: {summary.n_cells} cell(s) x {summary.n_seeds} seed(s) of "
+               f"{sp.method} (budget {plan.budget}) into {results}: {summary.todo} run(s) to do, "
+               f"{summary.done} already complete; time {est} ({summary.basis})"
+               + ("" if dry_run else "; --dry-run lists the cells without running them"),
+               err=True)
     if dry_run:
         click.echo(f"{sp.name}: {len(plan.points)} cell(s) x {len(sp.seeds)} seed(s), "
                    f"method {sp.method}, budget {plan.budget}")

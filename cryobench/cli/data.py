@@ -1,5 +1,5 @@
-"""``cryobench data synth|import-czii|import-byu|fetch-portal|init-split|splits|show``: make,
-import, fetch, split, list and look at data.
+"""``cryobench data synth|import-czii|import-byu|fetch-portal|init-split|splits|show|solution``:
+make, import, fetch, split, list, look at and export data.
 
 Heavy imports (copick, zarr, matplotlib) happen inside the commands.
 """
@@ -258,3 +258,43 @@ def fetch_portal_cmd(datasets: tuple[str, ...], runs: tuple[str, ...], voxel_spa
         click.echo(f"warning: {', '.join(summary.placeholder_radii)} carry copick's placeholder "
                    f"radius (50 Å); set the real radius (and metadata.score_weight) in "
                    f"{summary.config} before scoring")
+
+
+@data.command("solution")
+@click.argument("split_name", metavar="SPLIT")
+@click.option("--part", default="test", show_default=True,
+              help="Which runs: train, val, test, all, or one of the split's parts.")
+@click.option("--data", "data_dir", type=click.Path(), default=None,
+              help="Imported data directory (or its copick.json) [default: the split's "
+                   "environment variable].")
+@click.option("-o", "--out", "out", required=True, type=click.Path(dir_okay=False),
+              help="Output CSV.")
+@click.option("--quiet", is_flag=True, help="No progress bar (synthetic splits generate first).")
+def solution_cmd(split_name: str, part: str, data_dir: str | None, out: str,
+                 quiet: bool) -> None:
+    """Write the ground truth of a split's runs in the Kaggle solution format.
+
+    Particle splits (CZII): id, experiment, particle_type, x, y, z (Å). Motor splits (BYU):
+    tomo_id, Motor axis 0, Motor axis 1, Motor axis 2 (voxels z, y, x; -1 without a motor),
+    Voxel spacing, Has motor. Either can be scored by the official Kaggle script.
+    """
+    from cryobench.data.splits import load_split
+    from cryobench.io.atomic import atomic_path
+    from cryobench.io.picks import write_picks_csv
+
+    split = load_split(split_name, data_dir)
+    split.project(progress=not quiet)
+    if split.task == "motor":
+        table = split.byu_solution(part)
+        with atomic_path(out, suffix=".csv") as tmp:
+            table.to_csv(tmp, index=False)
+        motors = int(table["Has motor"].sum())
+        click.echo(f"wrote the {part} solution of {split.name} ({len(table)} tomograms, "
+                   f"{motors} with a motor) to {out}")
+        return
+    table = split.solution(part)
+    write_picks_csv(table, out)
+    counts = table["particle_type"].value_counts().sort_index()
+    per = ", ".join(f"{k} {v}" for k, v in counts.items()) or "no picks"
+    click.echo(f"wrote the {part} solution of {split.name} ({table['experiment'].nunique()} "
+               f"runs: {per}) to {out}")

@@ -15,23 +15,21 @@ __all__ = ["run", "format_counts_table"]
 
 
 def format_counts_table(rec: RunRecord) -> str:
-    """Per-class table (tp, fp, fn, precision, recall, F-beta, weight) from a record's counts."""
+    """The per-class table of a record (the same layout as `cryobench score`, with AP) and its
+    legend."""
+    from cryobench.cli._tables import class_table, legend
     from cryobench.metrics.counts import summarise_counts
 
-    beta = rec.beta
     weights = rec.weights
-    _, per_class = summarise_counts(rec.count_rows(), weights, beta,
-                                    classes=sorted({c.particle_type for c in rec.counts}
-                                                   | set(weights)))
-    header = ["particle_type", "tp", "fp", "fn", "precision", "recall", f"F{beta:g}", "weight"]
-    rows = []
-    for name, v in per_class.items():
-        w = v["weight"]
-        rows.append([name, str(v["tp"]), str(v["fp"]), str(v["fn"]), f"{v['precision']:.3f}",
-                     f"{v['recall']:.3f}", f"{v['fbeta']:.3f}", "-" if w is None else f"{w:g}"])
-    widths = [max(len(x[i]) for x in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in
-                       enumerate(zip(r, widths, strict=True))) for r in [header, *rows]]
+    classes = [c for c in weights] + sorted({c.particle_type for c in rec.counts} - set(weights))
+    _, per_class = summarise_counts(rec.count_rows(), weights, rec.beta, classes=classes)
+    ap = {c: rec.class_ap(c) for c in per_class}
+    has_ap = any(v is not None for v in ap.values())
+    lines = class_table(per_class, rec.beta, ap if has_ap else None)
+    zero = [c for c, v in per_class.items() if v["weight"] == 0]
+    lines.append(legend(rec.metric, rec.beta, has_ap=has_ap, zero_weight=zero,
+                        distance_multiplier=float(rec.params.get("distance_multiplier", 0.5)),
+                        distance_angstrom=float(rec.params.get("distance_angstrom", 1000))))
     return "\n".join(lines)
 
 

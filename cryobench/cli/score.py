@@ -23,12 +23,14 @@ from typing import Any
 import click
 
 from cryobench.cli._options import BOOTSTRAP, SEED
+from cryobench.cli._tables import class_table, legend
 from cryobench.errors import InputError
 from cryobench.metrics.params import MetricParams
 from cryobench.metrics.registry import get_metric, infer_metric
 from cryobench.vocab import MATCHINGS, METRICS
 
-__all__ = ["score", "load_tables", "score_tables", "render_text", "ScoreOptions"]
+__all__ = ["score", "load_tables", "score_tables", "render_text", "ScoreOptions",
+           "ReadOptions"]
 
 @dataclass
 class ScoreOptions:
@@ -43,28 +45,68 @@ class ScoreOptions:
     diagnostics: bool = True
 
 
-def load_tables(submission: str | os.PathLike[str], solution: str | os.PathLike[str],
-                metric: str | None = None):
-    """Read both CSVs and keep the columns the metric uses; return ``(sub, sol, metric)``.
+@dataclass
+class ReadOptions:
+    """What a pick format may lack (see :func:`cryobench.io.formats.read_picks`)."""
 
-    Without ``metric`` it is inferred from the submission's columns.
+    voxel_spacing: float | None = None
+    tomogram_shape: str | None = None
+    particle_type: str | None = None
+    experiment: str | None = None
+    tomo_map: str | None = None
+    project: Any = None
+
+    def read(self, path: str | os.PathLike[str], fmt: str):
+        from cryobench.io.formats import read_picks
+
+        return read_picks(path, format=fmt, voxel_spacing=self.voxel_spacing,
+                          tomogram_shape=self.tomogram_shape, project=self.project,
+                          particle_type=self.particle_type, experiment=self.experiment,
+                          tomo_map=self.tomo_map)
+
+
+def _read_table(path: str | os.PathLike[str], reader: ReadOptions | None):
+    """A CSV as it is, or a pick file of another format (STAR, Dynamo, EM, copick CSV) as a
+    picks table; returns ``(table, is_picks_format)``."""
+    from cryobench.io.formats import foreign_format
+    from cryobench.io.picks import read_csv_table
+
+    fmt = foreign_format(path)
+    if fmt is None:
+        return read_csv_table(path), False
+    return (reader or ReadOptions()).read(path, fmt), True
+
+
+def load_tables(submission: str | os.PathLike[str], solution: str | os.PathLike[str],
+                metric: str | None = None, reader: ReadOptions | None = None):
+    """Read both files and keep the columns the metric uses; return ``(sub, sol, metric)``.
+
+    CSVs are read as they are; pick files of the formats the field writes (RELION and pytom
+    STAR, Dynamo tables, TOM motive lists, copick CSV) are read into picks tables with
+    ``reader``'s options. Without ``metric`` it is inferred from the submission's columns. A
+    raw BYU ``train_labels.csv`` (several rows per multi-motor tomogram) is accepted as the
+    solution of the BYU metric (see :func:`cryobench.io.byu.byu_solution_from_labels`).
     """
     from cryobench._threads import submit
-    from cryobench.io.picks import read_csv_table
 
     # Whole files, then the metric's columns: pandas 3 parses a whole file on two threads but
     # a ``usecols`` read on one (0.087 s vs 0.144 s for the 1M-pick benchmark submission).
     # The solution is read beside the submission; errors still come in the order submission,
     # metric, solution.
-    sol_future = submit(read_csv_table, solution)
+    sol_future = submit(_read_table, solution, reader)
     try:
-        sub = read_csv_table(submission)
+        sub, sub_is_picks = _read_table(submission, reader)
         if metric is None:
-            metric = infer_metric(sub.columns, str(submission))
+            metric = "czii" if sub_is_picks else infer_metric(sub.columns, str(submission))
     except InputError:
         sol_future.exception()  # wait for the reader; its own error (if any) comes second
         raise
-    sol = sol_future.result()
+    sol, _ = sol_future.result()
+    if metric == "byu":
+        from cryobench.io.byu import byu_solution_from_labels, is_byu_labels
+
+        if is_byu_labels(sol):
+            sol = byu_solution_from_labels(sol, str(solution), submission=sub)
     needed = set(get_metric(metric).used_columns)
     return (sub[[c for c in sub.columns if c in needed]],
             sol[[c for c in sol.columns if c in needed]], metric)
@@ -148,16 +190,12 @@ def render_text(result: dict[str, Any]) -> str:
             lines += _table(["tomo_id", "has_motor", "predicted", "distance_vox",
                              "threshold_vox", "outcome"], rows, 1)
             lines.append("")
-        if metric == "czii":
-            header = ["particle_type", "weight", "tp", "fp", "fn", "precision", "recall",
-                      "F-beta", "F1"]
-            rows = [[k, f"{v['weight']:g}", v["tp"], v["fp"], v["fn"], v["precision"],
-                     v["recall"], v["fbeta"], v["f1"]] for k, v in result["per_class"].items()]
-        else:
-            header = ["class", "tp", "fp", "fn", "precision", "recall", "F-beta"]
-            rows = [[k, v["tp"], v["fp"], v["fn"], v["precision"], v["recall"], v["fbeta"]]
-                    for k, v in result["per_class"].items()]
-        lines += _table(header, rows)
+        beta = float(params.get("beta", 4 if metric == "czii" else 2))
+        lines += class_table(result["per_class"], beta)
+        zero = [k for k, v in result["per_class"].items() if v.get("weight") == 0]
+        lines.append(legend(metric, beta, zero_weight=zero,
+                            distance_multiplier=float(params.get("distance_multiplier", 0.5)),
+                            distance_angstrom=float(params.get("distance_angstrom", 1000))))
     else:
         header = ["class", "n_gt", "n_det", "AP", "AP50", "AP75"]
         rows = [[k, v["n_gt"], v["n_det"], v["ap"], v["ap50"], v["ap75"]]
@@ -198,7 +236,8 @@ def render_text(result: dict[str, Any]) -> str:
 @click.command("score", short_help="Score a submission (CZII, BYU, mAP) against a solution.")
 @click.argument("submission", required=False, type=click.Path(dir_okay=True, path_type=Path))
 @click.option("--solution", type=click.Path(dir_okay=True, path_type=Path),
-              help="Solution (ground truth) CSV.")
+              help="Solution (ground truth): a CSV (CZII, BYU solution or the raw BYU "
+                   "train_labels.csv) or a pick file of the formats SUBMISSION may be.")
 @click.option("--copick", "copick_config", type=click.Path(dir_okay=False, path_type=Path),
               help="A copick config: score against its ground truth (user curation, session "
                    "0); without SUBMISSION, the predictions are read from it too.")
@@ -215,6 +254,23 @@ def render_text(result: dict[str, Any]) -> str:
                    "runs of a split whose data this project is).")
 @click.option("--part", default="test", show_default=True,
               help="With --split: train, val, test, all, or a named part.")
+@click.option("--particles", "particles_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="A catalogue of the classes (CSV or TOML: name, radius in Å, weight), for "
+                   "solutions with classes outside the CZII six.")
+@click.option("--voxel-spacing", type=float, default=None,
+              help="Pick files in pixels (RELION 4, Dynamo, TOM): Å per pixel, when the file "
+                   "does not say.")
+@click.option("--tomogram-shape", default=None, metavar="Z,Y,X",
+              help="RELION 5 (coordinates from the tomogram centre): the tomogram's size in "
+                   "voxels.")
+@click.option("--particle-type", default=None,
+              help="Pick files without a particle type (Dynamo, TOM, STAR): the class of their "
+                   "picks.")
+@click.option("--experiment", default=None,
+              help="Pick files without a tomogram name: the experiment of their picks.")
+@click.option("--tomo-map", default=None, type=click.Path(dir_okay=False),
+              help="Dynamo/TOM tomogram numbers -> names (lines 'index name'; default: "
+                   "FILE.doc beside the pick file).")
 @click.option("--metric", type=click.Choice(METRICS),
               help="Metric; inferred from the submission's columns when absent.")
 @click.option("--beta", type=float, default=None,
@@ -236,28 +292,36 @@ def render_text(result: dict[str, Any]) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
 def score(submission: Path | None, solution: Path | None, copick_config: Path | None,
           user: str, session: str | None, runs: tuple[str, ...], split_name: str | None,
-          part: str, metric: str | None, beta: float | None,
+          part: str, particles_file: Path | None, voxel_spacing: float | None,
+          tomogram_shape: str | None, particle_type: str | None, experiment: str | None,
+          tomo_map: str | None, metric: str | None, beta: float | None,
           distance_multiplier: float, distance_angstrom: float, matching: str,
           per_experiment: bool, n_bootstrap: int, seed: int, confidence: float,
           as_json: bool) -> None:
-    """Score SUBMISSION (CSV) against --solution (CSV) or a copick project's ground truth.
+    """Score SUBMISSION against --solution or a copick project's ground truth.
 
     CZII submissions have columns experiment, particle_type, x, y, z (Å); BYU submissions
-    tomo_id, Motor axis 0/1/2 (voxels). The default output is a table with the score last;
-    --json prints one object with score, per_class, params, diagnostics (and bootstrap).
-    With --copick CONFIG, picks stored in the project (--user, --session) are scored against
-    its ground truth with the radii of its pickable objects.
+    tomo_id, Motor axis 0/1/2 (voxels); pick files of RELION 4/5, pytom-match-pick (.star),
+    Dynamo (.tbl), TOM (.em) and copick CSVs are read by their extension and columns. The
+    default output is a table with the score last; --json prints one object with score,
+    per_class, params, diagnostics (and bootstrap). With --copick CONFIG, picks stored in the
+    project (--user, --session) are scored against its ground truth with the radii and weights
+    of its pickable objects (the BYU rule for a motor project).
     """
     opts = ScoreOptions(params=MetricParams(beta=beta, distance_multiplier=distance_multiplier,
                                             distance_angstrom=distance_angstrom,
                                             matching=matching),
                         per_experiment=per_experiment, bootstrap=n_bootstrap, seed=seed,
                         confidence=confidence)
+    reader = ReadOptions(voxel_spacing, tomogram_shape, particle_type, experiment, tomo_map)
     if copick_config is not None:
         if solution is not None:
             raise click.UsageError("give either --solution or --copick, not both")
+        if particles_file is not None:
+            raise click.UsageError("--copick takes the classes from the project; --particles "
+                                   "is for CSV solutions")
         sub_df, sol_df, names = _load_copick(copick_config, submission, user, session, runs,
-                                             split_name, part, opts)
+                                             split_name, part, opts, reader)
         if metric not in (None, opts.metric):
             raise click.UsageError(f"--copick: this project is scored with the {opts.metric} "
                                    f"metric (its task), not {metric}")
@@ -271,7 +335,13 @@ def score(submission: Path | None, solution: Path | None, copick_config: Path | 
         if solution is None:
             raise click.UsageError("missing option '--solution' (the ground-truth CSV), or "
                                    "--copick CONFIG for a copick project's ground truth")
-        sub_df, sol_df, metric = load_tables(submission, solution, metric)
+        if particles_file is not None:
+            from cryobench.io.particle_file import read_particles
+
+            catalogue = read_particles(particles_file)
+            opts.params = opts.params.replace(radii={p.name: p.radius for p in catalogue},
+                                              weights={p.name: p.weight for p in catalogue})
+        sub_df, sol_df, metric = load_tables(submission, solution, metric, reader)
         names = {"submission": str(submission), "solution": str(solution)}
     opts.metric = metric
     _reject_inapplicable(click.get_current_context(), metric)
@@ -291,6 +361,7 @@ def _applies_to() -> dict[str, tuple[str, ...]]:
     out = {opt: tuple(n for n, m in METRIC_REGISTRY.items() if opt in m.options)
            for opt in ("beta", "distance_multiplier", "matching", "distance_angstrom")}
     out["per_experiment"] = tuple(n for n, m in METRIC_REGISTRY.items() if n != "map")
+    out["particles_file"] = tuple(n for n, m in METRIC_REGISTRY.items() if "radii" in m.options)
     return out
 
 
@@ -306,7 +377,8 @@ def _reject_inapplicable(ctx: click.Context, metric: str) -> None:
 
 
 def _load_copick(config: Path, submission: Path | None, user: str, session: str | None,
-                 runs: tuple[str, ...], split: str | None, part: str, opts: ScoreOptions):
+                 runs: tuple[str, ...], split: str | None, part: str, opts: ScoreOptions,
+                 reader: ReadOptions):
     """Predictions (a CSV, or the project's picks of user/session) and the project's truth,
     restricted to ``runs`` or to a split's part; a motor project gets the BYU tables."""
     from cryobench.data import open_project
@@ -326,7 +398,11 @@ def _load_copick(config: Path, submission: Path | None, user: str, session: str 
     where = "" if chosen is None else f", {len(chosen)} run(s)"
     sol_name = f"{config} (ground truth{where})"
     if submission is not None:
-        sub_df = read_csv_table(submission)
+        from cryobench.io.formats import foreign_format
+
+        fmt = foreign_format(submission)
+        reader.project = project
+        sub_df = read_csv_table(submission) if fmt is None else reader.read(submission, fmt)
         sub_name = str(submission)
     else:
         project.require_picks(user, session, chosen)

@@ -14,8 +14,8 @@ import json
 import os
 import random
 import types
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -65,6 +65,8 @@ class RunContext:
     amp: bool = False
     progress: bool = True
     particles: tuple[ParticleType, ...] = ()
+    log: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
+    """Where short status lines go (the CLI prints them on stderr); None: nowhere."""
 
     def __post_init__(self) -> None:
         self.work_dir = Path(self.work_dir)
@@ -74,6 +76,11 @@ class RunContext:
             raise ConfigError(f"unknown task {self.task!r}; choose one of {', '.join(TASKS)}")
         # AMP only ever on CUDA.
         self.amp = bool(self.amp and self.device.startswith("cuda"))
+
+    def say(self, message: str) -> None:
+        """Report a short status line (e.g. a time estimate) through :attr:`log`."""
+        if self.log is not None:
+            self.log(message)
 
     def seed_everything(self) -> None:
         """Seed Python, NumPy and torch (deterministic algorithms on CPU)."""

@@ -387,6 +387,49 @@ def write_manifest(results_dir: str | os.PathLike[str], plan: Plan) -> Path:
 
 
 @dataclass
+class PlanSummary:
+    """What an ablation is about to do: its size, what is done, and a time estimate."""
+
+    n_cells: int
+    n_seeds: int
+    todo: int
+    done: int
+    seconds_per_run: float | None
+    basis: str
+
+    @property
+    def estimate_s(self) -> float | None:
+        return None if self.seconds_per_run is None else self.seconds_per_run * self.todo
+
+
+def summarise_plan(plan: Plan, results_dir: str | os.PathLike[str], rerun: bool = False
+                   ) -> PlanSummary:
+    """Count the runs to do and estimate their time from earlier records of the same method and
+    budget in ``results_dir`` (the median ``total_s``); no records, no estimate."""
+    import statistics
+
+    from cryobench.runner import store
+
+    results = Path(results_dir)
+    done = 0 if rerun else sum(_existing(results, plan, p, s) for p in plan.points
+                               for s in plan.spec.seeds)
+    total = len(plan.points) * len(plan.spec.seeds)
+    method = _method_class(plan.spec.method)[0]
+    times: list[float] = []
+    if results.is_dir():
+        for _, rec in store.iter_records(results):
+            if rec.method == method and rec.budget == plan.budget and rec.device != "synthetic":
+                times.append(float(rec.timings.get("total_s", 0.0)))
+    if times:
+        per = statistics.median(times)
+        basis = (f"median of {len(times)} earlier {method} {plan.budget}-budget run(s) in "
+                 f"{results}")
+    else:
+        per, basis = None, f"no earlier {method} {plan.budget}-budget run in {results}"
+    return PlanSummary(len(plan.points), len(plan.spec.seeds), total - done, done, per, basis)
+
+
+@dataclass
 class AblationRun:
     """The outcome of :func:`run_ablation`."""
 

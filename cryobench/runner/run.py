@@ -318,11 +318,11 @@ def _prepare_dir(plan: RunPlan, rerun: bool) -> RunRecord | None:
     return None
 
 
-def _context(plan: RunPlan, progress: bool) -> RunContext:
+def _context(plan: RunPlan, progress: bool, log: Callable[[str], None] | None) -> RunContext:
     return RunContext(work_dir=plan.directory / store.WORK_DIR, device=plan.device,
                       seed=plan.seed, budget=plan.budget, task=plan.split.task,
                       amp=plan.device.startswith("cuda"), progress=progress,
-                      particles=tuple(plan.split.particles))
+                      particles=tuple(plan.split.particles), log=log)
 
 
 def _write_outputs(plan: RunPlan, picks: pd.DataFrame, test_runs: Sequence[RunLike],
@@ -432,7 +432,7 @@ def run(
 
     plan.directory.mkdir(parents=True, exist_ok=True)
     atomic_write_text(plan.directory / store.CONFIG_NAME, _record.dumps(plan.config))
-    ctx = _context(plan, progress)
+    ctx = _context(plan, progress, log)
     ctx.work_dir.mkdir(parents=True, exist_ok=True)
     _env.reset_peak_memory(plan.device)
     ctx.seed_everything()

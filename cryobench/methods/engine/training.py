@@ -263,6 +263,10 @@ def train_model(model: nn.Module, batches: Callable[[int], Iterable],
                 result.best_epoch = epoch
             entry["seconds"] = time.perf_counter() - t0
             result.history.append(entry)
+            if epoch == 0 and settings.epochs > 1:
+                ctx.say(f"{settings.desc}: the first of {settings.epochs} epochs took "
+                        f"{entry['seconds']:.0f} s; about "
+                        f"{_minutes(entry['seconds'] * (settings.epochs - 1))} more to train")
             if ckpt:
                 _save(ckpt / "last.pt", {"epoch": epoch, "model": model.state_dict(),
                                          "optimizer": opt.state_dict(),
@@ -281,6 +285,10 @@ def train_model(model: nn.Module, batches: Callable[[int], Iterable],
         model.to(memory_format=torch.contiguous_format)
     model.eval()
     return result
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
 def fit_or_keep_initial(model: nn.Module, batches: Callable[[int], Iterable],
