@@ -62,12 +62,12 @@ def test_good_labels_import(tmp_path):
 
 
 BAD_LABELS = {
-    "nan coordinate": ("0,tomo_a,nan,2,3,3,8,8,10.0,1\n", "'Motor axis 0' has an empty or NaN "
-                                                          "value (data row 1)"),
-    "inf coordinate": ("0,tomo_a,1,inf,3,3,8,8,10.0,1\n", "'Motor axis 1' has an infinite"),
+    "nan coordinate": ("0,tomo_a,nan,2,3,3,8,8,10.0,1\n", "'Motor axis 0' has an empty, NaN or "
+                                                          "infinite value (data row 1)"),
+    "inf coordinate": ("0,tomo_a,1,inf,3,3,8,8,10.0,1\n", "'Motor axis 1' has a NaN or infinite"),
     "1e400 coordinate": ("0,tomo_a,1,2,3,3,8,8,10.0,1\n1,tomo_b,1,2,1e400,3,8,8,10.0,1\n",
-                         "'Motor axis 2' has an infinite or overflowing value inf (data row 2)"),
-    "inf voxel spacing": ("0,tomo_a,1,2,3,3,8,8,inf,1\n", "'Voxel spacing' has an infinite"),
+                         "'Motor axis 2' has a NaN or infinite value inf (data row 2)"),
+    "inf voxel spacing": ("0,tomo_a,1,2,3,3,8,8,inf,1\n", "'Voxel spacing' has a NaN or infinite"),
     "400-digit voxel spacing": (f"0,tomo_a,1,2,3,3,8,8,{'9' * 400},1\n", "'Voxel spacing'"),
     "huge voxel spacing": ("0,tomo_a,1,2,3,3,8,8,1e7,1\n", "voxel spacing 10000000.0 must be "
                                                           "in (0, 10000] Å (data row 1)"),

@@ -49,7 +49,8 @@ def numeric_column(df: pd.DataFrame, col: str, source: str | os.PathLike[str] | 
                     f"(data row {row + 1})", src)
     if not allow_missing and not present.all():
         row = int(np.flatnonzero(~present)[0])
-        raise error(f"column {col!r} has an empty or NaN value (data row {row + 1})", src)
+        raise error(f"column {col!r} has an empty, NaN or infinite value (data row {row + 1})",
+                    src)
     if raw.dtype == object:  # Python bools among numbers (a DataFrame built in code)
         is_bool = raw.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy(dtype=bool)
         if is_bool.any():
@@ -61,8 +62,10 @@ def numeric_column(df: pd.DataFrame, col: str, source: str | os.PathLike[str] | 
     nonfinite = ~np.isfinite(arr) & present
     if nonfinite.any():
         row = int(np.flatnonzero(nonfinite)[0])
-        raise error(f"column {col!r} has an infinite or overflowing value "
-                    f"{_short(raw.iloc[row])} (data row {row + 1})", src)
+        text = str(raw.iloc[row]).strip().lower().lstrip("+-")
+        beyond = "" if text in ("inf", "infinity", "nan") else " (beyond the float range)"
+        raise error(f"column {col!r} has a NaN or infinite value {_short(raw.iloc[row])}"
+                    f"{beyond} (data row {row + 1})", src)
     if check.size and np.abs(check).max() > bound:
         row = int(np.flatnonzero(present & (np.abs(np.nan_to_num(arr)) > bound))[0])
         raise error(f"column {col!r} has a value {_short(raw.iloc[row])} out of range "
