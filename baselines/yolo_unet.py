@@ -107,6 +107,7 @@ class YoloUNetConfig(SliceConfigMixin):
     2-core machine two OpenMP threads made steps 2-60x slower and erratic (measured)."""
 
     def __post_init__(self) -> None:
+        self.check_box_px()
         self.unet_channels = int_sequence(self.unet_channels, "unet_channels")
         self.unet_strides = int_sequence(self.unet_strides, "unet_strides")
         try:

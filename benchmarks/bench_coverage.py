@@ -1,6 +1,6 @@
 """Coverage of the score intervals and false-positive rate of the paired test, old beside new.
 
-Simulates benchmark results with a known true score (``cryobench.report.simulation``: test
+Simulates benchmark results with a known true score (``cryobench.testing.simulation``: test
 tomograms whose particle counts and difficulty vary, trained models whose skill varies from seed
 to seed) and measures, at each number of test tomograms and seeds:
 
@@ -46,8 +46,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cryobench.report import simulation as sim
 from cryobench.report import stats
+from cryobench.testing import simulation as sim
 
 ALPHA = 0.05
 

@@ -58,7 +58,7 @@ def main() -> None:
         imports = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        res = build_site([tmp / "results"], tmp / "site", n_boot=1000)
+        res = build_site([tmp / "results"], tmp / "site", n_flips=1000)
         site_s = time.perf_counter() - t0
         pages = len(res.pages)
 
@@ -69,7 +69,7 @@ def main() -> None:
             write_fake_results(one, methods=[(method, skill)], seeds=(0, 1, 2),
                                experiments=[f"TS_synth_{i}" for i in range(6, 16)])
         t0 = time.perf_counter()
-        write_report([one], tmp / "report.html", n_boot=1000, use_data=False)
+        write_report([one], tmp / "report.html", n_flips=1000, use_data=False)
         report_s = time.perf_counter() - t0
         size_kb = (tmp / "report.html").stat().st_size / 1024
 

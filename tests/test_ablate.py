@@ -7,6 +7,7 @@ import sys
 import types
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -102,20 +103,47 @@ def test_spec_errors(tmp_path):
         make_plan(load_spec(bad))
 
 
+PENDING_SPLITS = {"byu-synth-v2": "tiny-motor"}
+"""Splits a shipped spec is written against that another branch is building, and a split of
+the same task that stands in for it here until it exists (then the spec is planned as is)."""
+
+
 @pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
 def test_shipped_specs_parse(path):
+    from cryobench.data.splits import list_splits
+
     spec = load_spec(path)
     assert spec.seeds == [0, 1, 2] and spec.budget == "cpu" and spec.title
     values = [v for vs in spec.vary.values() for v in vs]
     assert len(values) >= 2
+    if spec.split in PENDING_SPLITS and spec.split not in list_splits():
+        import dataclasses
+
+        spec = dataclasses.replace(spec, split=PENDING_SPLITS[spec.split])
     # Every varied key exists in the method's config and every value has the right type.
     plan = make_plan(spec)
-    assert len(plan.points) == len(values) and sum(p.is_base for p in plan.points) == 1
+    cells = int(np.prod([len(vs) for vs in spec.vary.values()]))
+    assert len(plan.points) == cells and sum(p.is_base for p in plan.points) == 1
     if "split" in spec.vary:
         from cryobench.runner.ablate import _split_arg, split_name
 
         names = [split_name(_split_arg(v, spec)) for v in spec.vary["split"]]
         assert len(set(names)) == len(names)
+
+
+def test_centernet_spec_plans_on_tiny_motor():
+    """The CenterNet ablation (CLAHE, noise + blur, focal + GIoU: a 2 x 2 x 2 grid) plans on any
+    motor split; the base cell is the full recipe."""
+    import dataclasses
+
+    spec = load_spec(SPECS[[p.stem for p in SPECS].index("centernet")])
+    assert spec.method == "centernet_slices" and spec.split == "byu-synth-v2"
+    plan = make_plan(dataclasses.replace(spec, split="tiny-motor", budget="smoke"))
+    assert len(plan.points) == 8 and len({p.config_hash for p in plan.points}) == 8
+    base = [p for p in plan.points if p.is_base]
+    assert len(base) == 1 and base[0].overrides == {"clahe": True, "noise_blur": True,
+                                                    "giou": True}
+    assert base[0].label == "CLAHE, noise + blur, focal + GIoU"
 
 
 def test_split_curve_resolves_definitions_relative_to_the_spec():
@@ -139,7 +167,7 @@ def test_sweep_runs_resumes_and_reports(tmp_path):
     assert (first.ran, first.skipped, len(calls)) == (4, 0, 4)
     again = run_ablation(plan, tmp_path, LocalExecutor(progress=False), fn=counting)
     assert (again.ran, again.skipped, len(calls)) == (0, 4, 4)
-    abl = load_ablation(tmp_path, first.manifest, n_boot=200)
+    abl = load_ablation(tmp_path, first.manifest, n_flips=200)
     base, other = abl.cells
     assert base.is_base and base.entry.seeds == [0, 1] and base.diff is None
     assert other.diff == pytest.approx(other.entry.score - base.entry.score)
@@ -185,7 +213,7 @@ def test_a_failing_cell_does_not_stop_the_sweep(tmp_path):
     out = run_ablation(plan, tmp_path, LocalExecutor(progress=False), fn=flaky)
     assert out.ran == 3 and len(out.failures) == 1
     assert out.failures[0].user_error and out.failures[0].message == "bad cell"
-    abl = load_ablation(tmp_path, out.manifest, n_boot=50)
+    abl = load_ablation(tmp_path, out.manifest, n_flips=50)
     assert any("missing seed(s) 1" in n for n in (c.note for c in abl.cells))
 
 

@@ -41,7 +41,7 @@ def _rows(html: str, split: str) -> list[str]:
 
 def test_site_has_a_board_per_split_and_a_page_per_entry(results, tmp_path):
     out = tmp_path / "site"
-    res = build_site([results], out, n_boot=100)
+    res = build_site([results], out, n_flips=100)
     assert res.boards == {"byu-synth": 3, "czii-synth": 3} and res.n_records == 17
     index = (out / "index.html").read_text()
     assert len(_rows(index, "czii-synth")) == 3 and len(_rows(index, "byu-synth")) == 3
@@ -67,9 +67,9 @@ def test_site_has_a_board_per_split_and_a_page_per_entry(results, tmp_path):
 
 def test_rebuild_replaces_a_site_but_never_another_directory(results, tmp_path):
     out = tmp_path / "site"
-    build_site([results], out, n_boot=10)
+    build_site([results], out, n_flips=10)
     (out / "stale.html").write_text("old")
-    build_site([results], out, n_boot=10)
+    build_site([results], out, n_flips=10)
     assert not (out / "stale.html").exists()
     other = tmp_path / "mine"
     other.mkdir()
@@ -88,12 +88,12 @@ def test_no_records_is_an_error(tmp_path):
 def test_markdown_and_csv_tables(results):
     runner = CliRunner()
     r = runner.invoke(cli, ["leaderboard", "build", str(results), "--format", "md",
-                            "--bootstrap", "50"])
+                            "--flips", "50"])
     assert r.exit_code == 0, r.output
     assert "## czii-synth (czii)" in r.output and "## byu-synth (byu)" in r.output
     assert "deepfindet ⚠1" in r.output and "missing seed(s) 2" in r.output
     r = runner.invoke(cli, ["leaderboard", "build", str(results), "--format", "csv",
-                            "--split", "czii-synth", "--bootstrap", "50"])
+                            "--split", "czii-synth", "--flips", "50"])
     assert r.exit_code == 0, r.output
     rows = list(csv.DictReader(io.StringIO(r.output)))
     assert [x["method"] for x in rows] == ["unet3d", "deepfindet", "faster_rcnn"]
@@ -107,7 +107,7 @@ def test_markdown_and_csv_tables(results):
 def test_cli_build_and_errors(results, tmp_path):
     runner = CliRunner()
     r = runner.invoke(cli, ["leaderboard", "build", str(results), "-o", str(tmp_path / "s"),
-                            "--bootstrap", "20"])
+                            "--flips", "20"])
     assert r.exit_code == 0, r.output
     assert "czii-synth: 3 row(s)" in r.output and (tmp_path / "s" / "index.html").is_file()
     r = runner.invoke(cli, ["leaderboard", "build", str(tmp_path / "empty-does-not-exist"),
@@ -119,7 +119,7 @@ def test_mismatched_stored_score_is_flagged_on_the_board(tmp_path):
     rec = fake_record(seed=0)
     rec.score += 0.05
     rec.save(record_path(tmp_path / "r", rec))
-    res = build_site([tmp_path / "r"], tmp_path / "site", n_boot=10)
+    res = build_site([tmp_path / "r"], tmp_path / "site", n_flips=10)
     index = (tmp_path / "site" / "index.html").read_text()
     assert res.boards == {"czii-synth": 1} and "differs from its counts" in index
 
@@ -136,7 +136,7 @@ def test_ablation_pages_and_hidden_cells(tmp_path):
     extra = make_plan(spec_from_options("unet3d", "tiny", ["augment=true", "lr=0.001"],
                                         seeds="5", budget="smoke", name="extra"))
     run_ablation(extra, results, LocalExecutor(progress=False), fn=synthetic_cell)
-    res = build_site([results], tmp_path / "site", n_boot=100)
+    res = build_site([results], tmp_path / "site", n_flips=100)
     assert res.ablations == ["extra", "unet3d-augment-lr"]
     page = (tmp_path / "site" / "ablations" / "unet3d-augment-lr.html").read_text()
     assert page.count("<tr") == 1 + 4 and "base" in page and "Δ to base" in page

@@ -14,9 +14,9 @@ from cryobench.errors import ConfigError
 from cryobench.metrics import czii_score, paired_bootstrap
 from cryobench.metrics.bootstrap import paired_sign_flip, sign_flip_counts
 from cryobench.particles import czii_radii
-from cryobench.report import simulation as sim
 from cryobench.report import stats
 from cryobench.report.stats import CountCube
+from cryobench.testing import simulation as sim
 
 
 def f1_cube(tp_per_exp, refs=10, seeds=None):

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from cryobench.cli._options import BOOTSTRAP
+from cryobench.cli._options import FLIPS
 
 __all__ = ["ablate"]
 
@@ -46,8 +46,9 @@ def _duration(seconds: float) -> str:
               help="GPUs Ray reserves per cell (fractions share a GPU).")
 @click.option("--rerun", is_flag=True, help="Run cells again even when their record exists.")
 @click.option("--dry-run", is_flag=True, help="Validate and list the cells; run nothing.")
-@click.option("--bootstrap", "n_boot", type=BOOTSTRAP, default=1000, show_default=True,
-              help="Bootstrap resamples for the intervals.")
+@click.option("--flips", "n_flips", type=FLIPS, default=9999, show_default=True,
+              help="Random sign flips of a paired comparison when there are too many test "
+                   "experiments to enumerate every flip (0: no intervals, no ranks).")
 @click.option("--data", "data_dir", default=None, type=click.Path(file_okay=False),
               help="Data directory passed to the split loader.")
 @click.option("--json", "as_json", is_flag=True, help="Print the analysis as JSON.")
@@ -55,7 +56,7 @@ def _duration(seconds: float) -> str:
 def ablate(spec: str | None, method: str | None, split: str | None, vary: tuple[str, ...],
            sets: tuple[str, ...], seeds: str | None, budget: str | None, device: str | None,
            name: str | None, results: str, executor: str, address: str | None,
-           cpus_per_task: float, gpus_per_task: float, rerun: bool, dry_run: bool, n_boot: int,
+           cpus_per_task: float, gpus_per_task: float, rerun: bool, dry_run: bool, n_flips: int,
            data_dir: str | None, as_json: bool, progress: bool) -> None:
     """Run an ablation grid (SPEC.toml, or --method/--split/--vary) and report each cell's score
     with its 95% interval and the paired difference to the base cell.
@@ -117,7 +118,7 @@ def ablate(spec: str | None, method: str | None, split: str | None, vary: tuple[
     total = len(plan.points) * len(sp.seeds)
     if outcome.failures and len(outcome.failures) == total:
         raise ResultsError("every cell failed; nothing to report", outcome.manifest)
-    abl = load_ablation(results, outcome.manifest, n_boot)
+    abl = load_ablation(results, outcome.manifest, n_flips)
     if as_json:
         click.echo(json.dumps(abl.to_dict(), indent=2, default=str))
     else:

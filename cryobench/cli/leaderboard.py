@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cryobench.cli._options import BOOTSTRAP
+from cryobench.cli._options import FLIPS
 
 __all__ = ["leaderboard"]
 
@@ -22,11 +22,13 @@ def leaderboard() -> None:
               show_default=True, help="A static site, or one Markdown/CSV table on stdout "
               "(or in --out when it names a file).")
 @click.option("--split", default=None, help="Only this split (md/csv).")
-@click.option("--bootstrap", "n_boot", type=BOOTSTRAP, default=1000, show_default=True)
+@click.option("--flips", "n_flips", type=FLIPS, default=9999, show_default=True,
+              help="Random sign flips of a paired comparison when there are too many test "
+                   "experiments to enumerate every flip (0: no intervals, no ranks).")
 @click.option("--seeds", default=None, help="Seeds every entry should have (default: all "
               "seeds seen in its split); entries missing some are flagged.")
 @click.option("--title", default="cryobench leaderboards", show_default=True)
-def build(results: tuple[str, ...], out: str, fmt: str, split: str | None, n_boot: int,
+def build(results: tuple[str, ...], out: str, fmt: str, split: str | None, n_flips: int,
           seeds: str | None, title: str) -> None:
     """Build leaderboards from the run records (and ablation manifests) under RESULTS."""
     from cryobench.runner.ablate import parse_seeds
@@ -37,7 +39,7 @@ def build(results: tuple[str, ...], out: str, fmt: str, split: str | None, n_boo
 
         if split:
             raise click.UsageError("--split applies to --format md|csv; the site shows all")
-        res = build_site(results, out or "site", n_boot=n_boot, title=title,
+        res = build_site(results, out or "site", n_flips=n_flips, title=title,
                          expected_seeds=expected)
         for path, why in res.bad_files:
             click.echo(f"warning: {path}: skipped ({why})", err=True)
@@ -48,7 +50,7 @@ def build(results: tuple[str, ...], out: str, fmt: str, split: str | None, n_boo
     from cryobench.report.leaderboard import to_csv, to_markdown
     from cryobench.report.site import leaderboard_entries, load_entries
 
-    loaded = load_entries(results, n_boot, expected_seeds=expected)
+    loaded = load_entries(results, n_flips, expected_seeds=expected)
     for path, why in loaded.bad:
         click.echo(f"warning: {path}: skipped ({why})", err=True)
     entries = leaderboard_entries(loaded)

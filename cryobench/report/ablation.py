@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cryobench.errors import ResultsError
-from cryobench.report.stats import paired_bootstrap_difference, percentile_interval
+from cryobench.errors import CryobenchError, ResultsError
+from cryobench.report.stats import PairedComparison, paired_comparison
 from cryobench.report.summary import Entry, entry_from_records
 from cryobench.runner.manifest import read_manifest
 
@@ -37,7 +37,13 @@ class AblationCell:
     diff: float | None = None
     diff_interval: tuple[float, float] | None = None
     seed_wins: tuple[int, int] | None = None  # (seeds scoring above the base, shared seeds)
+    comparison: PairedComparison | None = None
+    """The paired comparison with the base (p-value, its attainable minimum, standard error)."""
     note: str = ""
+
+    @property
+    def p_value(self) -> float | None:
+        return None if self.comparison is None else self.comparison.p_value
 
     @property
     def seed_scores(self) -> dict[int, float]:
@@ -83,26 +89,30 @@ class Ablation:
                 "seeds": [] if c.entry is None else c.entry.seeds,
                 "seed_scores": {str(k): v for k, v in c.seed_scores.items()},
                 "diff": c.diff, "diff_interval": c.diff_interval,
+                "p_value": c.p_value,
+                "p_min": None if c.comparison is None else c.comparison.min_p,
+                "interval_includes_seed_spread": None if c.comparison is None
+                else c.comparison.includes_seed_spread,
                 "seed_wins": None if c.seed_wins is None else list(c.seed_wins),
                 "note": c.note,
             } for c in self.cells],
         }
 
 
-def _own_seeds(entry: Entry | None, seeds: list[int], n_boot: int, boot_seed: int
+def _own_seeds(entry: Entry | None, seeds: list[int], n_flips: int, test_seed: int
                ) -> Entry | None:
     """The entry restricted to (and judged against) the ablation's own seeds: the same config
     may have more seeds elsewhere in the results (e.g. the official runs)."""
     if entry is None or not seeds or sorted(entry.seeds) == sorted(seeds):
         if entry is not None and seeds and sorted(entry.expected_seeds) != sorted(seeds):
-            return entry_from_records(entry.records, seeds, n_boot, boot_seed)
+            return entry_from_records(entry.records, seeds, n_flips, test_seed)
         return entry
     mine = [r for r in entry.records if r.seed in set(seeds)]
-    return entry_from_records(mine, seeds, n_boot, boot_seed) if mine else None
+    return entry_from_records(mine, seeds, n_flips, test_seed) if mine else None
 
 
 def analyse(manifest: Mapping[str, Any], entries: Mapping[tuple[str, str, str], Entry],
-            n_boot: int = 1000, boot_seed: int = 0, source: str = "") -> Ablation:
+            n_flips: int = 9999, test_seed: int = 0, source: str = "") -> Ablation:
     """Pair each manifest cell with its entry and compute paired differences to the base."""
     method = str(manifest["method"])
     abl = Ablation(name=str(manifest["name"]), title=str(manifest.get("title") or
@@ -118,8 +128,8 @@ def analyse(manifest: Mapping[str, Any], entries: Mapping[tuple[str, str, str], 
                                       overrides=dict(c.get("overrides", {})),
                                       config_hash=str(c["config_hash"]),
                                       is_base=bool(c.get("base", False)),
-                                      entry=_own_seeds(entries.get(key), abl.seeds, n_boot,
-                                                       boot_seed)))
+                                      entry=_own_seeds(entries.get(key), abl.seeds, n_flips,
+                                                       test_seed)))
     base = abl.base
     for c in abl.cells:
         if c.entry is None:
@@ -138,9 +148,16 @@ def analyse(manifest: Mapping[str, Any], entries: Mapping[tuple[str, str, str], 
         notes = []
         if c.split != base.split:
             notes.append("paired with the base by experiment name across splits")
-        point, samples = paired_bootstrap_difference(c.entry.cube, base.entry.cube, n_boot,
-                                                     boot_seed)
-        c.diff, c.diff_interval = point, percentile_interval(samples)
+        if not n_flips:
+            c.note = "; ".join(notes)
+            continue
+        try:
+            cmp = paired_comparison(c.entry.cube, base.entry.cube, n_flips=n_flips,
+                                    seed=test_seed)
+        except CryobenchError as exc:
+            c.note = "; ".join([*notes, f"not paired: {exc.message}"])
+            continue
+        c.diff, c.diff_interval, c.comparison = cmp.difference, cmp.bounds, cmp
         # the seed-to-seed spread the interval does not contain: seed by seed against the base
         mine, theirs = c.seed_scores, base.seed_scores
         common = sorted(set(mine) & set(theirs))
@@ -153,7 +170,7 @@ def analyse(manifest: Mapping[str, Any], entries: Mapping[tuple[str, str, str], 
 
 
 def load_ablation(results_dir: str | os.PathLike[str], manifest: str | os.PathLike[str],
-                  n_boot: int = 1000, boot_seed: int = 0) -> Ablation:
+                  n_flips: int = 9999, test_seed: int = 0) -> Ablation:
     """Analyse one manifest against the records of ``results_dir`` (cells may be missing)."""
     from cryobench.report.loading import load_records
     from cryobench.report.summary import summarise
@@ -164,14 +181,20 @@ def load_ablation(results_dir: str | os.PathLike[str], manifest: str | os.PathLi
     except ResultsError:
         records = []
     mine = [r for r in records if r.method == data["method"]]
-    entries = summarise(mine, data.get("seeds") or None, n_boot, boot_seed)
+    entries = summarise(mine, data.get("seeds") or None, n_flips, test_seed)
     by_key = {(e.split, e.method, e.config_hash): e for e in entries}
-    return analyse(data, by_key, n_boot, boot_seed, str(manifest))
+    return analyse(data, by_key, n_flips, test_seed, str(manifest))
+
+
+def _p(cmp: PairedComparison) -> str:
+    """A p-value with its attainable minimum when that is what limits it."""
+    p = f"{cmp.p_value:.3g}"
+    return f"{p} (min {cmp.min_p:.3g})" if cmp.min_p >= 0.01 else p
 
 
 def ablation_text(abl: Ablation) -> str:
     """A plain-text table of an ablation (for the terminal)."""
-    header = ["cell", "split", "score", "95% CI", "per seed", "diff", "95% CI diff",
+    header = ["cell", "split", "score", "95% CI", "per seed", "diff", "95% CI diff", "p",
               "seeds above base", "note"]
     rows = []
     for c in abl.cells:
@@ -186,6 +209,7 @@ def ablation_text(abl: Ablation) -> str:
             "-" if c.diff is None else f"{c.diff:+.4f}",
             "-" if c.diff_interval is None else
             f"[{c.diff_interval[0]:+.3f}, {c.diff_interval[1]:+.3f}]",
+            "-" if c.comparison is None else _p(c.comparison),
             "-" if c.seed_wins is None else f"{c.seed_wins[0]} of {c.seed_wins[1]}",
             c.note if not c.is_base else "",
         ])

@@ -60,10 +60,12 @@ class Loaded:
     entries: list[Entry]
     ablations: list[Ablation]
     hidden: set[tuple[str, str, str]]
+    n_flips: int = 9999
+    test_seed: int = 0
 
 
-def load_entries(results: Sequence[str | os.PathLike[str]], n_boot: int = 1000,
-                 boot_seed: int = 0, expected_seeds: Sequence[int] | None = None) -> Loaded:
+def load_entries(results: Sequence[str | os.PathLike[str]], n_flips: int = 9999,
+                 test_seed: int = 0, expected_seeds: Sequence[int] | None = None) -> Loaded:
     """Records, entries and ablations under ``results`` (shared by the site and the tables)."""
     records, bad = load_records(results)
     manifests, bad_manifests = find_manifests(results)
@@ -71,14 +73,14 @@ def load_entries(results: Sequence[str | os.PathLike[str]], n_boot: int = 1000,
     bad = [(p, why) for p, why in bad
            if not (p.name == MANIFEST_NAME and Path(p).resolve() in ok_manifests)]
     bad += bad_manifests
-    entries = summarise(records, expected_seeds, n_boot, boot_seed)
+    entries = summarise(records, expected_seeds, n_flips, test_seed, rank=False)
     by_key = {(e.split, e.method, e.config_hash): e for e in entries}
-    ablations = [analyse(m, by_key, n_boot, boot_seed, str(p)) for p, m in manifests]
+    ablations = [analyse(m, by_key, n_flips, test_seed, str(p)) for p, m in manifests]
     base_keys = {(c.split, a.method, c.config_hash) for a in ablations for c in a.cells
                  if c.is_base}
     hidden = {(c.split, a.method, c.config_hash) for a in ablations for c in a.cells
               if not c.is_base} - base_keys
-    return Loaded(records, bad, entries, ablations, hidden)
+    return Loaded(records, bad, entries, ablations, hidden, n_flips, test_seed)
 
 
 def leaderboard_entries(loaded: Loaded) -> list[Entry]:
@@ -89,7 +91,7 @@ def leaderboard_entries(loaded: Loaded) -> list[Entry]:
             e.rank = e.tie_group = None
     out: list[Entry] = []
     for split_entries in group_by_split(shown).values():
-        out += rank_entries(split_entries)
+        out += rank_entries(split_entries, loaded.n_flips, loaded.test_seed)
     return out
 
 
@@ -124,7 +126,7 @@ def _exp_rows(e: Entry) -> list[tuple[str, list[str]]]:
 
 
 def build_site(results: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str],
-               n_boot: int = 1000, boot_seed: int = 0, title: str = "cryobench leaderboards",
+               n_flips: int = 9999, test_seed: int = 0, title: str = "cryobench leaderboards",
                expected_seeds: Sequence[int] | None = None) -> SiteResult:
     """Build the static site from the records (and ablation manifests) under ``results``.
 
@@ -135,11 +137,11 @@ def build_site(results: Sequence[str | os.PathLike[str]], out_dir: str | os.Path
     out = Path(out_dir)
     _check_out(out)
     roots = [Path(r) for r in results]
-    loaded = load_entries(results, n_boot, boot_seed, expected_seeds)
+    loaded = load_entries(results, n_flips, test_seed, expected_seeds)
     shown = leaderboard_entries(loaded)
     env = environment()
     built_at = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
-    common = {"version": __version__, "built_at": built_at, "n_boot": n_boot, "short": short_name,
+    common = {"version": __version__, "built_at": built_at, "n_flips": n_flips, "short": short_name,
               "nav": [("Leaderboards", "index.html")]
               + ([("Ablations", "index.html#ablations")] if loaded.ablations else [])}
     result = SiteResult(out, len(loaded.records), {}, bad_files=loaded.bad,
@@ -203,8 +205,8 @@ def build_site(results: Sequence[str | os.PathLike[str]], out_dir: str | os.Path
             (tmp / "ablations" / f"{_safe(a.name)}.html").write_text(page, encoding="utf-8")
             result.pages.append(f"ablations/{_safe(a.name)}.html")
         data = {
-            "built_at": built_at, "cryobench_version": __version__, "n_boot": n_boot,
-            "boot_seed": boot_seed,
+            "built_at": built_at, "cryobench_version": __version__, "n_flips": n_flips,
+            "test_seed": test_seed,
             "leaderboards": {s: [e.to_dict() for e in es]
                              for s, es in group_by_split(shown).items()},
             "entries": [e.to_dict() for e in loaded.entries],

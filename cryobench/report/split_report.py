@@ -199,13 +199,13 @@ def _entry_block(e: Entry, sp, notes: list[str]) -> dict[str, Any]:
 
 
 def build_context(results: Sequence[str | os.PathLike[str]], split: str | None = None,
-                  n_boot: int = 1000, boot_seed: int = 0,
+                  n_flips: int = 9999, test_seed: int = 0,
                   expected_seeds: Sequence[int] | None = None, use_data: bool = True,
                   data_dir: str | None = None) -> dict[str, Any]:
     """Everything the report templates need (figures as PNG bytes)."""
     records, bad = load_records(results)
     split, chosen = one_split(records, split, str(results[0]))
-    entries = summarise(chosen, expected_seeds, n_boot, boot_seed)
+    entries = summarise(chosen, expected_seeds, n_flips, test_seed)
     notes: list[str] = []
     sp = _open_split(split, data_dir, notes) if use_data else None
     if not use_data:
@@ -239,13 +239,13 @@ def build_context(results: Sequence[str | os.PathLike[str]], split: str | None =
         "split": split, "entries": entries, "blocks": blocks, "figures": figures,
         "slice": slice_fig, "notes": notes, "bad_files": bad, "n_records": len(chosen),
         "classes": classes_of(entries), "metric": entries[0].metric,
-        "beta": entries[0].cube.beta, "n_boot": n_boot, "version": __version__,
+        "beta": entries[0].cube.beta, "n_flips": n_flips, "version": __version__,
         "table_md": split_markdown(split, entries),
     }
 
 
 def write_report(results: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str],
-                 split: str | None = None, n_boot: int = 1000, boot_seed: int = 0,
+                 split: str | None = None, n_flips: int = 9999, test_seed: int = 0,
                  expected_seeds: Sequence[int] | None = None, use_data: bool = True,
                  data_dir: str | None = None) -> ReportResult:
     """Write ``out`` (``.html``: self-contained; ``.md``: figures in ``<stem>_figures/``).
@@ -260,7 +260,7 @@ def write_report(results: Sequence[str | os.PathLike[str]], out: str | os.PathLi
     kind = out.suffix.lower()
     if kind not in (".html", ".htm", ".md"):
         raise ConfigError("the report must be a .html or .md file", out)
-    ctx = build_context(results, split, n_boot, boot_seed, expected_seeds, use_data, data_dir)
+    ctx = build_context(results, split, n_flips, test_seed, expected_seeds, use_data, data_dir)
     built_at = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
     common = {"built_at": built_at, "short": short_name, "title": f"cryobench report: "
               f"{ctx['split']}", "root": "", "nav": []}

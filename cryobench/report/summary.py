@@ -1,7 +1,9 @@
 """Group run records into entries (one per split, method and config) and summarise them.
 
 An entry holds every seed of one configuration. Its score is the mean over seeds of the score
-recomputed from the records' counts, with a bootstrap 95% interval over experiments. Anything
+recomputed from the records' counts, with a 95% interval over test experiments *and* seeds
+(:func:`cryobench.report.stats.score_interval`). Entries of a split are ranked only where a
+paired comparison separates them (:func:`cryobench.report.stats.rank_cubes`). Anything
 that would make that mean misleading (missing seeds, missing classes, different experiments or
 scoring parameters across seeds, a record whose stored score disagrees with its counts) becomes a
 *flag* on the entry; flagged entries are shown but never ranked.
@@ -21,13 +23,16 @@ import numpy as np
 from cryobench.errors import ResultsError
 from cryobench.report.stats import (
     CountCube,
-    bootstrap_seed_mean,
+    Ranking,
+    ScoreInterval,
     class_metrics,
-    percentile_interval,
+    rank_cubes,
+    score_interval,
 )
 from cryobench.runner.record import RunRecord
 
-__all__ = ["Entry", "summarise", "entry_from_records", "group_by_split", "one_split", "entry_id"]
+__all__ = ["Entry", "summarise", "entry_from_records", "group_by_split", "one_split", "entry_id",
+           "rank_entries", "label"]
 
 SCORE_TOLERANCE = 1e-6
 
@@ -59,6 +64,13 @@ class Entry:
     flags: list[str] = field(default_factory=list)
     rank: int | None = None
     tie_group: int | None = None
+    interval_info: ScoreInterval | None = None
+    """The interval's details (standard errors, degrees of freedom, whether it contains the
+    seed-to-seed spread)."""
+    tied_with: list[str] = field(default_factory=list)
+    """Labels of the entries of the split this one is not separated from."""
+    rank_note: str = ""
+    """Why the split's board separates no entry, when it cannot."""
 
     @property
     def id(self) -> str:
@@ -114,6 +126,10 @@ class Entry:
             "budget": self.budget, "config": self.config, "rank": self.rank,
             "tie_group": self.tie_group, "score": _f(self.score),
             "interval": None if self.interval is None else [_f(x) for x in self.interval],
+            "interval_info": None if self.interval_info is None else {
+                k: (_f(v) if isinstance(v, float) else v)
+                for k, v in self.interval_info.to_dict().items()},
+            "tied_with": self.tied_with, "rank_note": self.rank_note,
             "seeds": self.seeds, "expected_seeds": self.expected_seeds,
             "seed_scores": [_f(x) for x in self.seed_scores],
             "per_class": self.per_class, "flags": self.flags, "date": self.date,
@@ -139,7 +155,7 @@ def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def _build_entry(key: tuple[str, str, str], recs: list[RunRecord],
-                 expected_seeds: Sequence[int], n_boot: int, boot_seed: int) -> Entry:
+                 expected_seeds: Sequence[int], n_flips: int, test_seed: int) -> Entry:
     split, method, chash = key
     flags: list[str] = []
     by_seed: dict[int, RunRecord] = {}
@@ -177,7 +193,8 @@ def _build_entry(key: tuple[str, str, str], recs: list[RunRecord],
         if abs(r.score - float(s)) > SCORE_TOLERANCE:
             flags.append(f"seed {r.seed}: stored score {r.score:.4f} differs from its "
                          f"counts ({float(s):.4f})")
-    interval = percentile_interval(bootstrap_seed_mean(cube, n_boot, boot_seed))
+    info = score_interval(cube) if n_flips else None
+    interval = None if info is None else info.bounds
     sums = cube.sums()
     m = class_metrics(sums, beta, cube.rule)
     per_class: dict[str, dict[str, float | None]] = {}
@@ -201,26 +218,29 @@ def _build_entry(key: tuple[str, str, str], recs: list[RunRecord],
                  records=recs, expected_seeds=sorted(set(expected_seeds) | set(by_seed)),
                  cube=cube, seed_scores=[float(x) for x in seed_scores],
                  score=float(np.mean(seed_scores)) if len(seed_scores) else float("nan"),
-                 interval=interval, per_class=per_class, flags=flags)
+                 interval=interval, per_class=per_class, flags=flags, interval_info=info)
 
 
 def entry_from_records(records: Sequence[RunRecord], expected_seeds: Sequence[int],
-                       n_boot: int = 1000, boot_seed: int = 0) -> Entry:
+                       n_flips: int = 9999, test_seed: int = 0) -> Entry:
     """One entry from the records of one (split, method, config) (unranked)."""
     r = records[0]
     return _build_entry((r.split, r.method, r.config_hash),
-                        list(records), expected_seeds, n_boot, boot_seed)
+                        list(records), expected_seeds, n_flips, test_seed)
 
 
 def summarise(records: Iterable[RunRecord], expected_seeds: Sequence[int] | None = None,
-              n_boot: int = 1000, boot_seed: int = 0) -> list[Entry]:
+              n_flips: int = 9999, test_seed: int = 0, rank: bool = True) -> list[Entry]:
     """One :class:`Entry` per (split, method, config hash), ranked within each split.
 
     Args:
         records: validated run records.
         expected_seeds: the seeds every entry should have; default: all seeds seen in its split.
-        n_boot: bootstrap resamples for the intervals (0 disables them).
-        boot_seed: seed of the bootstrap generator (intervals are reproducible).
+        n_flips: random sign flips of a paired comparison when its experiments are too many to
+            enumerate every flip (0 disables intervals and ranks: every entry shares rank 1).
+        test_seed: seed of those flips (the ranks are reproducible).
+        rank: rank the entries of each split (False: leave them unranked, e.g. to rank a
+            selection of them later with :func:`rank_entries`).
     """
     groups: dict[tuple[str, str, str], list[RunRecord]] = defaultdict(list)
     for r in records:
@@ -230,43 +250,63 @@ def summarise(records: Iterable[RunRecord], expected_seeds: Sequence[int] | None
         split_seeds[split] |= {r.seed for r in recs}
     entries = [
         _build_entry(k, v, list(expected_seeds) if expected_seeds is not None
-                     else sorted(split_seeds[k[0]]), n_boot, boot_seed)
+                     else sorted(split_seeds[k[0]]), n_flips, test_seed)
         for k, v in sorted(groups.items())
     ]
+    if not rank:
+        return entries
     out: list[Entry] = []
     for split_entries in group_by_split(entries).values():
-        out += rank_entries(split_entries)
+        out += rank_entries(split_entries, n_flips, test_seed)
     return out
 
 
-def rank_entries(entries: list[Entry]) -> list[Entry]:
-    """Sort by score and rank unflagged entries; ties are grouped where intervals overlap.
+def label(e: Entry) -> str:
+    """How an entry is named in tie lists: ``method (hash8)``."""
+    return f"{e.method} ({e.config_hash[:8]})"
 
-    Walking down the sorted list, an entry joins the current tie group when its interval reaches
-    the lower end of the group leader's interval, and gets the leader's rank; otherwise it starts
-    a new group ranked by its position (competition ranking: 1, 1, 3). Flagged entries follow,
-    unranked.
+
+def rank_entries(entries: list[Entry], n_flips: int = 9999, test_seed: int = 0) -> list[Entry]:
+    """Sort by score and rank the unflagged entries where paired comparisons separate them.
+
+    An entry's rank is one more than the number of entries that score higher *and* are
+    significantly better by :func:`~cryobench.report.stats.paired_comparison` (Holm-corrected
+    over all pairs; an entry with fewer than two seeds is never separated from another), so
+    entries nothing beats share rank 1. ``tied_with`` lists the entries it is not separated
+    from; ``tie_group`` is its rank. Flagged entries follow, unranked. With ``n_flips=0`` no
+    comparison is made and every unflagged entry gets rank 1.
     """
     ok = sorted((e for e in entries if not e.flagged), key=lambda e: (-e.score, e.method))
     flagged = sorted((e for e in entries if e.flagged), key=lambda e: (-e.score, e.method))
-    leader: Entry | None = None
-    group = 0
-    for pos, e in enumerate(ok, start=1):
-        if leader is not None and _overlaps(leader, e):
-            e.rank, e.tie_group = leader.rank, leader.tie_group
+    ranking = _ranking(ok, n_flips, test_seed)
+    for i, e in enumerate(ok):
+        if ranking is None:
+            e.rank, e.tied_with = 1, [label(o) for o in ok if o is not e]
+            e.rank_note = ("not compared (--flips 0)" if not n_flips and len(ok) > 1
+                           else e.rank_note)
         else:
-            group += 1
-            e.rank, e.tie_group, leader = pos, group, e
+            e.rank = ranking.ranks[i]
+            e.tied_with = [label(ok[j]) for j in ranking.tied_with[i]]
+            e.rank_note = "" if ranking.can_separate else ranking.reason
+        e.tie_group = e.rank
     for e in flagged:
         e.rank = e.tie_group = None
+        e.tied_with = []
     entries[:] = ok + flagged
     return entries
 
 
-def _overlaps(leader: Entry, e: Entry) -> bool:
-    if leader.interval is None or e.interval is None:
-        return e.score == leader.score
-    return e.interval[1] >= leader.interval[0]
+def _ranking(ok: list[Entry], n_flips: int, test_seed: int) -> Ranking | None:
+    if len(ok) < 2 or not n_flips:
+        return None
+    from cryobench.errors import CryobenchError
+
+    try:
+        return rank_cubes([e.cube for e in ok], n_flips=n_flips, seed=test_seed)
+    except CryobenchError as exc:  # entries that cannot be paired (other classes, parameters)
+        for e in ok:
+            e.rank_note = f"not compared: {exc.message}"
+        return None
 
 
 def group_by_split(entries: Iterable[Entry]) -> dict[str, list[Entry]]:
