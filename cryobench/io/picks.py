@@ -7,6 +7,7 @@ naming the file and the first problem found.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pandas as pd
 
 from cryobench.errors import InputError
 from cryobench.io.atomic import atomic_path
+from cryobench.io.numbers import numeric_column
 
 __all__ = ["PICKS_COLUMNS", "read_csv_table", "read_picks_csv", "validate_picks",
            "write_picks_csv"]
@@ -52,6 +54,8 @@ def read_csv_table(
             raise InputError(
                 f"malformed CSV (the data rows have {df.index.nlevels} more field(s) than "
                 f"the header's {len(df.columns)} column(s))", p)
+        if any(_MANGLED.search(str(c)) for c in df.columns):
+            _check_header(p)
         # identifier columns are text even when they look like numbers ("001" stays "001");
         # reading them as text only when inference made them something else is much faster
         # than forcing dtype=str on every read (same result).
@@ -70,25 +74,25 @@ def read_csv_table(
     return df
 
 
+_MANGLED = re.compile(r"\.\d+$")
+"""pandas renames a repeated header name ``x`` to ``x.1``, ``x.2``..."""
+
+
+def _check_header(path: Path) -> None:
+    """A header naming one column twice is an error (pandas would rename the second copy)."""
+    header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+    names = [str(c).strip() for c in header.iloc[0].tolist()] if len(header) else []
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise InputError(f"the header names column {name!r} twice", path)
+        seen.add(name)
+
+
 def _check_numeric(df: pd.DataFrame, cols: Iterable[str], source: str | None) -> pd.DataFrame:
     out = df.copy()
     for col in cols:
-        values = pd.to_numeric(out[col], errors="coerce")
-        bad = values.isna() & out[col].notna()
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputError(
-                f"column {col!r} has a non-numeric value {out[col].iloc[row]!r} "
-                f"(data row {row + 1})",
-                source,
-            )
-        arr = values.to_numpy(dtype=np.float64)
-        nonfinite = ~np.isfinite(arr)
-        if nonfinite.any():
-            row = int(np.flatnonzero(nonfinite)[0])
-            raise InputError(f"column {col!r} has a NaN or infinite value (data row {row + 1})",
-                             source)
-        out[col] = arr
+        out[col] = numeric_column(out, col, source)
     return out
 
 
