@@ -24,6 +24,26 @@ __all__ = ["PICKS_COLUMNS", "read_csv_table", "read_picks_csv", "validate_picks"
 PICKS_COLUMNS: tuple[str, ...] = ("experiment", "particle_type", "x", "y", "z")
 _ID_COLUMNS: tuple[str, ...] = ("experiment", "particle_type", "tomo_id")
 
+MAX_CSV_MB = 1024
+"""Largest CSV read, in MiB (``CRYOBENCH_MAX_CSV_MB`` changes it). Parsing takes about five
+times the file's size in memory; a 1M-pick submission is about 60 MiB."""
+
+
+def label_text(value: object) -> str:
+    """The one label rule: experiment, particle type and tomo_id values are text, compared
+    exactly after dropping outer whitespace (``"001"`` stays ``"001"``; ``" TS_1 "`` is
+    ``"TS_1"``; the number 1 and the text ``"1"`` are the same label)."""
+    return str(value).strip()
+
+
+def _max_csv_bytes() -> int:
+    raw = os.environ.get("CRYOBENCH_MAX_CSV_MB")
+    try:
+        mb = float(raw) if raw else MAX_CSV_MB
+    except ValueError:
+        mb = MAX_CSV_MB
+    return int(mb * 2**20)
+
 
 def read_csv_table(
     path: str | os.PathLike[str], usecols: Iterable[str] | None = None
@@ -40,8 +60,13 @@ def read_csv_table(
         raise InputError("file not found", p)
     if p.is_dir():
         raise InputError("is a directory, expected a CSV file", p)
-    if p.stat().st_size == 0:
+    size = p.stat().st_size
+    if size == 0:
         raise InputError("file is empty", p)
+    if size > _max_csv_bytes():
+        raise InputError(f"file is {size / 2**20:.0f} MiB, above the {_max_csv_bytes() / 2**20:.0f}"
+                         " MiB a CSV may have (parsing needs about five times that in memory; "
+                         "set CRYOBENCH_MAX_CSV_MB to allow more)", p)
     try:
         wanted = None if usecols is None else {str(c).strip() for c in usecols}
         cols = None if wanted is None else (lambda c: str(c).strip() in wanted)
@@ -120,7 +145,7 @@ def validate_picks(
         if out[col].isna().any():
             row = int(np.flatnonzero(out[col].isna().to_numpy())[0])
             raise InputError(f"column {col!r} is empty in data row {row + 1}", src)
-        out[col] = out[col].astype(str).str.strip()
+        out[col] = out[col].astype(str).str.strip()  # label_text, vectorised
     if known_types is not None:
         known = set(known_types)
         unknown = sorted(set(out["particle_type"].unique()) - known)
