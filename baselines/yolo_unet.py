@@ -319,7 +319,7 @@ class YoloUNet(SliceDetector):
             self.yolo_weights = train_yolo(
                 data, work / "yolo_runs", epochs=cfg.epochs, imgsz=cfg.imgsz, batch=cfg.batch,
                 seed=ctx.seed, device=ctx.device, amp=ctx.amp, num_classes=len(self.classes),
-                lr0=cfg.yolo_lr, quiet=not ctx.progress)
+                lr0=cfg.yolo_lr, quiet=True, progress=ctx.progress, desc="train yolo")
         self.yolo = load_yolo(self.yolo_weights)  # this run's own checkpoint
         self.yolo_state = yolo_state_dict(self.yolo)
         if cfg.unet:

@@ -105,12 +105,36 @@ def _device(device: str) -> str:
 
 def train_yolo(data_yaml: Path, out_dir: Path, *, epochs: int, imgsz: int, batch: int,
                seed: int, device: str, amp: bool, num_classes: int, lr0: float = 0.01,
-               quiet: bool = True, extra: dict[str, Any] | None = None) -> Path:
-    """Train YOLOv8 (random init from ``yolov8n.yaml``) on ``data_yaml``; returns ``last.pt``."""
+               quiet: bool = True, extra: dict[str, Any] | None = None,
+               progress: bool = False, desc: str = "train yolo") -> Path:
+    """Train YOLOv8 (random init from ``yolov8n.yaml``) on ``data_yaml``; returns ``last.pt``.
+
+    Everything ultralytics writes goes under ``out_dir`` (the caller's work directory). With
+    ``progress``, a tqdm bar counts the training steps (ultralytics' own output stays off).
+    """
+    from tqdm.auto import tqdm
     from ultralytics import YOLO
+
+    bar: list[Any] = []
+
+    def on_train_start(trainer: Any) -> None:
+        steps = int(trainer.epochs) * max(1, len(trainer.train_loader))
+        bar.append(tqdm(total=steps, desc=desc, unit="step", disable=not progress,
+                        leave=False))
+
+    def on_train_batch_end(trainer: Any) -> None:
+        if bar:
+            bar[0].update(1)
+
+    def on_train_end(trainer: Any) -> None:
+        if bar:
+            bar[0].close()
 
     with offline(quiet):
         model = YOLO(MODEL_YAML, task="detect")
+        model.add_callback("on_train_start", on_train_start)
+        model.add_callback("on_train_batch_end", on_train_batch_end)
+        model.add_callback("on_train_end", on_train_end)
         args = dict(
             data=str(data_yaml), epochs=int(epochs), imgsz=int(imgsz), batch=int(batch),
             device=_device(device), workers=0, amp=bool(amp and device.startswith("cuda")),
@@ -121,7 +145,11 @@ def train_yolo(data_yaml: Path, out_dir: Path, *, epochs: int, imgsz: int, batch
             save=True, save_period=-1,
         )
         args.update(extra or {})
-        model.train(**args)
+        try:
+            model.train(**args)
+        finally:
+            if bar:
+                bar[0].close()
         last = Path(model.trainer.last)
     if not last.exists():
         raise MethodError(f"YOLO training wrote no checkpoint at {last}")
