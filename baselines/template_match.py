@@ -64,7 +64,7 @@ class TemplateMatchConfig:
     (90: none)."""
     whiten: bool = True
     """Whiten the tomogram's spectrum (and the template by the same profile)."""
-    symmetry_threshold: float = 0.9
+    symmetry_threshold: float = 0.8
     """A template counts as having its class's symmetry when it correlates with itself at least
     this much under every element (then the grid is reduced by the group)."""
     isotropy_threshold: float = 0.95
@@ -263,8 +263,9 @@ class TemplateMatch(PickingMethod):
         mask = self._mask(name, box, self.spacing)
         filt = torch.as_tensor(fourier_filter(t.shape, self.spacing, self._lowpass(self.spacing)))
         smooth = apply_box_filter(torch.as_tensor(t), filt).numpy()
-        if not np.any(smooth * mask):
-            self.search_symmetry[name] = "isotropic (empty template)"
+        if not np.any(smooth * mask) or "rotational average" in self.template_source[name]:
+            # an unaligned average is a rotational average: it has no orientation to search
+            self.search_symmetry[name] = "isotropic"
             self.rotations[name] = np.eye(3)[None].copy()
             return
         if is_isotropic(smooth, mask, cfg.isotropy_threshold):

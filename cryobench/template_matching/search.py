@@ -14,8 +14,10 @@ needs two correlations per mask, the numerator one per rotation. Each voxel keep
 over the rotations and the index of the rotation that gave it (the first one on ties).
 
 The template's spectrum at the padded size is computed axis by axis from its small box
-(``rfft`` along x of ``b^2`` lines, ``fft`` along y of ``b`` planes, then along z), which costs
-about a third of a full forward FFT; with the inverse FFT a rotation costs about 1.4 volume FFTs.
+(``rfft`` along x of ``b^2`` lines, ``fft`` along y of ``b`` planes, then along z), each along a
+contiguous last axis; spectra and correlation maps are therefore held in ``(x, y, z)`` order
+inside the search (about 30 % faster on the CPU than transforming along strided axes) and turned
+back to ``(z, y, x)`` at the end.
 
 Whitening (on by default in the baseline) divides the volume's spectrum by the square root of its
 radial power spectrum and filters the template by the same profile, so the correlation is not
@@ -42,21 +44,17 @@ __all__ = ["PreparedVolume", "SearchResult", "fast_size", "prepare_volume", "sea
 
 
 def fast_size(n: int) -> int:
-    """The smallest ``2^a 3^b 5^c >= n`` (sizes that FFT libraries transform fastest)."""
+    """The smallest ``2^a 3^b 5^c 7^d >= n`` (sizes that FFT libraries transform fastest)."""
     n = max(int(n), 1)
-    best = None
-    p2 = 1
-    while p2 < 2 * n:
-        p3 = p2
-        while p3 < 2 * n:
-            p5 = p3
-            while p5 < n:
-                p5 *= 5
-            if best is None or p5 < best:
-                best = p5
-            p3 *= 3
-        p2 *= 2
-    return int(best)
+    m = n
+    while True:
+        k = m
+        for p in (2, 3, 5, 7):
+            while k % p == 0:
+                k //= p
+        if k == 1:
+            return m
+        m += 1
 
 
 @dataclass
@@ -67,9 +65,10 @@ class PreparedVolume:
     """``(z, y, x)`` of the volume."""
     padded: tuple[int, int, int]
     spectrum: torch.Tensor
-    """rfftn of the (whitened) volume, zero-padded to ``padded``."""
+    """rfftn of the (whitened) volume zero-padded to ``padded``, in ``(k_x, k_y, k_z)`` order
+    (``k_x`` the halved axis)."""
     spectrum_sq: torch.Tensor
-    """rfftn of its square."""
+    """The same of its square."""
     whitening: np.ndarray | None
     """The radial whitening profile applied (None: not whitened)."""
     half_box: int
@@ -133,19 +132,25 @@ def prepare_volume(volume: np.ndarray, max_half_box: int, *, whiten: bool = True
     big = torch.zeros(padded, dtype=torch.float32, device=device)
     big[: shape[0], : shape[1], : shape[2]] = vol
     del vol
-    spectrum = torch.fft.rfftn(big)
+    spectrum = torch.fft.rfftn(big).permute(2, 1, 0).contiguous()
     big.mul_(big)
-    spectrum_sq = torch.fft.rfftn(big)
+    spectrum_sq = torch.fft.rfftn(big).permute(2, 1, 0).contiguous()
     del big
     return PreparedVolume(shape, padded, spectrum, spectrum_sq, profile, int(max_half_box),
                           device)
 
 
 def _padded_rfftn(t: torch.Tensor, padded: tuple[int, int, int]) -> torch.Tensor:
-    """``rfftn`` of ``(..., b, b, b)`` boxes zero-padded to ``padded``, axis by axis."""
-    x = torch.fft.rfft(t, n=padded[2], dim=-1)
-    x = torch.fft.fft(x, n=padded[1], dim=-2)
-    return torch.fft.fft(x, n=padded[0], dim=-3)
+    """``rfftn`` of ``(n, b, b, b)`` boxes ``(z, y, x)`` zero-padded to ``padded``, axis by axis,
+    returned as ``(n, k_x, k_y, k_z)``."""
+    x = torch.fft.rfft(t, n=padded[2], dim=-1)  # n, z, y, kx
+    x = torch.fft.fft(x.transpose(-1, -2).contiguous(), n=padded[1], dim=-1)  # n, z, kx, ky
+    return torch.fft.fft(x.permute(0, 2, 3, 1).contiguous(), n=padded[0], dim=-1)
+
+
+def _inverse(spec: torch.Tensor, padded: tuple[int, int, int]) -> torch.Tensor:
+    """Real ``(..., x, y, z)`` maps from ``(..., k_x, k_y, k_z)`` half spectra."""
+    return torch.fft.irfftn(spec, s=(padded[0], padded[1], padded[2]), dim=(-1, -2, -3))
 
 
 def search(prep: PreparedVolume, template: np.ndarray, mask: np.ndarray,
@@ -181,27 +186,27 @@ def search(prep: PreparedVolume, template: np.ndarray, mask: np.ndarray,
                                           prep.whitening), device=dev)
 
     # local mean and variance of the volume under the mask (the same for every rotation)
-    fm = torch.conj(_padded_rfftn(m, padded))
-    mean = torch.fft.irfftn(prep.spectrum * fm, s=padded) / n
-    var = torch.fft.irfftn(prep.spectrum_sq * fm, s=padded) / n
+    fm = torch.conj(_padded_rfftn(m[None], padded)[0])
+    mean = _inverse(prep.spectrum * fm, padded) / n  # x, y, z from here on
+    var = _inverse(prep.spectrum_sq * fm, padded) / n
     var.sub_(mean * mean)
     del mean, fm
-    ref = float(var[: prep.shape[0], : prep.shape[1], : prep.shape[2]].mean())
+    ref = float(var[: prep.shape[2], : prep.shape[1], : prep.shape[0]].mean())
     ok = var > max(ref, 1e-30) * 1e-6
     inv = torch.where(ok, 1.0 / (n * torch.sqrt(torch.clamp(var, min=1e-30))),
                       torch.zeros((), device=dev))
     del var, ok
 
     t = torch.as_tensor(np.asarray(template, dtype=np.float32), device=dev)
-    best = torch.full(padded, -torch.inf, dtype=torch.float32, device=dev)
-    best_idx = torch.zeros(padded, dtype=torch.int32, device=dev)
+    layout = (padded[2], padded[1], padded[0])
+    best = torch.full(layout, -torch.inf, dtype=torch.float32, device=dev)
+    best_idx = torch.zeros(layout, dtype=torch.int32, device=dev)
     done = 0
     for start in range(0, len(rot), max(int(batch_size), 1)):
         chunk = rot[start:start + max(int(batch_size), 1)]
         rt = rotate_templates(t, chunk)
         rt = normalise_in_mask(apply_box_filter(rt, filt), m)
-        num = torch.fft.irfftn(prep.spectrum * torch.conj(_padded_rfftn(rt, padded)),
-                               s=padded, dim=(-3, -2, -1))
+        num = _inverse(prep.spectrum * torch.conj(_padded_rfftn(rt, padded)), padded)
         num.mul_(inv)
         top, arg = num.max(dim=0)  # first maximum on ties within the batch
         better = top > best
@@ -213,7 +218,8 @@ def search(prep: PreparedVolume, template: np.ndarray, mask: np.ndarray,
             progress(done)
     # correlation index x holds the template box's corner: its centre sits at x + h
     nz, ny, nx = prep.shape
-    score = torch.roll(best, shifts=(h, h, h), dims=(0, 1, 2))[:nz, :ny, :nx]
-    index = torch.roll(best_idx, shifts=(h, h, h), dims=(0, 1, 2))[:nz, :ny, :nx]
-    return SearchResult(score.cpu().numpy().astype(np.float32, copy=True),
-                        index.cpu().numpy().astype(np.int32, copy=True), len(rot))
+    score = torch.roll(best, shifts=(h, h, h), dims=(0, 1, 2))[:nx, :ny, :nz].permute(2, 1, 0)
+    index = torch.roll(best_idx, shifts=(h, h, h), dims=(0, 1, 2))[:nx, :ny, :nz]
+    index = index.permute(2, 1, 0)
+    return SearchResult(np.ascontiguousarray(score.cpu().numpy(), dtype=np.float32),
+                        np.ascontiguousarray(index.cpu().numpy(), dtype=np.int32), len(rot))

@@ -100,19 +100,22 @@ def apply_box_filter(templates: torch.Tensor, filt: torch.Tensor | None) -> torc
     return torch.fft.irfftn(spec * filt, s=templates.shape[-3:], dim=(-3, -2, -1))
 
 
+def _sample_points(box: int) -> np.ndarray:
+    """``(3, b^3)`` output voxel offsets from the box centre, as ``x, y, z`` rows."""
+    g = _centred_grid(box).reshape(3, -1)
+    return np.ascontiguousarray(g[::-1])
+
+
 def rotate_templates(template: torch.Tensor, rotations_xyz: np.ndarray) -> torch.Tensor:
     """``(K, b, b, b)``: the ``(b, b, b)`` template rotated by each rotation (trilinear,
     zero outside the box), computed with :func:`torch.nn.functional.grid_sample`."""
-    b = template.shape[-1]
+    b = int(template.shape[-1])
     c = (b - 1) / 2.0
-    rot = torch.as_tensor(np.asarray(rotations_xyz, dtype=np.float64).reshape(-1, 3, 3),
-                          dtype=torch.float64)
-    ax = torch.arange(b, dtype=torch.float64) - c
-    gz, gy, gx = torch.meshgrid(ax, ax, ax, indexing="ij")
-    out_xyz = torch.stack([gx, gy, gz], dim=-1).reshape(-1, 3)  # output points, x y z
-    # the rotated template at u holds the template at R^T u
-    src = torch.einsum("kji,nj->kni", rot, out_xyz) / c  # (K, b^3, 3), normalised x y z
-    grid = src.reshape(len(rot), b, b, b, 3).to(template.dtype).to(template.device)
+    rot = np.asarray(rotations_xyz, dtype=np.float64).reshape(-1, 3, 3)
+    # the rotated template at u holds the template at R^T u (x, y, z), normalised to [-1, 1]
+    src = np.einsum("kji,jn->kni", rot, _sample_points(b)) / c
+    grid = torch.from_numpy(src.astype(np.float32).reshape(len(rot), b, b, b, 3))
+    grid = grid.to(device=template.device, dtype=template.dtype)
     inp = template.reshape(1, 1, b, b, b).expand(len(rot), 1, b, b, b)
     out = torch.nn.functional.grid_sample(inp, grid, mode="bilinear", padding_mode="zeros",
                                           align_corners=True)
@@ -196,12 +199,29 @@ def symmetry_variants(symmetry: str) -> list[tuple[str, np.ndarray]]:
     return out
 
 
+_CHECK_EDGE = 24  # templates are upsampled to about this edge for the self-similarity checks
+
+
 def _self_correlations(template: np.ndarray, mask: np.ndarray, rotations: np.ndarray
                        ) -> np.ndarray:
-    t = torch.as_tensor(np.asarray(template, dtype=np.float32))
-    m = torch.as_tensor(np.asarray(mask, dtype=np.float32))
-    rot = rotate_templates(t, rotations)
-    return masked_correlation(t, rot, m).numpy().astype(np.float64)
+    """Correlation over the mask of the template with itself turned by each rotation.
+
+    Small templates are first upsampled (cubic spline) so that trilinear interpolation blurs
+    the turned copies little."""
+    t = np.asarray(template, dtype=np.float64)
+    m = np.asarray(mask, dtype=np.float64)
+    b = t.shape[0]
+    factor = max(1, math.ceil(_CHECK_EDGE / b))
+    if factor > 1:
+        size = factor * (b - 1) + 1  # keeps the centre on a voxel
+        t = ndimage.zoom(t, size / b, order=3, mode="grid-constant",
+                         grid_mode=False)
+        m = ndimage.zoom(m, size / b, order=1, mode="grid-constant",
+                         grid_mode=False) >= 0.5
+    tt = torch.as_tensor(t.astype(np.float32))
+    mm = torch.as_tensor(np.asarray(m, dtype=np.float32))
+    rot = rotate_templates(tt, rotations)
+    return masked_correlation(tt, rot, mm).numpy().astype(np.float64)
 
 
 def detect_symmetry(template: np.ndarray, mask: np.ndarray, symmetry: str,
