@@ -149,7 +149,7 @@ class TemplateMatch(PickingMethod):
         "smoke": {"bin": 2, "angular_step": 90.0, "max_average": 20, "max_peaks": 50,
                   "threads": 1},
         "cpu": {},
-        "full": {"bin": 1, "angular_step": 12.0, "max_peaks": 2000, "batch_size": 8},
+        "full": {"bin": 1, "angular_step": 12.85, "max_peaks": 2000, "batch_size": 8},
     }
 
     def __init__(self, config: Any | None = None) -> None:

@@ -194,3 +194,25 @@ def test_summary_hand_worked():
     assert empty.n == 0 and np.isnan(empty.median)
     assert empty.to_dict() == {"n": 0, "median": None, "p90": None, "within_10": None,
                                "within_20": None, "within_30": None}
+
+
+def test_a_copick_project_gives_each_class_its_symmetry(tmp_path):
+    """From the pickable object's metadata ``{"symmetry": ...}``, else the CZII catalogue's,
+    else C1; a bad name is a DataError naming the config."""
+    import json
+
+    from cryobench.data.project import create_project, open_project
+    from cryobench.errors import DataError
+
+    cfg = tmp_path / "copick.json"
+    create_project(cfg, tmp_path / "overlay", CZII_PARTICLES[:2]
+                   + (ParticleType("mystery-blob", 9, 40.0),))
+    data = json.loads(cfg.read_text())
+    data["pickable_objects"][1]["metadata"] = {"symmetry": "c4"}
+    cfg.write_text(json.dumps(data))
+    got = {p.name: p.symmetry for p in open_project(cfg).particles}
+    assert got == {"apo-ferritin": "O", "beta-amylase": "C4", "mystery-blob": "C1"}
+    data["pickable_objects"][0]["metadata"] = {"symmetry": "Q2"}
+    cfg.write_text(json.dumps(data))
+    with pytest.raises(DataError, match="unknown symmetry"):
+        open_project(cfg).particles

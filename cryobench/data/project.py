@@ -153,8 +153,14 @@ def _particles_from_objects(objects: Iterable[Any], source: Path) -> tuple[Parti
             raise DataError(f"pickable object {obj.name!r} has no positive radius", source)
         weight = czii[obj.name].weight if obj.name in czii else 1.0
         color = tuple(int(c) for c in (obj.color or (128, 128, 128, 255)))
+        # point group: the object's metadata {"symmetry": "D2"}, else the CZII catalogue's
+        meta = getattr(obj, "metadata", None) or {}
+        symmetry = meta.get("symmetry") if isinstance(meta, dict) else None
+        if symmetry is None:
+            symmetry = czii[obj.name].symmetry if obj.name in czii else "C1"
         try:
-            out.append(ParticleType(obj.name, int(obj.label), float(obj.radius), weight, color))
+            out.append(ParticleType(obj.name, int(obj.label), float(obj.radius), weight, color,
+                                    str(symmetry).strip().upper()))
         except ValueError as exc:
             raise DataError(str(exc), source) from None
     return tuple(out)
