@@ -215,4 +215,4 @@ def test_a_copick_project_gives_each_class_its_symmetry(tmp_path):
     data["pickable_objects"][0]["metadata"] = {"symmetry": "Q2"}
     cfg.write_text(json.dumps(data))
     with pytest.raises(DataError, match="unknown symmetry"):
-        open_project(cfg).particles
+        _ = open_project(cfg).particles

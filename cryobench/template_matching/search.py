@@ -156,7 +156,8 @@ def _inverse(spec: torch.Tensor, padded: tuple[int, int, int]) -> torch.Tensor:
 def search(prep: PreparedVolume, template: np.ndarray, mask: np.ndarray,
            rotations: np.ndarray, *, spacing: float = 1.0, lowpass_angstrom: float = 0.0,
            max_tilt_deg: float = 90.0, batch_size: int = 4,
-           progress: Callable[[int], None] | None = None) -> SearchResult:
+           progress: Callable[[int], None] | None = None,
+           timings: dict[str, float] | None = None) -> SearchResult:
     """Best local correlation of ``template`` over ``rotations`` at every voxel.
 
     Args:
@@ -170,6 +171,8 @@ def search(prep: PreparedVolume, template: np.ndarray, mask: np.ndarray,
         batch_size: rotations transformed together (memory: about ``2 x batch_size`` padded
             volumes).
         progress: called with the number of rotations done after each batch.
+        timings: if given, receives the seconds spent on the local moments (``"moments"``), on
+            the rotations (``"rotations"``) and on the final layout (``"finish"``).
     """
     b = int(template.shape[0])
     h = (b - 1) // 2
@@ -179,6 +182,7 @@ def search(prep: PreparedVolume, template: np.ndarray, mask: np.ndarray,
         raise ValueError(f"template half-box {h} exceeds the volume's padding {prep.half_box}")
     dev = prep.device
     padded = prep.padded
+    clock = _Clock(dev, timings)
     rot = np.asarray(rotations, dtype=np.float64).reshape(-1, 3, 3)
     m = torch.as_tensor(np.asarray(mask, dtype=np.float32), device=dev)
     n = float(m.sum())
@@ -196,6 +200,7 @@ def search(prep: PreparedVolume, template: np.ndarray, mask: np.ndarray,
     inv = torch.where(ok, 1.0 / (n * torch.sqrt(torch.clamp(var, min=1e-30))),
                       torch.zeros((), device=dev))
     del var, ok
+    clock.lap("moments")
 
     t = torch.as_tensor(np.asarray(template, dtype=np.float32), device=dev)
     layout = (padded[2], padded[1], padded[0])
@@ -216,10 +221,32 @@ def search(prep: PreparedVolume, template: np.ndarray, mask: np.ndarray,
         done += len(chunk)
         if progress is not None:
             progress(done)
+    clock.lap("rotations")
     # correlation index x holds the template box's corner: its centre sits at x + h
     nz, ny, nx = prep.shape
     score = torch.roll(best, shifts=(h, h, h), dims=(0, 1, 2))[:nx, :ny, :nz].permute(2, 1, 0)
     index = torch.roll(best_idx, shifts=(h, h, h), dims=(0, 1, 2))[:nx, :ny, :nz]
     index = index.permute(2, 1, 0)
-    return SearchResult(np.ascontiguousarray(score.cpu().numpy(), dtype=np.float32),
-                        np.ascontiguousarray(index.cpu().numpy(), dtype=np.int32), len(rot))
+    result = SearchResult(np.ascontiguousarray(score.cpu().numpy(), dtype=np.float32),
+                          np.ascontiguousarray(index.cpu().numpy(), dtype=np.int32), len(rot))
+    clock.lap("finish")
+    return result
+
+
+class _Clock:
+    """Wall-clock laps for :func:`search` (synchronising CUDA), only when asked."""
+
+    def __init__(self, device: str, out: dict[str, float] | None) -> None:
+        import time
+
+        self.time, self.out, self.cuda = time.perf_counter, out, device.startswith("cuda")
+        self.last = self.time() if out is not None else 0.0
+
+    def lap(self, key: str) -> None:
+        if self.out is None:
+            return
+        if self.cuda:
+            torch.cuda.synchronize()
+        now = self.time()
+        self.out[key] = self.out.get(key, 0.0) + now - self.last
+        self.last = now
