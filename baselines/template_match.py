@@ -255,6 +255,7 @@ class TemplateMatch(PickingMethod):
             detect_symmetry,
             fourier_filter,
             is_isotropic,
+            upsample_for_checks,
         )
 
         cfg = self.config
@@ -268,6 +269,7 @@ class TemplateMatch(PickingMethod):
             self.search_symmetry[name] = "isotropic"
             self.rotations[name] = np.eye(3)[None].copy()
             return
+        smooth, mask = upsample_for_checks(smooth, mask)  # once for both checks
         if is_isotropic(smooth, mask, cfg.isotropy_threshold):
             self.search_symmetry[name] = "isotropic"
             self.rotations[name] = np.eye(3)[None].copy()
@@ -346,7 +348,6 @@ class TemplateMatch(PickingMethod):
         from cryobench.methods.engine.data import prepare_run
         from cryobench.methods.engine.postprocess import tune_thresholds
         from cryobench.methods.engine.segmentation import torch_threads
-        from cryobench.methods.engine.training import deterministic
 
         if not train_runs and not self.config.templates:
             raise DataError("fit() needs training runs (or --set templates=DIR)")
@@ -360,7 +361,8 @@ class TemplateMatch(PickingMethod):
         symmetry = {p.name: getattr(p, "symmetry", "C1") for p in particles}
         self.templates, self.rotations, self.search_symmetry = {}, {}, {}
         self.template_source = {}
-        with deterministic(ctx.device), torch_threads(cfg.threads):
+        # (every step is deterministic on the CPU: FFTs, trilinear sampling, maxima)
+        with torch_threads(cfg.threads):
             train = [prepare_run(r, cfg.bin, self.class_names) for r in train_runs]
             spacings = {round(r.spacing, 6) for r in train}
             if not train:
@@ -399,11 +401,10 @@ class TemplateMatch(PickingMethod):
         from cryobench.methods.engine.data import prepare_run
         from cryobench.methods.engine.postprocess import apply_thresholds
         from cryobench.methods.engine.segmentation import torch_threads
-        from cryobench.methods.engine.training import deterministic
 
         self._check_fitted()
         cfg = self.config
-        with deterministic(ctx.device), torch_threads(cfg.threads):
+        with torch_threads(cfg.threads):
             prep = prepare_run(run, cfg.bin, with_picks=False)
             cands = self._candidates(prep.volume, prep.spacing, run.name, ctx)
         picks = apply_thresholds(cands, self.thresholds)

@@ -69,15 +69,23 @@ FAST = {"bin": 1, "angular_step": 60.0, "max_peaks": 20, "threads": 1}
 COARSE = {**FAST, "angular_step": 90.0}
 
 
-def test_aligned_templates_find_the_particles_and_report_orientations(tmp_path):
-    runs = oriented_runs(4)
+def test_aligned_templates_and_the_symmetry_found_in_them(tmp_path):
+    runs = oriented_runs(2)
     method = TemplateMatch(TemplateMatch.default_config("cpu", **FAST))
-    method.fit(runs[:2], runs[2:3], context(tmp_path))
+    method.fit(runs, [], context(tmp_path))  # no validation runs: default cut-offs
     assert method.template_source["ribosome"] == "average of 6 subtomograms"
     # the phantom thyroglobulin is two lobes related by a half turn about y
     assert method.search_symmetry["thyroglobulin"] == "C2 about y"
     assert method.search_symmetry["ribosome"] == "C1"
     assert len(method.rotations["thyroglobulin"]) < 0.75 * len(method.rotations["ribosome"])
+    assert method.thresholds == {"ribosome": 0.3, "thyroglobulin": 0.3}
+
+
+@pytest.mark.slow
+def test_aligned_templates_find_the_particles_and_report_orientations(tmp_path):
+    runs = oriented_runs(4)
+    method = TemplateMatch(TemplateMatch.default_config("cpu", **FAST))
+    method.fit(runs[:2], runs[2:3], context(tmp_path))
     picks = method.predict(runs[3], context(tmp_path))
     assert list(picks.columns) == ["experiment", "particle_type", "x", "y", "z", "score",
                                    *ROTATION_COLUMNS]
@@ -107,21 +115,22 @@ def test_picks_without_rotations_give_rotational_averages(tmp_path):
 
 
 def test_the_seed_is_ignored_and_state_reloads_without_pickles(tmp_path):
-    runs = oriented_runs(3, shape=(28, 56, 56), per_class=2)
+    runs = oriented_runs(2, shape=(24, 48, 48), per_class=1)
     fits = []
     for seed in (0, 7):
         m = TemplateMatch(TemplateMatch.default_config("cpu", **COARSE))
-        m.fit(runs[:1], runs[1:2], context(tmp_path / str(seed), seed=seed))
-        fits.append((m, m.predict(runs[2], context(tmp_path, seed=seed))))
+        m.fit(runs[:1], [], context(tmp_path / str(seed), seed=seed))
+        fits.append((m, m.predict(runs[1], context(tmp_path, seed=seed))))
     pd.testing.assert_frame_equal(fits[0][1], fits[1][1])
     m, before = fits[0]
+    assert "ribosome" in set(before["particle_type"])  # something to compare
     m.save(tmp_path / "saved")
     with np.load(tmp_path / "saved" / "templates.npz", allow_pickle=False) as z:
         assert sorted(z.files) == ["rotations_0", "rotations_1", "template_0", "template_1"]
     state = json.loads((tmp_path / "saved" / "state.json").read_text())
     assert state["n_rotations"]["ribosome"] == len(m.rotations["ribosome"])
     loaded = TemplateMatch.load(tmp_path / "saved")
-    pd.testing.assert_frame_equal(before, loaded.predict(runs[2], context(tmp_path)))
+    pd.testing.assert_frame_equal(before, loaded.predict(runs[1], context(tmp_path)))
     (tmp_path / "saved" / "templates.npz").write_bytes(b"not a zip")
     with pytest.raises(MethodError, match="cannot load"):
         TemplateMatch.load(tmp_path / "saved")

@@ -104,7 +104,7 @@ rows = st.lists(st.tuples(st.sampled_from(["e1", "e2"]), st.sampled_from(TYPES[:
                           coords, st.just(0.0)), max_size=25)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(rows, rows, st.sampled_from(["kaggle", "one-to-one"]))
 def test_pairs_per_class_equal_the_czii_true_positives(sol_rows, sub_rows, matching):
     sol = picks(sol_rows).drop_duplicates(["experiment", "x", "y", "z"]).reset_index(drop=True)

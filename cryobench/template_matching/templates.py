@@ -29,6 +29,7 @@ __all__ = [
     "symmetry_variants",
     "detect_symmetry",
     "is_isotropic",
+    "upsample_for_checks",
     "resample",
 ]
 
@@ -113,8 +114,9 @@ def rotate_templates(template: torch.Tensor, rotations_xyz: np.ndarray) -> torch
     c = (b - 1) / 2.0
     rot = np.asarray(rotations_xyz, dtype=np.float64).reshape(-1, 3, 3)
     # the rotated template at u holds the template at R^T u (x, y, z), normalised to [-1, 1]
-    src = np.einsum("kji,jn->kni", rot, _sample_points(b)) / c
-    grid = torch.from_numpy(src.astype(np.float32).reshape(len(rot), b, b, b, 3))
+    src = np.matmul(rot.transpose(0, 2, 1), _sample_points(b)).transpose(0, 2, 1) / c
+    grid = torch.from_numpy(np.ascontiguousarray(src, dtype=np.float32)
+                            .reshape(len(rot), b, b, b, 3))
     grid = grid.to(device=template.device, dtype=template.dtype)
     inp = template.reshape(1, 1, b, b, b).expand(len(rot), 1, b, b, b)
     out = torch.nn.functional.grid_sample(inp, grid, mode="bilinear", padding_mode="zeros",
@@ -202,26 +204,31 @@ def symmetry_variants(symmetry: str) -> list[tuple[str, np.ndarray]]:
 _CHECK_EDGE = 24  # templates are upsampled to about this edge for the self-similarity checks
 
 
-def _self_correlations(template: np.ndarray, mask: np.ndarray, rotations: np.ndarray
-                       ) -> np.ndarray:
-    """Correlation over the mask of the template with itself turned by each rotation.
-
-    Small templates are first upsampled (cubic spline) so that trilinear interpolation blurs
-    the turned copies little."""
+def upsample_for_checks(template: np.ndarray, mask: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """The template (cubic spline) and its mask upsampled to an edge of at least 24 voxels,
+    keeping the centre on a voxel, so that trilinear interpolation blurs turned copies little.
+    Larger templates are returned as they are."""
     t = np.asarray(template, dtype=np.float64)
     m = np.asarray(mask, dtype=np.float64)
     b = t.shape[0]
     factor = max(1, math.ceil(_CHECK_EDGE / b))
-    if factor > 1:
-        size = factor * (b - 1) + 1  # keeps the centre on a voxel
-        t = ndimage.zoom(t, size / b, order=3, mode="grid-constant",
-                         grid_mode=False)
-        m = ndimage.zoom(m, size / b, order=1, mode="grid-constant",
-                         grid_mode=False) >= 0.5
-    tt = torch.as_tensor(t.astype(np.float32))
-    mm = torch.as_tensor(np.asarray(m, dtype=np.float32))
+    if factor == 1:
+        return t.astype(np.float32), (m >= 0.5).astype(np.float32)
+    size = factor * (b - 1) + 1
+    t = ndimage.zoom(t, size / b, order=3, mode="grid-constant", grid_mode=False)
+    m = ndimage.zoom(m, size / b, order=1, mode="grid-constant", grid_mode=False)
+    return t.astype(np.float32), (m >= 0.5).astype(np.float32)
+
+
+def _self_correlations(template: np.ndarray, mask: np.ndarray, rotations: np.ndarray
+                       ) -> np.ndarray:
+    """Correlation over the mask of the template with itself turned by each rotation (after
+    :func:`upsample_for_checks`, which does nothing to an already upsampled template)."""
+    t, m = upsample_for_checks(template, mask)
+    tt = torch.as_tensor(t)
     rot = rotate_templates(tt, rotations)
-    return masked_correlation(tt, rot, mm).numpy().astype(np.float64)
+    return masked_correlation(tt, rot, torch.as_tensor(m)).numpy().astype(np.float64)
 
 
 def detect_symmetry(template: np.ndarray, mask: np.ndarray, symmetry: str,
