@@ -167,6 +167,16 @@ def test_rotation_columns_that_are_not_rotations_are_input_errors():
         localization_orientation_report(sub, sol)
 
 
+def test_non_numeric_rotation_entries_name_the_column_and_row():
+    sol = with_rotations(picks([("a", "ribosome", 0, 0, 0)]), np.eye(3)[None])
+    sub = with_rotations(picks([("a", "ribosome", 1, 0, 0)]), np.eye(3)[None]).astype(
+        {"rot_yz": object})
+    sub.loc[0, "rot_yz"] = "north"
+    with pytest.raises(InputError, match="submission: column 'rot_yz' has a non-numeric value "
+                                         r"\(data row 1\)"):
+        localization_orientation_report(sub, sol)
+
+
 def test_rows_without_an_orientation_are_left_out_of_the_angular_figures():
     sol = with_rotations(picks([("a", "ribosome", 0, 0, 0), ("a", "ribosome", 900, 0, 0)]),
                          np.stack([np.eye(3), np.eye(3)]))

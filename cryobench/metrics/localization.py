@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from cryobench.coords import ROTATION_COLUMNS, has_rotations
-from cryobench.errors import ConfigError
+from cryobench.errors import ConfigError, InputError
 from cryobench.metrics.orientation import (
     AngularErrorSummary,
     check_rotations,
@@ -233,6 +233,19 @@ def matched_pairs(submission: pd.DataFrame, solution: pd.DataFrame,
 
 
 # ----- reports -------------------------------------------------------------------------------
+def _rotations(table: pd.DataFrame, source: str) -> np.ndarray:
+    """The ``(N, 3, 3)`` rotations of a table's rot_* columns, checked (InputError)."""
+    cols = list(ROTATION_COLUMNS)
+    raw = table[cols]
+    values = raw.apply(pd.to_numeric, errors="coerce")
+    bad = values.isna().to_numpy() & raw.notna().to_numpy()
+    if bad.any():
+        row, col = (int(v[0]) for v in np.nonzero(bad))
+        raise InputError(f"column {cols[col]!r} has a non-numeric value (data row {row + 1})",
+                         source)
+    return check_rotations(values.to_numpy(np.float64), source)
+
+
 def _groups(classes: list[str], symmetries: Mapping[str, Any] | None
             ) -> dict[str, tuple[str, np.ndarray]]:
     from cryobench.particles import czii_symmetries
@@ -276,10 +289,8 @@ def localization_orientation_report(
     oriented = has_rotations(submission) and has_rotations(solution)
     errors = np.full(len(pairs), np.nan)
     if oriented:
-        sub_rot = check_rotations(submission[list(ROTATION_COLUMNS)].to_numpy(np.float64),
-                                  "submission")
-        sol_rot = check_rotations(solution[list(ROTATION_COLUMNS)].to_numpy(np.float64),
-                                  "solution")
+        sol_rot = _rotations(solution, "solution")
+        sub_rot = _rotations(submission, "submission")
         for c in classes:
             sel = np.flatnonzero(pairs["particle_type"].to_numpy() == c)
             if len(sel):
