@@ -43,7 +43,14 @@ class TemplateMatchConfig:
     """
 
     bin: int = 2
-    """Working resolution: level 0 downsampled by this power of two."""
+    """Finest working resolution: level 0 downsampled by this power of two."""
+    max_bin: int = 4
+    """Coarsest working resolution: a class is searched at the coarsest power-of-two binning
+    from ``bin`` up to this at which its radius still spans ``min_radius_voxels`` voxels
+    (large particles need far fewer voxels; each halving of the resolution makes the search 8x
+    cheaper)."""
+    min_radius_voxels: float = 3.0
+    """The smallest particle radius, in working voxels, a class is searched at."""
     angular_step: float = 30.0
     """Angular sampling in degrees (about ``8 pi^2 / step^3`` rotations before symmetry)."""
     templates: str = ""
@@ -86,6 +93,8 @@ class TemplateMatchConfig:
     def __post_init__(self) -> None:
         checks = {
             "bin": self.bin >= 1 and not (self.bin & (self.bin - 1)),
+            "max_bin": self.max_bin >= self.bin and not (self.max_bin & (self.max_bin - 1)),
+            "min_radius_voxels": self.min_radius_voxels > 0,
             "angular_step": math.isfinite(self.angular_step) and self.angular_step > 0,
             "max_average": self.max_average >= 1,
             "box_fraction": self.box_fraction >= 1.0,
@@ -146,18 +155,21 @@ class TemplateMatch(PickingMethod):
     tasks = ("particles",)
     Config = TemplateMatchConfig
     budgets = {
-        "smoke": {"bin": 2, "angular_step": 90.0, "max_average": 20, "max_peaks": 50,
-                  "threads": 1},
+        "smoke": {"bin": 2, "max_bin": 2, "angular_step": 90.0, "max_average": 20,
+                  "max_peaks": 50, "threads": 1},
         "cpu": {},
-        "full": {"bin": 1, "angular_step": 12.85, "max_peaks": 2000, "batch_size": 8},
+        "full": {"bin": 1, "max_bin": 1, "angular_step": 12.85, "max_peaks": 2000,
+                 "batch_size": 8},
     }
 
     def __init__(self, config: Any | None = None) -> None:
         super().__init__(config)
         self.class_names: list[str] = []
         self.radii: dict[str, float] = {}
-        self.spacing: float = 0.0
-        """Working spacing (Å) of the templates."""
+        self.voxel_spacing: float = 0.0
+        """Level-0 voxel spacing (Å) of the runs the templates were made for."""
+        self.class_bin: dict[str, int] = {}
+        """Working binning of each class (its templates are at ``voxel_spacing x bin``)."""
         self.templates: dict[str, np.ndarray] = {}
         self.rotations: dict[str, np.ndarray] = {}
         self.search_symmetry: dict[str, str] = {}
@@ -183,8 +195,39 @@ class TemplateMatch(PickingMethod):
 
         return sphere_mask(box, self.config.mask_fraction * self.radii[name] / spacing)
 
-    def _file_templates(self, particles: Sequence[ParticleType], spacing: float
-                        ) -> dict[str, np.ndarray]:
+    def _spacing(self, name: str, voxel_spacing: float | None = None) -> float:
+        """Working spacing (Å) of a class on runs of ``voxel_spacing`` (default: the fit's)."""
+        vs = self.voxel_spacing if voxel_spacing is None else float(voxel_spacing)
+        return vs * self.class_bin[name]
+
+    def _choose_bins(self, voxel_spacing: float) -> None:
+        cfg = self.config
+        for name in self.class_names:
+            b = cfg.bin
+            while (2 * b <= cfg.max_bin
+                   and self.radii[name] / (voxel_spacing * 2 * b) >= cfg.min_radius_voxels):
+                b *= 2
+            self.class_bin[name] = b
+
+    def _prepared(self, run: RunLike, with_picks: bool) -> dict[int, Any]:
+        """The run at every working binning in use (the finer one binned further)."""
+        import dataclasses
+
+        from cryobench.methods.engine.data import downsample, normalise, prepare_run
+
+        cfg = self.config
+        base = prepare_run(run, cfg.bin, self.class_names if with_picks else None,
+                           with_picks=with_picks)
+        out = {cfg.bin: base}
+        for b in sorted(set(self.class_bin.values())):
+            if b not in out:
+                f = b // cfg.bin
+                out[b] = dataclasses.replace(
+                    base, volume=normalise(downsample(base.volume, f)),
+                    spacing=base.spacing * f, centres=base.centres / f)
+        return out
+
+    def _file_templates(self, particles: Sequence[ParticleType]) -> dict[str, np.ndarray]:
         from cryobench.template_matching.templates import resample
 
         if not self.config.templates:
@@ -198,24 +241,29 @@ class TemplateMatch(PickingMethod):
             if not files:
                 continue
             data, voxel = read_mrc_template(files[0])
-            t = resample(data, voxel, spacing, self._box(p.name, spacing))
+            sp = self._spacing(p.name)
+            t = resample(data, voxel, sp, self._box(p.name, sp))
             out[p.name] = -t if self.config.invert_templates else t
             self.template_source[p.name] = f"file:{files[0].name}"
         return out
 
-    def _average_templates(self, train: Sequence, names: Sequence[str]) -> dict[str, np.ndarray]:
+    def _average_templates(self, train: Sequence[dict[int, Any]], names: Sequence[str]
+                           ) -> dict[str, np.ndarray]:
         from cryobench.template_matching.templates import (
             average_subtomograms,
             spherical_average,
         )
 
         out = {}
-        for i, name in enumerate(names):
-            box = self._box(name, self.spacing)
+        for name in names:
+            label = self.class_names.index(name) + 1
+            b = self.class_bin[name]
+            box = self._box(name, self._spacing(name))
             sums, count, aligned = np.zeros((box,) * 3), 0, True
             chosen = []
-            for r in train:
-                sel = np.flatnonzero(r.labels == i + 1)
+            for runs in train:
+                r = runs[b]
+                sel = np.flatnonzero(r.labels == label)
                 rot = None
                 if has_rotations(r.picks):
                     rot = r.picks[list(ROTATION_COLUMNS)].to_numpy(np.float64)[sel]
@@ -261,8 +309,9 @@ class TemplateMatch(PickingMethod):
         cfg = self.config
         t = self.templates[name]
         box = t.shape[0]
-        mask = self._mask(name, box, self.spacing)
-        filt = torch.as_tensor(fourier_filter(t.shape, self.spacing, self._lowpass(self.spacing)))
+        sp = self._spacing(name)
+        mask = self._mask(name, box, sp)
+        filt = torch.as_tensor(fourier_filter(t.shape, sp, self._lowpass(sp)))
         smooth = apply_box_filter(torch.as_tensor(t), filt).numpy()
         if not np.any(smooth * mask) or "rotational average" in self.template_source[name]:
             # an unaligned average is a rotational average: it has no orientation to search
@@ -279,52 +328,59 @@ class TemplateMatch(PickingMethod):
         self.rotations[name] = reduce_by_symmetry(so3_grid(cfg.angular_step), group,
                                                   cfg.grid_slack * cfg.angular_step)
 
-    def _score_maps(self, volume: np.ndarray, spacing: float, ctx: RunContext, desc: str
-                    ) -> dict[str, Any]:
-        """Per class the :class:`~cryobench.template_matching.search.SearchResult`."""
+    def _score_maps(self, volumes: dict[int, Any], voxel_spacing: float, ctx: RunContext,
+                    desc: str) -> dict[str, tuple[Any, float]]:
+        """Per class its :class:`~cryobench.template_matching.search.SearchResult` and the
+        working spacing it was searched at."""
         from tqdm.auto import tqdm
 
         from cryobench.template_matching.search import prepare_volume, search
         from cryobench.template_matching.templates import resample
 
         cfg = self.config
-        templates = {}
+        groups: dict[int, dict[str, np.ndarray]] = {}
         for name in self.class_names:
             t = self.templates.get(name)
             if t is None:
                 continue
-            if abs(spacing - self.spacing) > 1e-6 * self.spacing:  # another voxel size
-                t = resample(t, self.spacing, spacing, self._box(name, spacing))
-            templates[name] = t
-        if not templates:
-            return {}
-        half = max((t.shape[0] - 1) // 2 for t in templates.values())
-        prep = prepare_volume(volume, half, whiten=cfg.whiten, device=ctx.device)
-        total = sum(len(self.rotations[n]) for n in templates)
+            sp, fit_sp = self._spacing(name, voxel_spacing), self._spacing(name)
+            if abs(sp - fit_sp) > 1e-6 * fit_sp:  # runs of another voxel size
+                t = resample(t, fit_sp, sp, self._box(name, sp))
+            groups.setdefault(self.class_bin[name], {})[name] = t
+        total = sum(len(self.rotations[n]) for g in groups.values() for n in g)
         out = {}
         with tqdm(total=total, desc=desc, unit="rot", disable=not ctx.progress) as bar:
-            for name, t in templates.items():
-                done = [0]
+            for b, templates in sorted(groups.items()):
+                vol, spacing = volumes[b].volume, volumes[b].spacing
+                half = max((t.shape[0] - 1) // 2 for t in templates.values())
+                prep = prepare_volume(vol, half, whiten=cfg.whiten, device=ctx.device)
+                for name, t in templates.items():
+                    done = [0]
 
-                def step(k: int, done=done) -> None:
-                    bar.update(k - done[0])
-                    done[0] = k
+                    def step(k: int, done=done) -> None:
+                        bar.update(k - done[0])
+                        done[0] = k
 
-                out[name] = search(prep, t, self._mask(name, t.shape[0], spacing),
-                                   self.rotations[name], spacing=spacing,
-                                   lowpass_angstrom=self._lowpass(spacing),
-                                   max_tilt_deg=cfg.max_tilt, batch_size=cfg.batch_size,
-                                   progress=step)
+                    res = search(prep, t, self._mask(name, t.shape[0], spacing),
+                                 self.rotations[name], spacing=spacing,
+                                 lowpass_angstrom=self._lowpass(spacing),
+                                 max_tilt_deg=cfg.max_tilt, batch_size=cfg.batch_size,
+                                 progress=step)
+                    out[name] = (res, spacing)
+                del prep
         return out
 
-    def _candidates(self, volume: np.ndarray, spacing: float, experiment: str,
+    def _candidates(self, volumes: dict[int, Any], voxel_spacing: float, experiment: str,
                     ctx: RunContext) -> pd.DataFrame:
         from cryobench.methods.engine.postprocess import find_peaks, nms
 
         cfg = self.config
         parts = []
-        maps = self._score_maps(volume, spacing, ctx, f"{self.name} {experiment}")
-        for name, res in maps.items():
+        maps = self._score_maps(volumes, voxel_spacing, ctx, f"{self.name} {experiment}")
+        for name in self.class_names:
+            if name not in maps:
+                continue
+            res, spacing = maps.pop(name)
             r_vox = self.radii[name] / spacing
             excl = cfg.exclusion_fraction * r_vox
             pos, score = find_peaks(res.score, -np.inf, max(1, int(round(0.5 * excl))))
@@ -345,7 +401,6 @@ class TemplateMatch(PickingMethod):
     # ----- the interface ----------------------------------------------------------------------
     def fit(self, train_runs: Sequence[RunLike], val_runs: Sequence[RunLike],
             ctx: RunContext) -> None:
-        from cryobench.methods.engine.data import prepare_run
         from cryobench.methods.engine.postprocess import tune_thresholds
         from cryobench.methods.engine.segmentation import torch_threads
 
@@ -363,21 +418,23 @@ class TemplateMatch(PickingMethod):
         self.template_source = {}
         # (every step is deterministic on the CPU: FFTs, trilinear sampling, maxima)
         with torch_threads(cfg.threads):
-            train = [prepare_run(r, cfg.bin, self.class_names) for r in train_runs]
-            spacings = {round(r.spacing, 6) for r in train}
-            if not train:
+            spacings = {round(float(r.voxel_spacing), 6) for r in train_runs}
+            if not spacings:
                 first = (val_runs or [None])[0]
                 if first is None:
                     raise DataError("fit() needs a training or validation run for the spacing")
-                spacings = {round(float(first.voxel_spacing) * cfg.bin, 6)}
+                spacings = {round(float(first.voxel_spacing), 6)}
             if len(spacings) > 1:
                 raise DataError(f"training runs have different voxel spacings {sorted(spacings)}"
                                 "; template averaging needs one")
-            self.spacing = float(spacings.pop())
-            self.templates = self._file_templates(particles, self.spacing)
+            self.voxel_spacing = float(spacings.pop())
+            self._choose_bins(self.voxel_spacing)
+            self.templates = self._file_templates(particles)
             missing = [n for n in self.class_names if n not in self.templates]
-            self.templates.update(self._average_templates(train, missing))
-            del train
+            if missing:
+                train = [self._prepared(r, with_picks=True) for r in train_runs]
+                self.templates.update(self._average_templates(train, missing))
+                del train
             for name in self.class_names:
                 if name in self.templates:
                     self._search_grid(name, symmetry[name])
@@ -389,24 +446,24 @@ class TemplateMatch(PickingMethod):
             if val_runs:
                 cands, truths = [], []
                 for r in val_runs:
-                    prep = prepare_run(r, cfg.bin, self.class_names)
-                    cands.append(self._candidates(prep.volume, prep.spacing, r.name, ctx))
-                    truths.append(prep.picks)
+                    volumes = self._prepared(r, with_picks=True)
+                    cands.append(self._candidates(volumes, float(r.voxel_spacing), r.name, ctx))
+                    truths.append(volumes[cfg.bin].picks)
                 tuned = tune_thresholds(pd.concat(cands, ignore_index=True),
                                         pd.concat(truths, ignore_index=True), self.radii,
                                         beta=4.0, default=cfg.default_threshold)
                 self.thresholds, self.val_fbeta = tuned.thresholds, tuned.fbeta
 
     def predict(self, run: RunLike, ctx: RunContext) -> pd.DataFrame:
-        from cryobench.methods.engine.data import prepare_run
         from cryobench.methods.engine.postprocess import apply_thresholds
         from cryobench.methods.engine.segmentation import torch_threads
 
         self._check_fitted()
         cfg = self.config
         with torch_threads(cfg.threads):
-            prep = prepare_run(run, cfg.bin, with_picks=False)
-            cands = self._candidates(prep.volume, prep.spacing, run.name, ctx)
+            volumes = self._prepared(run, with_picks=False)
+            cands = self._candidates(volumes, float(run.voxel_spacing), run.name, ctx)
+            del volumes
         picks = apply_thresholds(cands, self.thresholds)
         return picks.sort_values(["particle_type", "score"], ascending=[True, False],
                                  kind="stable").reset_index(drop=True)[PICK_COLUMNS]
@@ -422,7 +479,8 @@ class TemplateMatch(PickingMethod):
         with atomic_path(d / "templates.npz") as tmp:
             with open(tmp, "wb") as fh:
                 np.savez(fh, **arrays)
-        state = {"class_names": self.class_names, "radii": self.radii, "spacing": self.spacing,
+        state = {"class_names": self.class_names, "radii": self.radii,
+                 "voxel_spacing": self.voxel_spacing, "class_bin": self.class_bin,
                  "thresholds": self.thresholds, "val_fbeta": self.val_fbeta,
                  "search_symmetry": self.search_symmetry,
                  "template_source": self.template_source,
@@ -435,12 +493,15 @@ class TemplateMatch(PickingMethod):
             state = json.loads((d / "state.json").read_text())
             with np.load(d / "templates.npz", allow_pickle=False) as z:
                 arrays = {k: np.asarray(z[k]) for k in z.files}
-        except (OSError, ValueError, KeyError) as exc:
+            class_names = [str(n) for n in state["class_names"]]
+            radii = {k: float(v) for k, v in state["radii"].items()}
+            voxel_spacing = float(state["voxel_spacing"])
+            class_bin = {k: int(v) for k, v in state["class_bin"].items()}
+            thresholds = {k: float(v) for k, v in state["thresholds"].items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise MethodError(f"cannot load saved {self.name!r} state: {exc}", d) from exc
-        self.class_names = list(state["class_names"])
-        self.radii = {k: float(v) for k, v in state["radii"].items()}
-        self.spacing = float(state["spacing"])
-        self.thresholds = {k: float(v) for k, v in state["thresholds"].items()}
+        self.class_names, self.radii, self.voxel_spacing = class_names, radii, voxel_spacing
+        self.class_bin, self.thresholds = class_bin, thresholds
         self.val_fbeta = dict(state.get("val_fbeta", {}))
         self.search_symmetry = dict(state.get("search_symmetry", {}))
         self.template_source = dict(state.get("template_source", {}))
@@ -448,6 +509,7 @@ class TemplateMatch(PickingMethod):
         for i, name in enumerate(self.class_names):
             if f"template_{i}" in arrays:
                 self.templates[name] = arrays[f"template_{i}"].astype(np.float32)
-                self.rotations[name] = arrays[f"rotations_{i}"].astype(np.float64)
+                self.rotations[name] = arrays.get(f"rotations_{i}",
+                                                  np.eye(3)[None]).astype(np.float64)
         if not self.templates:
             raise MethodError(f"saved {self.name!r} state holds no template", d)

@@ -1,11 +1,13 @@
 """Template-matching speed and memory: one 184 x 630 x 630 tomogram at the ``cpu`` budget.
 
 What is timed is the search of ``template_match`` (cryobench/template_matching/search.py) as the
-cpu budget runs it: the tomogram binned by 2 (20 Å working voxels at 10 Å data), whitened, and
-each of the six CZII classes searched with a template of its size over the 30 degree grid
-reduced by the class's point group (ribosome C1, thyroglobulin C2, beta-galactosidase and
-beta-amylase D2, apo-ferritin O, virus-like particle I: what real maps need; on the synthetic
-phantoms apo-ferritin and the VLP are spheres and take one rotation each). Printed: the
+cpu budget runs it: the tomogram binned by 2 (20 Å working voxels at 10 Å data) and, for the
+classes whose radius still spans 3 voxels there, by 4 (40 Å: ribosome, thyroglobulin, VLP),
+whitened, and each of the six CZII classes searched with a template of its size over the 30
+degree grid reduced by the class's point group (ribosome C1, thyroglobulin C2,
+beta-galactosidase and beta-amylase D2, apo-ferritin O, virus-like particle I: what real maps
+need; on the synthetic phantoms apo-ferritin and the VLP are spheres and take one rotation
+each). Printed: the
 rotations per class, the time of each step, rotations per second, the time per tomogram, the peak
 memory (resident set; on CUDA also the peak allocated), and beside them the published
 pytom-match-pick anchor: 193 s for one 462 x 478 x 250 tomogram at 12.85 degrees (7 112
@@ -106,6 +108,22 @@ def template(radius_vox: float, box: int) -> np.ndarray:
     return t.astype(np.float32)
 
 
+def normalise(volume: np.ndarray) -> np.ndarray:
+    """Zero mean, unit variance, clipped to +-5 (as the method's engine does)."""
+    v = np.asarray(volume, dtype=np.float32)
+    out = (v - float(v.mean())) / (float(v.std()) or 1.0)
+    return np.clip(out, -5.0, 5.0).astype(np.float32)
+
+
+def class_bin(radius: float, spacing: float, args: argparse.Namespace) -> int:
+    """The method's choice: the coarsest power-of-two binning from ``--bin`` to ``--max-bin``
+    at which the radius spans ``--min-radius-voxels``."""
+    b = args.bin
+    while 2 * b <= args.max_bin and radius / (spacing * 2 * b) >= args.min_radius_voxels:
+        b *= 2
+    return b
+
+
 def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -122,15 +140,17 @@ def method_predict(level0: np.ndarray, args: argparse.Namespace, device: str,
     from cryobench.methods.engine.fakes import FakeRun
     from cryobench.particles import CZII_PARTICLES
 
-    spacing = args.spacing * args.bin
-    over = {"bin": args.bin, "angular_step": args.step, "batch_size": args.batch,
-            "grid_slack": args.slack}
+    over = {"bin": args.bin, "max_bin": args.max_bin, "angular_step": args.step,
+            "batch_size": args.batch, "grid_slack": args.slack,
+            "min_radius_voxels": args.min_radius_voxels}
     method = TemplateMatch(TemplateMatch.default_config("cpu", **over))
     method.class_names = [p.name for p in CZII_PARTICLES]
     method.radii = {p.name: p.radius for p in CZII_PARTICLES}
-    method.spacing = spacing
+    method.voxel_spacing = args.spacing
     grid = so3_grid(args.step)
     for name, radius, sym in CLASSES:
+        method.class_bin[name] = class_bin(radius, args.spacing, args)
+        spacing = args.spacing * method.class_bin[name]
         box = box_size(radius, spacing, 1.25)
         method.templates[name] = template(radius / spacing, box)
         rots = reduce_by_symmetry(grid, point_group(sym), args.slack * args.step)
@@ -161,7 +181,10 @@ def main() -> None:
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     ap.add_argument("--step", type=float, default=30.0, help="angular step (degrees)")
-    ap.add_argument("--bin", type=int, default=2, help="binning of the 10 Å tomogram")
+    ap.add_argument("--bin", type=int, default=2, help="finest binning of the 10 Å tomogram")
+    ap.add_argument("--max-bin", type=int, default=4, help="coarsest binning of a class")
+    ap.add_argument("--min-radius-voxels", type=float, default=3.0,
+                    help="a class's radius in voxels at its binning, at least")
     ap.add_argument("--slack", type=float, default=0.25, help="symmetry slack (x step)")
     ap.add_argument("--batch", type=int, default=4, help="rotations per FFT batch")
     ap.add_argument("--max-rotations", type=int, default=0,
@@ -184,61 +207,74 @@ def main() -> None:
         method_predict(level0, args, device, load)
         return
     t0 = time.perf_counter()
-    work = downsample(level0, args.bin)
-    work = (work - work.mean()) / (work.std() or 1.0)
+    work = normalise(downsample(level0, args.bin))
     del level0
+    bins = {name: class_bin(radius, args.spacing, args) for name, radius, _ in CLASSES}
+    volumes = {args.bin: work}
+    for b in sorted(set(bins.values())):
+        if b not in volumes:
+            volumes[b] = normalise(downsample(work, b // args.bin))
     t_bin = time.perf_counter() - t0
-    spacing = args.spacing * args.bin
     grid = so3_grid(args.step)
     jobs = []
     for name, radius, sym in CLASSES:
+        spacing = args.spacing * bins[name]
         box = box_size(radius, spacing, 1.25)
         rots = reduce_by_symmetry(grid, point_group(sym), args.slack * args.step)
-        jobs.append((name, sym, box, radius / spacing, rots))
-    half = max((b - 1) // 2 for _, _, b, _, _ in jobs)
+        jobs.append((name, sym, bins[name], spacing, box, radius / spacing, rots))
 
     if device == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-    t0 = time.perf_counter()
-    prep = prepare_volume(work, half, whiten=True, device=device)
-    if device == "cuda":
-        torch.cuda.synchronize()
-    t_prep = time.perf_counter() - t0
-
+    t_prep = 0.0
     per_class = []
-    for name, sym, box, r_vox, rots in jobs:
-        use = rots if not args.max_rotations else rots[: args.max_rotations]
-        laps: dict[str, float] = {}
-        res = search(prep, template(r_vox, box), sphere_mask(box, r_vox), use, spacing=spacing,
-                     lowpass_angstrom=2.5 * spacing, max_tilt_deg=60.0, batch_size=args.batch,
-                     timings=laps)
-        fixed = laps["moments"] + laps["finish"]
-        rate = len(use) / laps["rotations"]
-        t1 = time.perf_counter()
-        ndimage.maximum_filter(res.score, size=2 * max(1, round(0.5 * r_vox)) + 1)
-        t_peaks = time.perf_counter() - t1
-        per_class.append({"class": name, "symmetry": sym, "box": box,
-                          "rotations": len(rots), "rotations_searched": len(use),
-                          "moments_seconds": fixed, "rotation_seconds": laps["rotations"],
-                          "rotations_per_s": rate,
-                          "seconds_full_class": fixed + len(rots) / rate,
-                          "peak_filter_seconds": t_peaks})
-        del res
+    padded = {}
+    for b in sorted(volumes):
+        group = [j for j in jobs if j[2] == b]
+        if not group:
+            continue
+        t0 = time.perf_counter()
+        half = max((j[4] - 1) // 2 for j in group)
+        prep = prepare_volume(volumes[b], half, whiten=True, device=device)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t_prep += time.perf_counter() - t0
+        padded[b] = list(prep.padded)
+        for name, sym, _, spacing, box, r_vox, rots in group:
+            use = rots if not args.max_rotations else rots[: args.max_rotations]
+            laps: dict[str, float] = {}
+            res = search(prep, template(r_vox, box), sphere_mask(box, r_vox), use,
+                         spacing=spacing, lowpass_angstrom=2.5 * spacing, max_tilt_deg=60.0,
+                         batch_size=args.batch, timings=laps)
+            fixed = laps["moments"] + laps["finish"]
+            rate = len(use) / laps["rotations"]
+            t1 = time.perf_counter()
+            ndimage.maximum_filter(res.score, size=2 * max(1, round(0.5 * r_vox)) + 1)
+            t_peaks = time.perf_counter() - t1
+            per_class.append({"class": name, "symmetry": sym, "bin": b, "box": box,
+                              "working_shape": list(volumes[b].shape),
+                              "rotations": len(rots), "rotations_searched": len(use),
+                              "moments_seconds": fixed, "rotation_seconds": laps["rotations"],
+                              "rotations_per_s": rate,
+                              "seconds_full_class": fixed + len(rots) / rate,
+                              "peak_filter_seconds": t_peaks})
+            del res
+        del prep
 
     total_rot = sum(c["rotations"] for c in per_class)
     search_s = sum(c["seconds_full_class"] for c in per_class)
     rotation_s = sum(c["rotations"] / c["rotations_per_s"] for c in per_class)
     peaks_s = sum(c["peak_filter_seconds"] for c in per_class)
     per_tomo = t_bin + t_prep + search_s + peaks_s
-    voxels = int(np.prod(work.shape))
-    ours_vr = voxels * total_rot / search_s  # the moments included, as in a real search
+    vox_rot = sum(math.prod(c["working_shape"]) * c["rotations"] for c in per_class)
+    ours_vr = vox_rot / search_s  # the moments included, as in a real search
     anchor_vr = math.prod(ANCHOR["shape"]) * ANCHOR["rotations"] / ANCHOR["seconds"]
     out = {
         "device": device if device == "cpu" else torch.cuda.get_device_name(0),
         "threads": torch.get_num_threads(), "load_average": [round(v, 2) for v in load],
-        "shape_level0": list(args.shape), "shape_working": list(work.shape),
-        "padded": list(prep.padded), "spacing_working": spacing, "step_deg": args.step,
+        "shape_level0": list(args.shape),
+        "shapes_working": {str(b): list(v.shape) for b, v in volumes.items()},
+        "padded": {str(b): p for b, p in padded.items()}, "step_deg": args.step,
         "rotations_total": total_rot, "extrapolated": bool(args.max_rotations),
         "seconds": {"phantom (not counted)": t_phantom, "bin + normalise": t_bin,
                     "prepare (whiten, FFTs)": t_prep, "search": search_s,
@@ -256,13 +292,15 @@ def main() -> None:
     out["imported_pandas"] = "pandas" in sys.modules
     print(f"template matching, {out['device']} ({out['threads']} threads), load average "
           f"{' '.join(f'{v:.2f}' for v in load)}")
-    print(f"tomogram {tuple(args.shape)} at {args.spacing} Å -> working {tuple(work.shape)} at "
-          f"{spacing} Å (padded {tuple(prep.padded)}), {args.step} degree grid")
-    print(f"{'class':20s} {'group':5s} {'box':>4s} {'rot':>5s} {'searched':>8s} "
+    shapes = ", ".join(f"bin {b}: {tuple(v.shape)} padded {tuple(padded[b])}"
+                       for b, v in volumes.items() if b in padded)
+    print(f"tomogram {tuple(args.shape)} at {args.spacing} Å -> {shapes}; {args.step} degree "
+          "grid")
+    print(f"{'class':20s} {'group':5s} {'bin':>3s} {'box':>4s} {'rot':>5s} {'searched':>8s} "
           f"{'moments s':>9s} {'rot/s':>7s} {'class s':>8s}")
     for c in per_class:
-        print(f"{c['class']:20s} {c['symmetry']:5s} {c['box']:4d} {c['rotations']:5d} "
-              f"{c['rotations_searched']:8d} {c['moments_seconds']:9.1f} "
+        print(f"{c['class']:20s} {c['symmetry']:5s} {c['bin']:3d} {c['box']:4d} "
+              f"{c['rotations']:5d} {c['rotations_searched']:8d} {c['moments_seconds']:9.1f} "
               f"{c['rotations_per_s']:7.2f} {c['seconds_full_class']:8.1f}")
     ext = " (extrapolated)" if args.max_rotations else ""
     print(f"per tomogram{ext}: {per_tomo:.1f} s = bin {t_bin:.1f} + prepare {t_prep:.1f} + "

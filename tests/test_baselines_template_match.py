@@ -65,7 +65,7 @@ def context(tmp_path, **kw) -> RunContext:
     return RunContext(work_dir=tmp_path, budget="cpu", progress=False, particles=CLASSES, **kw)
 
 
-FAST = {"bin": 1, "angular_step": 60.0, "max_peaks": 20, "threads": 1}
+FAST = {"bin": 1, "max_bin": 1, "angular_step": 60.0, "max_peaks": 20, "threads": 1}
 COARSE = {**FAST, "angular_step": 90.0}
 
 
@@ -103,6 +103,26 @@ def test_aligned_templates_find_the_particles_and_report_orientations(tmp_path):
     assert rib.distance.median < SPACING  # within a working voxel
     # a 60 degree grid is within 50 degrees of any orientation
     assert rib.orientation.n == 3 and rib.orientation.median < 45.0
+
+
+def test_each_class_is_searched_at_the_coarsest_binning_its_radius_allows(tmp_path):
+    """At 20 A data, bin 1..4 and 3 voxels at least: the ribosome (150 A) at 40 A (3.75
+    voxels), the thyroglobulin (130 A) at 40 A too (3.25); at 3.5 voxels it stays at 20 A."""
+    runs = oriented_runs(2, per_class=2)
+    m = TemplateMatch(TemplateMatch.default_config("cpu", **{**FAST, "max_bin": 4}))
+    m.fit(runs[:1], [], context(tmp_path))
+    assert m.class_bin == {"ribosome": 2, "thyroglobulin": 2}
+    assert m.templates["ribosome"].shape == (11, 11, 11)  # 1.25 x 3.75 voxels: half-edge 5
+    picks = m.predict(runs[1], context(tmp_path))
+    truth = runs[1].truth
+    rib = picks[picks["particle_type"] == "ribosome"][["x", "y", "z"]].to_numpy()
+    ref = truth[truth["particle_type"] == "ribosome"][["x", "y", "z"]].to_numpy()
+    d = np.sqrt(((rib[:, None] - ref[None]) ** 2).sum(-1)).min(axis=0)
+    assert (d < 75).all()  # both ribosomes within the CZII threshold, in Å
+    m2 = TemplateMatch(TemplateMatch.default_config(
+        "cpu", **{**FAST, "max_bin": 4, "min_radius_voxels": 3.5}))
+    m2.fit(runs[:1], [], context(tmp_path))
+    assert m2.class_bin == {"ribosome": 2, "thyroglobulin": 1}
 
 
 def test_picks_without_rotations_give_rotational_averages(tmp_path):
