@@ -13,6 +13,7 @@ random: the seed is ignored.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Sequence
@@ -37,7 +38,8 @@ MRC_SUFFIXES = (".mrc", ".map")
 
 @dataclass
 class TemplateMatchConfig:
-    """``cpu`` budget: 20 Å working voxels (bin 2 of 10 Å data), a 30 degree angular grid.
+    """``cpu`` budget: 20 Å working voxels (bin 2 of 10 Å data; 40 Å for the classes large
+    enough), a 30 degree angular grid.
 
     The method is deterministic and ignores the seed.
     """
@@ -244,7 +246,8 @@ class TemplateMatch(PickingMethod):
             sp = self._spacing(p.name)
             t = resample(data, voxel, sp, self._box(p.name, sp))
             out[p.name] = -t if self.config.invert_templates else t
-            self.template_source[p.name] = f"file:{files[0].name}"
+            digest = hashlib.sha256(files[0].read_bytes()).hexdigest()[:16]
+            self.template_source[p.name] = f"file:{files[0].name} sha256:{digest}"
         return out
 
     def _average_templates(self, train: Sequence[dict[int, Any]], names: Sequence[str]

@@ -175,7 +175,10 @@ def test_mrc_templates_are_read_resampled_and_used(tmp_path):
     cfg = TemplateMatch.default_config("cpu", **COARSE, templates=str(d))
     method = TemplateMatch(cfg)
     method.fit(runs[:1], runs[1:2], context(tmp_path))
-    assert method.template_source["ribosome"] == "file:ribosome.mrc"
+    import hashlib
+
+    digest = hashlib.sha256((d / "ribosome.mrc").read_bytes()).hexdigest()[:16]
+    assert method.template_source["ribosome"] == f"file:ribosome.mrc sha256:{digest}"
     assert method.template_source["thyroglobulin"].startswith("average of")
     t = method.templates["ribosome"]
     assert t.shape == (21, 21, 21)  # 1.25 x 150 A at 20 A: half-edge 10
