@@ -53,6 +53,9 @@ class TemplateMatchConfig:
     cheaper)."""
     min_radius_voxels: float = 3.0
     """The smallest particle radius, in working voxels, a class is searched at."""
+    min_power_kept: float = 0.7
+    """A class goes to a coarser binning only if its template keeps at least this share of its
+    power within the coarser low-pass (a thin shell, like the VLP's capsid, does not)."""
     angular_step: float = 30.0
     """Angular sampling in degrees (about ``8 pi^2 / step^3`` rotations before symmetry)."""
     templates: str = ""
@@ -97,6 +100,7 @@ class TemplateMatchConfig:
             "bin": self.bin >= 1 and not (self.bin & (self.bin - 1)),
             "max_bin": self.max_bin >= self.bin and not (self.max_bin & (self.max_bin - 1)),
             "min_radius_voxels": self.min_radius_voxels > 0,
+            "min_power_kept": 0 <= self.min_power_kept <= 1,
             "angular_step": math.isfinite(self.angular_step) and self.angular_step > 0,
             "max_average": self.max_average >= 1,
             "box_fraction": self.box_fraction >= 1.0,
@@ -172,6 +176,8 @@ class TemplateMatch(PickingMethod):
         """Level-0 voxel spacing (Å) of the runs the templates were made for."""
         self.class_bin: dict[str, int] = {}
         """Working binning of each class (its templates are at ``voxel_spacing x bin``)."""
+        self.power_kept: dict[str, float] = {}
+        """Share of each template's power kept at the next coarser binning (when checked)."""
         self.templates: dict[str, np.ndarray] = {}
         self.rotations: dict[str, np.ndarray] = {}
         self.search_symmetry: dict[str, str] = {}
@@ -202,16 +208,29 @@ class TemplateMatch(PickingMethod):
         vs = self.voxel_spacing if voxel_spacing is None else float(voxel_spacing)
         return vs * self.class_bin[name]
 
-    def _choose_bins(self, voxel_spacing: float) -> None:
-        cfg = self.config
-        for name in self.class_names:
-            b = cfg.bin
-            while (2 * b <= cfg.max_bin
-                   and self.radii[name] / (voxel_spacing * 2 * b) >= cfg.min_radius_voxels):
-                b *= 2
-            self.class_bin[name] = b
+    def _coarser_ok(self, name: str) -> bool:
+        """Whether a class may go from its binning to the next coarser one (radius in voxels,
+        power its template keeps; see the config)."""
+        from cryobench.template_matching.templates import power_kept
 
-    def _prepared(self, run: RunLike, with_picks: bool) -> dict[int, Any]:
+        cfg = self.config
+        b = self.class_bin[name]
+        if 2 * b > cfg.max_bin:
+            return False
+        fine, coarse = self._spacing(name), 2 * self._spacing(name)
+        if self.radii[name] / coarse < cfg.min_radius_voxels:
+            return False
+        t = self.templates.get(name)
+        if t is None:
+            return True
+        kept = power_kept(t, self._mask(name, t.shape[0], fine),
+                          min(fine / self._lowpass(coarse), 0.25),
+                          min(fine / self._lowpass(fine), 0.5))
+        self.power_kept[name] = round(kept, 4)
+        return kept >= cfg.min_power_kept
+
+    def _prepared(self, run: RunLike, with_picks: bool, with_all_bins: bool = False
+                  ) -> dict[int, Any]:
         """The run at every working binning in use (the finer one binned further)."""
         import dataclasses
 
@@ -221,7 +240,9 @@ class TemplateMatch(PickingMethod):
         base = prepare_run(run, cfg.bin, self.class_names if with_picks else None,
                            with_picks=with_picks)
         out = {cfg.bin: base}
-        for b in sorted(set(self.class_bin.values())):
+        wanted = set(self.class_bin.values()) if not with_all_bins else \
+            {cfg.bin * 2**k for k in range(int(math.log2(cfg.max_bin // cfg.bin)) + 1)}
+        for b in sorted(wanted):
             if b not in out:
                 f = b // cfg.bin
                 out[b] = dataclasses.replace(
@@ -431,13 +452,23 @@ class TemplateMatch(PickingMethod):
                 raise DataError(f"training runs have different voxel spacings {sorted(spacings)}"
                                 "; template averaging needs one")
             self.voxel_spacing = float(spacings.pop())
-            self._choose_bins(self.voxel_spacing)
-            self.templates = self._file_templates(particles)
-            missing = [n for n in self.class_names if n not in self.templates]
-            if missing:
-                train = [self._prepared(r, with_picks=True) for r in train_runs]
-                self.templates.update(self._average_templates(train, missing))
-                del train
+            # templates at the finest binning; a class goes coarser while it may (radius,
+            # power kept), its template made again there
+            self.class_bin = {n: cfg.bin for n in self.class_names}
+            self.power_kept = {}
+            train = [self._prepared(r, with_picks=True, with_all_bins=True) for r in train_runs]
+            pending = list(self.class_names)
+            while pending:
+                made = self._file_templates([p for p in particles if p.name in pending])
+                missing = [n for n in pending if n not in made]
+                made.update(self._average_templates(train, missing))
+                self.templates.update(made)
+                pending = [n for n in pending if self._coarser_ok(n)]
+                for n in pending:
+                    self.class_bin[n] *= 2
+                    self.templates.pop(n, None)
+                    self.template_source.pop(n, None)
+            del train
             for name in self.class_names:
                 if name in self.templates:
                     self._search_grid(name, symmetry[name])
@@ -484,6 +515,7 @@ class TemplateMatch(PickingMethod):
                 np.savez(fh, **arrays)
         state = {"class_names": self.class_names, "radii": self.radii,
                  "voxel_spacing": self.voxel_spacing, "class_bin": self.class_bin,
+                 "power_kept": self.power_kept,
                  "thresholds": self.thresholds, "val_fbeta": self.val_fbeta,
                  "search_symmetry": self.search_symmetry,
                  "template_source": self.template_source,
@@ -506,6 +538,7 @@ class TemplateMatch(PickingMethod):
         self.class_names, self.radii, self.voxel_spacing = class_names, radii, voxel_spacing
         self.class_bin, self.thresholds = class_bin, thresholds
         self.val_fbeta = dict(state.get("val_fbeta", {}))
+        self.power_kept = dict(state.get("power_kept", {}))
         self.search_symmetry = dict(state.get("search_symmetry", {}))
         self.template_source = dict(state.get("template_source", {}))
         self.templates, self.rotations = {}, {}

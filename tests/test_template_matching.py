@@ -249,3 +249,18 @@ def test_scores_are_correlations(seed):
                  so3_grid(120))
     assert np.isfinite(res.score).all()
     assert res.score.max() <= 1.0 + 1e-4 and res.score.min() >= -1.0 - 1e-4
+
+
+def test_power_kept_separates_solid_bodies_from_thin_shells():
+    from cryobench.template_matching.templates import power_kept
+
+    m = sphere_mask(21, 10)
+    solid = lobes(21, [((0, 0, 0), 3.5, 1.0)])
+    c = 10.0
+    g = np.stack(np.meshgrid(*[np.arange(21) - c] * 3, indexing="ij"))
+    r = np.sqrt((g * g).sum(0))
+    shell = (np.abs(r - 7.0) <= 0.7).astype(np.float32)  # a one-voxel capsid
+    assert power_kept(solid, m, 0.2, 0.4) > 0.9
+    assert power_kept(shell, m, 0.2, 0.4) < 0.6
+    assert power_kept(np.zeros((9, 9, 9)), sphere_mask(9, 4), 0.2, 0.4) == 1.0
+    assert power_kept(shell, m, 0.4, 0.4) == pytest.approx(1.0)

@@ -21,7 +21,9 @@ back to ``(z, y, x)`` at the end.
 
 Whitening (on by default in the baseline) divides the volume's spectrum by the square root of its
 radial power spectrum and filters the template by the same profile, so the correlation is not
-dominated by the low-frequency noise of a tomogram.
+dominated by the low-frequency noise of a tomogram. It is applied to a mirror-padded copy of the
+volume (then cut back), so the jump between opposite faces that a periodic FFT sees does not
+ring along the faces and raise false peaks there.
 """
 
 from __future__ import annotations
@@ -114,20 +116,31 @@ def prepare_volume(volume: np.ndarray, max_half_box: int, *, whiten: bool = True
 
     ``max_half_box``: the largest template half-edge that will be searched (the padding).
     """
-    vol = torch.as_tensor(np.ascontiguousarray(volume, dtype=np.float32), device=device)
-    shape = tuple(int(s) for s in vol.shape)
+    arr = np.ascontiguousarray(volume, dtype=np.float32)
+    shape = tuple(int(s) for s in arr.shape)
     profile = None
     if whiten:
-        spec = torch.fft.rfftn(vol)
-        n_bins = max(shape) // 2 + 1
-        power = _radial_profile(spec.real ** 2 + spec.imag ** 2, shape, n_bins)
+        # Whitening boosts high frequencies, so a jump between opposite faces (the FFT's
+        # wrap-around) would ring along them: filter a mirror-padded copy, then cut it out.
+        m = [min(int(max_half_box) + 2, s - 1) for s in shape]
+        ext = np.pad(arr, [(k, k) for k in m], mode="reflect")
+        ev = torch.as_tensor(ext, device=device)
+        del ext
+        eshape = tuple(int(s) for s in ev.shape)
+        spec = torch.fft.rfftn(ev)
+        del ev
+        n_bins = max(eshape) // 2 + 1
+        power = _radial_profile(spec.real ** 2 + spec.imag ** 2, eshape, n_bins)
         floor = max(float(power[power > 0].min()) if (power > 0).any() else 1.0, 1e-30)
         profile = 1.0 / np.sqrt(np.maximum(power, floor))
         profile /= profile[1:].mean() if len(profile) > 1 else 1.0
         profile[0] = 0.0  # the mean carries no signal
-        filt = torch.as_tensor(fourier_filter(shape, 1.0, 0.0, 90.0, profile), device=device)
-        vol = torch.fft.irfftn(spec * filt, s=shape)
-        del spec
+        filt = torch.as_tensor(fourier_filter(eshape, 1.0, 0.0, 90.0, profile), device=device)
+        white = torch.fft.irfftn(spec * filt, s=eshape)
+        del spec, filt
+        vol = white[m[0]:m[0] + shape[0], m[1]:m[1] + shape[1], m[2]:m[2] + shape[2]]
+    else:
+        vol = torch.as_tensor(arr, device=device)
     padded = tuple(fast_size(s + int(max_half_box)) for s in shape)
     big = torch.zeros(padded, dtype=torch.float32, device=device)
     big[: shape[0], : shape[1], : shape[2]] = vol

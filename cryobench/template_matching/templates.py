@@ -25,6 +25,7 @@ __all__ = [
     "average_subtomograms",
     "spherical_average",
     "normalise_in_mask",
+    "power_kept",
     "masked_correlation",
     "symmetry_variants",
     "detect_symmetry",
@@ -159,6 +160,30 @@ def spherical_average(template: np.ndarray) -> np.ndarray:
     den = np.bincount(shell.ravel(), w0.ravel(), n) + np.bincount(shell.ravel() + 1, w1.ravel(), n)
     prof = np.divide(num, den, out=np.zeros(n), where=den > 0)
     return np.interp(r, np.arange(n), prof).astype(np.float32)
+
+
+def power_kept(template: np.ndarray, mask: np.ndarray, k_keep: float, k_total: float) -> float:
+    """Share of a template's power (mean removed over the mask, zero outside) at spatial
+    frequencies ``|k| <= k_keep`` among those ``<= k_total`` (cycles per voxel): how much of what
+    is searched survives a coarser sampling. 1 for an empty template."""
+    m = np.asarray(mask, dtype=np.float64) > 0
+    t = np.asarray(template, dtype=np.float64)
+    x = np.where(m, t - (t[m].mean() if m.any() else 0.0), 0.0)
+    spec = np.abs(np.fft.rfftn(x)) ** 2
+    nz, ny, nx = x.shape
+    kz = np.fft.fftfreq(nz)[:, None, None]
+    ky = np.fft.fftfreq(ny)[None, :, None]
+    kx = np.fft.rfftfreq(nx)[None, None, :]
+    k = np.sqrt(kz * kz + ky * ky + kx * kx)
+    # the half spectrum holds the columns 1 .. ceil(nx/2)-1 twice
+    w = np.full(kx.shape, 2.0)
+    w[..., 0] = 1.0
+    if nx % 2 == 0:
+        w[..., -1] = 1.0
+    total = float((spec * w)[np.broadcast_to(k <= k_total, spec.shape)].sum())
+    if total <= 0:
+        return 1.0
+    return float((spec * w)[np.broadcast_to(k <= k_keep, spec.shape)].sum()) / total
 
 
 def normalise_in_mask(templates: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
