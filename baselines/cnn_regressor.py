@@ -1,6 +1,6 @@
 """``cnn_regressor`` (motor task): a 3D CNN that regresses ``[confidence, z, y, x]`` per patch.
 
-Source recipe (seed report): four conv blocks 16 -> 128 channels (BatchNorm, LeakyReLU, max
+Source recipe: four conv blocks 16 -> 128 channels (BatchNorm, LeakyReLU, max
 pooling), global average pooling, dense 128, dropout 0.3, outputs ``[confidence, z, y, x]``,
 BCE + MSE loss. Inference by progressive sampling: a coarse pass over a grid of windows (a
 fraction of the slices), then a fine pass of shifted windows around the best candidates, then
@@ -101,6 +101,7 @@ class CNNRegressor(PickingMethod):
     description = ("3D CNN regressing [confidence, z, y, x] per patch, progressive sampling "
                    "(motor task)")
     tasks = ("motor",)
+    extra = "baselines"
     Config = CNNRegressorConfig
     budgets = {
         "smoke": {"target_spacing": 40.0, "channels": (4, 8, 8, 8), "hidden": 16,

@@ -1,6 +1,6 @@
 """``deepfindet``: one multi-class residual 3D U-Net (DeepFindET).
 
-Source recipe (seed report): filters 48-64-80, BatchNorm, LeakyReLU, softmax over the classes
+Source recipe: filters 48-64-80, BatchNorm, LeakyReLU, softmax over the classes
 plus background, Tversky loss with class weights, 72^3 patches in the full budget.
 """
 

@@ -7,8 +7,8 @@ the detector is torchvision's Faster R-CNN with random initialisation (``weights
 particle radii, and no resizing of the slices (``min_size``/``max_size`` = the slice size).
 Inference runs on every (``cpu``: every second) slice; boxes are lifted to 3D and thresholded
 per class with thresholds tuned on the validation runs only. ``slice_metrics(runs)`` gives the
-slice-level mAP@0.5/0.7/0.9 of the last predictions. torchvision is imported only inside the
-method (extra ``detection``).
+slice-level COCO mAP and mAP@0.5/0.7/0.9 (overall and per class) of the last predictions.
+torchvision is imported only inside the method (extra ``detection``).
 """
 
 from __future__ import annotations
@@ -68,6 +68,7 @@ class FasterRCNNConfig(SliceConfigMixin):
     2-core machine two OpenMP threads made steps 2-60x slower and erratic (measured)."""
 
     def __post_init__(self) -> None:
+        self.check_box_px()
         if self.backbone not in BACKBONES:
             raise ConfigError(f"unknown backbone {self.backbone!r}; choose one of "
                               f"{', '.join(BACKBONES)}")

@@ -159,6 +159,7 @@ class TemplateMatch(PickingMethod):
     description = ("FFT template matching with local normalisation over an angular grid, "
                    "templates averaged from training picks or read from MRC (classical baseline)")
     tasks = ("particles",)
+    extra = "baselines"
     Config = TemplateMatchConfig
     budgets = {
         "smoke": {"bin": 2, "max_bin": 2, "angular_step": 90.0, "max_average": 20,
@@ -437,7 +438,7 @@ class TemplateMatch(PickingMethod):
             raise DataError("no particle types: the runs and the context list none")
         self.class_names = [p.name for p in particles]
         self.radii = {p.name: float(p.radius) for p in particles}
-        symmetry = {p.name: getattr(p, "symmetry", "C1") for p in particles}
+        symmetry = {p.name: getattr(p, "symmetry", None) or "C1" for p in particles}
         self.templates, self.rotations, self.search_symmetry = {}, {}, {}
         self.template_source = {}
         # (every step is deterministic on the CPU: FFTs, trilinear sampling, maxima)

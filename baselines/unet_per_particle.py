@@ -1,6 +1,6 @@
 """``unet_per_particle``: one binary 3D U-Net per particle type, merged by a conflict rule.
 
-Source recipe (seed report): two resolution levels of 32 and 64 channels and a 128-channel
+Source recipe: two resolution levels of 32 and 64 channels and a 128-channel
 bottleneck, BatchNorm, ReLU, Dice loss, AdamW at 1e-4; predictions merged voxel-wise -
 background when every network says background, a voxel claimed by several classes goes to the
 class scoring highest on training frequency and validation recall, probability breaking ties.

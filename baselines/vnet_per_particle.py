@@ -1,6 +1,6 @@
 """``vnet_per_particle``: one binary small V-Net per particle type, merged by a conflict rule.
 
-Source recipe (seed report): the per-particle scheme of ``unet_per_particle`` with a small
+Source recipe: the per-particle scheme of ``unet_per_particle`` with a small
 V-Net - residual blocks, 8-16-32 channels and 64 in the bottleneck, GroupNorm, PReLU,
 strided-convolution downsampling, additive skips - trained with BCE, positive weight 5.
 """

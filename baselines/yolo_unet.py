@@ -12,8 +12,9 @@
   fusion weight, that threshold and the per-class score thresholds are tuned on the validation
   runs only.
 * ``postprocess`` (``none`` | ``intensity`` | ``light_merge`` | ``hard_particle``) selects one of
-  the seed report's post-processing variants (:mod:`cryobench.methods.slices.postprocess_variants`)
-  for ablations with ``--set postprocess=...``; the ``intensity`` thresholds and polarity are tuned
+  the top CZII solutions' post-processing variants
+  (:mod:`cryobench.methods.slices.postprocess_variants`) for ablations with
+  ``--set postprocess=...``; the ``intensity`` thresholds and polarity are tuned
   on the validation runs as well.
 
 ultralytics (AGPL-3.0) is imported only inside the method (extra ``yolo``).
@@ -26,7 +27,6 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -82,12 +82,14 @@ class YoloUNetConfig(SliceConfigMixin):
     """Voting ball radius as a fraction of the particle radius."""
     # --- post-processing variant ---
     postprocess: str = "none"
-    """``none`` | ``intensity`` | ``light_merge`` | ``hard_particle`` (seed report variants)."""
+    """``none`` | ``intensity`` | ``light_merge`` | ``hard_particle`` (the top CZII solutions'
+    post-processing variants)."""
     threads: int = 1
     """torch CPU threads during fit/predict (0: leave as is). One by default: on a shared
     2-core machine two OpenMP threads made steps 2-60x slower and erratic (measured)."""
 
     def __post_init__(self) -> None:
+        self.check_box_px()
         self.unet_channels = tuple(int(c) for c in self.unet_channels)
         self.unet_strides = tuple(int(s) for s in self.unet_strides)
         self.fusion_weights = tuple(float(w) for w in self.fusion_weights)
@@ -346,8 +348,8 @@ class YoloUNet(SliceDetector):
                         truths: list[pd.DataFrame]) -> None:
         """Per-class polarity (sign of the mean intensity at true particles) and threshold
         (maximising that class's F4 after the score thresholds) for ``postprocess=intensity``."""
-        from cryobench.methods.engine.postprocess import class_counts, fbeta
         from cryobench.methods.slices.postprocess_variants import local_intensity, min_spacing
+        from cryobench.metrics.counts import class_counts, fbeta
 
         radii = self.radii
         kept = [self.threshold(c) for c in cands]
@@ -370,7 +372,7 @@ class YoloUNet(SliceDetector):
             best_t, best_f = -np.inf, -1.0
             for t in [-np.inf, *levels.tolist()]:
                 sub = min_spacing(mine[v >= t].drop(columns="_z"), radii)
-                f = fbeta(*class_counts(sub, ref, 0.5 * p.radius), beta=4.0)
+                f = float(fbeta(*class_counts(sub, ref, 0.5 * p.radius), beta=4.0)[2])
                 if f > best_f + 1e-12:
                     best_t, best_f = t, f
             self.intensity_thresholds[p.name] = float(best_t)
@@ -412,8 +414,3 @@ class YoloUNet(SliceDetector):
         self.yolo = load_yolo(self.yolo_weights)
         self.unet_method = (_FusionUNet.load(directory / "unet")
                             if (directory / "unet" / "method.json").exists() else None)
-
-    def config_summary(self) -> dict[str, Any]:
-        """Tuned values worth recording beside the config."""
-        return {"fusion_weight": self.fusion_weight, "unet_threshold": self.unet_threshold,
-                "intensity_thresholds": self.intensity_thresholds, "polarity": self.polarity}

@@ -138,7 +138,7 @@ def method_predict(level0: np.ndarray, args: argparse.Namespace, device: str,
 
     from baselines.template_match import TemplateMatch
     from cryobench.methods.base import RunContext
-    from cryobench.methods.engine.fakes import FakeRun
+    from cryobench.testing.fakes import FakeRun
     from cryobench.particles import CZII_PARTICLES
 
     over = {"bin": args.bin, "max_bin": args.max_bin, "angular_step": args.step,

@@ -23,10 +23,10 @@ __all__ = [
     "SYMMETRY_PATTERN",
 ]
 
-SYMMETRY_PATTERN = r"C[1-9][0-9]*|D[2-9]|D[1-9][0-9]+|T|O|I"
-"""Point-group names a particle may declare (upper case): cyclic ``Cn``, dihedral ``Dn``
-(n >= 2), tetrahedral ``T``, octahedral ``O``, icosahedral ``I``
-(see :mod:`cryobench.metrics.orientation` for their axes)."""
+SYMMETRY_PATTERN = r"C[1-9][0-9]*|D[1-9][0-9]*|T|O|I"
+"""Point-group names a particle may declare (upper case): cyclic ``Cn``, dihedral ``Dn``,
+tetrahedral ``T``, octahedral ``O``, icosahedral ``I`` (see :mod:`cryobench.symmetry` for their
+axes)."""
 
 
 @dataclass(frozen=True)
@@ -39,9 +39,10 @@ class ParticleType:
         radius: particle radius in Å.
         weight: weight of the class in the weighted score.
         color: RGB(A) display colour, 0-255.
-        symmetry: point group of the particle (``"C1"``: none), used to score orientations
-            (:mod:`cryobench.metrics.orientation`) and to shrink template-matching searches.
-            Not part of any data fingerprint or split hash.
+        symmetry: point-group symmetry (``C1``, ``C2``, ``D2``, ``T``, ``O``, ``I``...), if known
+            (None: unknown, scored as C1). Used to score orientations
+            (:mod:`cryobench.metrics.orientation`) and to shrink template-matching searches; not
+            part of any data fingerprint or split hash.
     """
 
     name: str
@@ -49,16 +50,16 @@ class ParticleType:
     radius: float
     weight: float = 1.0
     color: tuple[int, ...] = (128, 128, 128, 255)
-    symmetry: str = "C1"
+    symmetry: str | None = None
 
     def __post_init__(self) -> None:
         if "_" in self.name:
             raise ValueError(f"particle name {self.name!r} may not contain underscores (copick)")
         if self.radius <= 0:
             raise ValueError(f"particle {self.name!r} needs a positive radius, got {self.radius}")
-        if not re.fullmatch(SYMMETRY_PATTERN, self.symmetry):
+        if self.symmetry is not None and not re.fullmatch(SYMMETRY_PATTERN, self.symmetry):
             raise ValueError(f"particle {self.name!r}: unknown symmetry {self.symmetry!r} "
-                             "(C1, Cn, Dn with n >= 2, T, O or I)")
+                             "(C<n>, D<n>, T, O or I)")
 
 
 CZII_PARTICLES: tuple[ParticleType, ...] = (
@@ -90,7 +91,7 @@ def czii_weights() -> dict[str, float]:
 
 def czii_symmetries() -> dict[str, str]:
     """Point group of each CZII class."""
-    return {p.name: p.symmetry for p in CZII_PARTICLES}
+    return {p.name: str(p.symmetry) for p in CZII_PARTICLES}
 
 
 def by_name(particles: Iterable[ParticleType]) -> Mapping[str, ParticleType]:

@@ -20,7 +20,7 @@ from cryobench.coords import ROTATION_COLUMNS, voxels_to_picks, with_rotations
 from cryobench.data.phantom.shapes import CZII_TEMPLATES, body_radius, random_rotation, stamp_body
 from cryobench.errors import ConfigError, InputError, MethodError
 from cryobench.methods.base import RunContext
-from cryobench.methods.engine.fakes import FakeRun
+from cryobench.testing.fakes import FakeRun
 from cryobench.metrics import czii_score
 from cryobench.metrics.localization import localization_orientation_report
 from cryobench.particles import CZII_PARTICLES, by_name

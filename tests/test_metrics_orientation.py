@@ -54,7 +54,7 @@ def test_group_axes_follow_the_documented_convention():
     assert np.abs(symmetry_group("I") - five).max(axis=(1, 2)).min() < 1e-9
 
 
-@pytest.mark.parametrize("bad", ["", "C0", "D1", "X", "C-2", "Oh", "I2"])
+@pytest.mark.parametrize("bad", ["", "C0", "D0", "X", "C-2", "Oh", "I2"])
 def test_unknown_symmetry_names_are_config_errors(bad):
     with pytest.raises(ConfigError, match="unknown symmetry"):
         symmetry_group(bad)
@@ -77,7 +77,7 @@ def test_czii_catalogue_symmetries_and_field_default():
                                  "thyroglobulin": "C2", "virus-like-particle": "I"}
     for p in CZII_PARTICLES:
         symmetry_group(p.symmetry)  # every catalogue name parses
-    assert ParticleType("x-thing", 1, 10.0).symmetry == "C1"
+    assert ParticleType("x-thing", 1, 10.0).symmetry is None  # unknown: scored as C1
     with pytest.raises(ValueError, match="symmetry"):
         ParticleType("x-thing", 1, 10.0, symmetry="C0")
 
@@ -198,7 +198,7 @@ def test_summary_hand_worked():
 
 def test_a_copick_project_gives_each_class_its_symmetry(tmp_path):
     """From the pickable object's metadata ``{"symmetry": ...}``, else the CZII catalogue's,
-    else C1; a bad name is a DataError naming the config."""
+    else unknown (None, scored as C1); a bad name is a DataError naming the config."""
     import json
 
     from cryobench.data.project import create_project, open_project
@@ -211,7 +211,7 @@ def test_a_copick_project_gives_each_class_its_symmetry(tmp_path):
     data["pickable_objects"][1]["metadata"] = {"symmetry": "c4"}
     cfg.write_text(json.dumps(data))
     got = {p.name: p.symmetry for p in open_project(cfg).particles}
-    assert got == {"apo-ferritin": "O", "beta-amylase": "C4", "mystery-blob": "C1"}
+    assert got == {"apo-ferritin": "O", "beta-amylase": "C4", "mystery-blob": None}
     data["pickable_objects"][0]["metadata"] = {"symmetry": "Q2"}
     cfg.write_text(json.dumps(data))
     with pytest.raises(DataError, match="unknown symmetry"):

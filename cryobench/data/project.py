@@ -1,6 +1,7 @@
-"""copick access: the ONLY module that talks to copick and zarr.
+"""copick access: the module that talks to copick and zarr (with, for the remote backends only,
+:mod:`cryobench.data.portal` and :mod:`cryobench.data.croissant`).
 
-A move to copick 2 (zarr 3) should touch only this file. Everything else in cryobench sees a
+A move to copick 2 (zarr 3) should touch only these files. Everything else in cryobench sees a
 :class:`Project` (one copick config) and :class:`RunHandle` objects (one run at one tomogram type
 and voxel spacing) that hand out float32 ``(z, y, x)`` arrays and picks DataFrames in Å.
 
@@ -114,20 +115,28 @@ def _read_config_json(path: Path) -> dict[str, Any]:
 
 
 def open_project(config_path: str | os.PathLike[str]) -> Project:
-    """Open a copick project from its config file.
+    """Open a copick project from its config file (or a copick Croissant ``metadata.json``).
+
+    A config whose data is remote (the CryoET Data Portal, ``s3://``, ``https://``...) is opened
+    only after a bounded check that its hosts answer (:mod:`cryobench.data.remote`).
 
     Raises:
         DataError: naming the file when it is missing, not JSON, or not a valid copick config.
+        DataUnavailableError: a remote host does not answer (within a few seconds).
     """
     path = Path(config_path).expanduser()
-    data = _read_config_json(path)
+    from cryobench.data.croissant import normalise_config
+    from cryobench.data.remote import check_config_reachable, quiet_logs
+
+    data = normalise_config(_read_config_json(path), path)
     config_type = data.get("config_type", "filesystem")
     if config_type == "filesystem" and "overlay_root" not in data:
         raise DataError("not a copick config: no 'overlay_root'", path)
-    if "pickable_objects" not in data:
+    if "pickable_objects" not in data and config_type != "mlcroissant":
         raise DataError("not a copick config: no 'pickable_objects'", path)
+    check_config_reachable(data, path)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), quiet_logs():
             warnings.simplefilter("ignore")
             if config_type == "filesystem":  # direct: avoids importing the portal client
                 from copick.impl.filesystem import CopickConfigFSSpec, CopickRootFSSpec
@@ -143,7 +152,9 @@ def open_project(config_path: str | os.PathLike[str]) -> Project:
     return Project(path, root, data.get("cryobench", {}) or {})
 
 
-def _particles_from_objects(objects: Iterable[Any], source: Path) -> tuple[ParticleType, ...]:
+def _particles_from_objects(objects: Iterable[Any], source: Path,
+                            raw: dict[str, dict[str, Any]] | None = None
+                            ) -> tuple[ParticleType, ...]:
     czii = {p.name: p for p in CZII_PARTICLES}
     out = []
     for obj in objects:
@@ -151,16 +162,18 @@ def _particles_from_objects(objects: Iterable[Any], source: Path) -> tuple[Parti
             continue
         if obj.radius is None or obj.radius <= 0:
             raise DataError(f"pickable object {obj.name!r} has no positive radius", source)
-        weight = czii[obj.name].weight if obj.name in czii else 1.0
+        weight = object_weight(obj, (raw or {}).get(obj.name), source)
+        if weight is None:
+            weight = czii[obj.name].weight if obj.name in czii else 1.0
         color = tuple(int(c) for c in (obj.color or (128, 128, 128, 255)))
         # point group: the object's metadata {"symmetry": "D2"}, else the CZII catalogue's
         meta = getattr(obj, "metadata", None) or {}
         symmetry = meta.get("symmetry") if isinstance(meta, dict) else None
         if symmetry is None:
-            symmetry = czii[obj.name].symmetry if obj.name in czii else "C1"
+            symmetry = czii[obj.name].symmetry if obj.name in czii else None
         try:
             out.append(ParticleType(obj.name, int(obj.label), float(obj.radius), weight, color,
-                                    str(symmetry).strip().upper()))
+                                    None if symmetry is None else str(symmetry).strip().upper()))
         except ValueError as exc:
             raise DataError(str(exc), source) from None
     return tuple(out)
@@ -190,7 +203,8 @@ class Project:
         """The particle catalogue from the config's pickable objects (``is_particle`` only)."""
         if self._particles is None:
             objs = self.root.config.pickable_objects
-            self._particles = _particles_from_objects(objs, self.config_path)
+            self._particles = _particles_from_objects(objs, self.config_path,
+                                                      _raw_object_entries(self.config_path))
         return self._particles
 
     @property
@@ -207,6 +221,41 @@ class Project:
         """Forget cached listings (after another process wrote to the project)."""
         self.root.refresh()
         self._runs = None
+
+    # ----- project facts for scoring (task, runs, pick inventory) -----------------------------
+    @property
+    def task(self) -> str:
+        """``"motor"`` or ``"particles"``: the config's ``cryobench.task`` when set, else
+        ``"motor"`` for a project whose only particle object is a flagellar motor."""
+        return project_task(self)
+
+    @property
+    def metric(self) -> str:
+        """The metric of the project's task: ``"byu"`` for a motor project, else ``"czii"``."""
+        return "byu" if self.task == "motor" else "czii"
+
+    def select_runs(self, runs: Iterable[str] | None) -> list[str]:
+        """``runs`` checked against the project (order kept, repeats dropped); None: all runs.
+
+        Raises:
+            DataError: an unknown run, with close matches and the runs that exist.
+        """
+        return select_runs(self, runs)
+
+    def pick_sessions(self, runs: Iterable[str] | None = None) -> pd.DataFrame:
+        """Which users/sessions have picks: ``user, session, runs, files, picks`` (one row per
+        pair, sorted; ``files`` counts pick files of particle objects, ``picks`` their points)."""
+        return pick_sessions(self, runs)
+
+    def require_picks(self, user: str, session: str | None = None,
+                      runs: Iterable[str] | None = None) -> None:
+        """Check that ``user`` (and ``session``) have picks files in ``runs``.
+
+        Raises:
+            DataError: none there; the message lists the users/sessions that do have picks
+                (and close matches of the session asked for).
+        """
+        require_picks(self, user, session, runs)
 
     def _copick_run(self, name: str) -> Any:
         run = self.root.get_run(name)
@@ -648,3 +697,142 @@ def load_copick_ground_truth(config: str | os.PathLike[str], runs: Iterable[str]
     """Ground-truth picks (user ``curation``, session ``0``) of a copick project."""
     project = open_project(config)
     return project.read_picks(runs, user=user, session=session)
+
+
+# --------------------------------------------------------------------------------------------
+# Project facts for scoring: score weights, task, run selection, pick inventory
+# --------------------------------------------------------------------------------------------
+
+WEIGHT_KEYS: tuple[str, ...] = ("score_weight", "weight")
+"""Keys read, in this order, for a pickable object's score weight: first in the object's
+``metadata``, then at the top level of the object's entry in the config JSON."""
+
+TASKS: tuple[str, ...] = ("particles", "motor")
+MOTOR_OBJECT_NAMES: frozenset[str] = frozenset({"flagellar-motor"})
+"""A project whose only particle object has one of these names is a motor project (BYU rule)."""
+
+
+def _raw_object_entries(config_path: Path) -> dict[str, dict[str, Any]]:
+    """The config file's pickable-object entries by name, as written (copick's model drops
+    unknown top-level keys such as ``score_weight``); empty when there is no such file."""
+    try:
+        data = json.loads(Path(config_path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return {}
+    objs = data.get("pickable_objects") if isinstance(data, dict) else None
+    if not isinstance(objs, list):
+        return {}
+    return {str(o["name"]): o for o in objs if isinstance(o, dict) and "name" in o}
+
+
+def object_weight(obj: Any, raw: dict[str, Any] | None = None,
+                  source: str | os.PathLike[str] | None = None) -> float | None:
+    """The score weight a pickable object declares, or None when it declares none.
+
+    Looked up as ``metadata["score_weight"]``, ``metadata["weight"]``, then the same keys at the
+    top level of the object's config entry ``raw``; the first one present wins.
+
+    Raises:
+        DataError: a declared weight that is not a finite number >= 0.
+    """
+    import math
+
+    meta = getattr(obj, "metadata", None) or {}
+    found = [(f"metadata.{k}", meta.get(k)) for k in WEIGHT_KEYS]
+    found += [(k, (raw or {}).get(k)) for k in WEIGHT_KEYS]
+    for where, value in found:
+        if value is None:
+            continue
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not ok or not math.isfinite(float(value)) or float(value) < 0:
+            raise DataError(f"pickable object {obj.name!r}: {where} must be a number >= 0, "
+                            f"got {value!r}", source)
+        return float(value)
+    return None
+
+
+def project_task(project: Project) -> str:
+    """See :attr:`Project.task`."""
+    task = project.defaults.get("task")
+    if task is not None:
+        if task not in TASKS:
+            raise DataError(f"config key cryobench.task must be one of {', '.join(TASKS)}, "
+                            f"got {task!r}", project.config_path)
+        return str(task)
+    names = [p.name for p in project.particles]
+    return "motor" if len(names) == 1 and names[0] in MOTOR_OBJECT_NAMES else "particles"
+
+
+def select_runs(project: Project, runs: Iterable[str] | None) -> list[str]:
+    """See :meth:`Project.select_runs`."""
+    if runs is None:
+        return project.runs
+    have = set(project.runs)
+    out: list[str] = []
+    unknown: list[str] = []
+    for name in (str(r) for r in runs):
+        if name not in have:
+            unknown.append(name)
+        elif name not in out:
+            out.append(name)
+    if unknown:
+        raise DataError(f"unknown run(s) {', '.join(repr(u) for u in unknown)}"
+                        f"{_close(unknown[0], project.runs)}; runs: {_short(project.runs)}",
+                        project.config_path)
+    return out
+
+
+def _particle_picks(project: Project, run_name: str, user: str | None = None,
+                    session: str | None = None) -> list[Any]:
+    names = {p.name for p in project.particles}
+    run = project._copick_run(run_name)
+    try:
+        found = run.get_picks(user_id=user, session_id=session)
+    except Exception as exc:
+        raise DataError(f"cannot list picks of run {run_name!r} ({exc})",
+                        _location(run)) from None
+    return [cp for cp in found if cp.pickable_object_name in names]
+
+
+def pick_sessions(project: Project, runs: Iterable[str] | None = None) -> pd.DataFrame:
+    """See :meth:`Project.pick_sessions`."""
+    stats: dict[tuple[str, str], list[Any]] = {}
+    for name in select_runs(project, runs):
+        for cp in _particle_picks(project, name):
+            entry = stats.setdefault((str(cp.user_id), str(cp.session_id)), [set(), 0, 0])
+            entry[0].add(name)
+            entry[1] += 1
+            try:
+                entry[2] += len(cp.points or [])
+            except Exception as exc:
+                raise DataError(f"invalid picks file ({type(exc).__name__})",
+                                _picks_file_path(cp)) from None
+    rows = [(u, s, len(v[0]), v[1], v[2]) for (u, s), v in sorted(stats.items())]
+    return pd.DataFrame(rows, columns=["user", "session", "runs", "files", "picks"])
+
+
+def require_picks(project: Project, user: str, session: str | None = None,
+                  runs: Iterable[str] | None = None) -> None:
+    """See :meth:`Project.require_picks`."""
+    user_c = copick_name(user)
+    session_c = None if session is None else copick_name(session)
+    names = select_runs(project, runs)
+    if any(_particle_picks(project, n, user_c, session_c) for n in names):
+        return
+    inv = pick_sessions(project, names)
+    who = f"user {user_c!r}" + (f", session {session_c!r}" if session_c is not None else "")
+    where = "" if runs is None else f" in the {len(names)} selected run(s)"
+    if inv.empty:
+        raise DataError(f"no picks of {who}{where}: the project has no picks there",
+                        project.config_path)
+    if session_c is not None and user_c in set(inv["user"]):
+        own = sorted(inv.loc[inv["user"] == user_c, "session"])
+        close = [s for s in own if s.startswith(session_c)] or difflib.get_close_matches(
+            session_c, own, n=3, cutoff=0.5)
+        hint = f" (did you mean session {', '.join(close)}?)" if close else ""
+    else:
+        hint = _close(user_c, sorted(set(inv["user"])))
+    pairs = [f"{r.user}/{r.session} ({r.runs} run{'s' * (r.runs != 1)}, {r.picks} picks)"
+             for r in inv.itertuples()]
+    raise DataError(f"no picks of {who}{where}{hint}; users/sessions with picks: "
+                    f"{_short(pairs)}", project.config_path)

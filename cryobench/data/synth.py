@@ -23,7 +23,6 @@ __all__ = [
     "CONFIG_NAME",
     "MANIFEST_NAME",
     "SYNTH_TOMO_TYPE",
-    "preset_names",
     "get_preset",
     "run_seed",
     "synth_run_names",
@@ -44,11 +43,6 @@ def _phantom() -> Any:
     except ImportError as exc:  # pragma: no cover - the phantom package ships with cryobench
         raise DataError(f"the phantom generator is not available ({exc})") from None
     return phantom
-
-
-def preset_names() -> list[str]:
-    """Names of the phantom presets (``czii``, ``byu``, ``tiny``...)."""
-    return sorted(_phantom().PRESETS)
 
 
 def get_preset(name: str) -> Any:

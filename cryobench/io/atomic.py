@@ -32,7 +32,10 @@ def atomic_path(dest: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.replace(tmp_path, dest)
+        try:
+            os.replace(tmp_path, dest)
+        except OSError as exc:  # name the destination, not the temporary file
+            raise OSError(exc.errno, exc.strerror, str(dest)) from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()

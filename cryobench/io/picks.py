@@ -137,8 +137,13 @@ def read_picks_csv(
 
 
 def write_picks_csv(df: pd.DataFrame, path: str | os.PathLike[str], with_id: bool = True) -> None:
-    """Write picks as a CZII submission CSV (``id`` column first), atomically."""
+    """Write picks as a CZII submission CSV (``id`` column first), atomically; ``score`` and
+    the orientation columns (:data:`cryobench.coords.ROTATION_COLUMNS`) are kept when present."""
+    from cryobench.coords import ROTATION_COLUMNS, has_rotations
+
     cols = list(PICKS_COLUMNS) + (["score"] if "score" in df.columns else [])
+    if has_rotations(df):
+        cols += list(ROTATION_COLUMNS)
     out = df[cols].reset_index(drop=True)
     if with_id:
         out.insert(0, "id", np.arange(len(out)))

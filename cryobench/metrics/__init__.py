@@ -23,7 +23,7 @@ from cryobench.metrics.localization import (
 )
 from cryobench.metrics.map import map_boxes, map_picks, sphere_iou
 from cryobench.metrics.orientation import symmetric_angular_error, symmetry_group
-from cryobench.metrics.report import (
+from cryobench.metrics.results import (
     BootstrapResult,
     ByuReport,
     ClassDiagnostics,

@@ -31,7 +31,7 @@ from cryobench.errors import ConfigError, InputError
 from cryobench.io.picks import PICKS_COLUMNS, validate_picks
 from cryobench.metrics._fbeta import prf_from_counts
 from cryobench.metrics._matching import pairs_within
-from cryobench.metrics.report import ClassStats, CziiReport
+from cryobench.metrics.results import ClassStats, CziiReport
 from cryobench.particles import czii_radii, czii_weights
 
 __all__ = ["czii_score", "czii_score_from_counts", "resolve_radii_weights", "COUNT_COLUMNS"]

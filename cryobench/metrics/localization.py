@@ -61,7 +61,7 @@ class DistanceSummary:
     p90: float
 
     def to_dict(self) -> dict[str, Any]:
-        from cryobench.metrics.report import to_jsonable
+        from cryobench.metrics.results import to_jsonable
 
         return {"n": self.n, "median": to_jsonable(self.median), "p90": to_jsonable(self.p90)}
 
@@ -111,7 +111,7 @@ class LocalizationReport:
 
     def to_dict(self, with_pairs: bool = False) -> dict[str, Any]:
         """JSON-ready dict (NaN -> None); the pair table only with ``with_pairs``."""
-        from cryobench.metrics.report import to_jsonable
+        from cryobench.metrics.results import to_jsonable
 
         out: dict[str, Any] = {
             "per_class": {k: v.to_dict() for k, v in self.per_class.items()},
@@ -253,7 +253,8 @@ def _groups(classes: list[str], symmetries: Mapping[str, Any] | None
     given = dict(czii_symmetries() if symmetries is None else symmetries)
     out = {}
     for c in classes:
-        sym = given.get(c, "C1")
+        sym = given.get(c)
+        sym = "C1" if sym is None else sym
         label = sym.strip().upper() if isinstance(sym, str) else "custom"
         out[c] = (label, symmetry_group(sym))
     return out

@@ -175,7 +175,7 @@ class AngularErrorSummary:
     within_30: float
 
     def to_dict(self) -> dict[str, Any]:
-        from cryobench.metrics.report import to_jsonable
+        from cryobench.metrics.results import to_jsonable
 
         return {k: to_jsonable(getattr(self, k)) for k in
                 ("n", "median", "p90", "within_10", "within_20", "within_30")}

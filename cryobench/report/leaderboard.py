@@ -116,8 +116,10 @@ def split_markdown(split: str, entries: Sequence[Entry]) -> str:
     out = [f"## {split} ({metric})", "", _md_table(header, rows, align)]
     if notes:
         out += ["", "Flagged rows (not ranked):", "", *notes]
-    out += ["", "Score: mean over seeds; 95% CI: bootstrap over test experiments. Rows share a "
-            "rank when their intervals overlap the group leader's."]
+    note = next((e.rank_note for e in entries if e.rank_note), "")
+    out += ["", "Score: mean over seeds; 95% CI: over test experiments and seeds. A row's rank is "
+            "one more than the number of rows significantly better than it (paired comparison, "
+            "Holm-corrected), so rows not separated share a rank." + (f" {note}." if note else "")]
     return "\n".join(out)
 
 

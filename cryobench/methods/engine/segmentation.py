@@ -158,6 +158,7 @@ class SegmentationMethod(PickingMethod):
     """
 
     tasks: ClassVar[tuple[str, ...]] = ("particles",)
+    extra: ClassVar[str | None] = "baselines"
     Config: ClassVar[type] = SegmentationConfig
     multiclass: ClassVar[bool] = True
     """One softmax network over background + classes (True) or one binary network per class."""
@@ -407,7 +408,7 @@ class PerParticleConfig(SegmentationConfig):
 
 
 class PerParticleSegmentation(SegmentationMethod):
-    """One binary network per class, merged by the seed report's conflict rule.
+    """One binary network per class, merged by the per-particle recipe's conflict rule.
 
     A voxel no network claims is background; a voxel claimed by several classes goes to the
     class with the highest priority = training frequency (share of training particles) +
@@ -430,7 +431,7 @@ class PerParticleSegmentation(SegmentationMethod):
         return model
 
     def fit_merge(self, probs: Sequence[np.ndarray], val: Sequence, train: Sequence) -> None:
-        from cryobench.methods.engine.postprocess import class_counts
+        from cryobench.metrics.counts import class_counts
 
         k = len(self.class_names)
         labels = np.concatenate([r.labels for r in train]) if train else np.zeros(0, int)
