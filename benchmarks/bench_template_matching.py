@@ -138,8 +138,8 @@ def method_predict(level0: np.ndarray, args: argparse.Namespace, device: str,
 
     from baselines.template_match import TemplateMatch
     from cryobench.methods.base import RunContext
-    from cryobench.testing.fakes import FakeRun
     from cryobench.particles import CZII_PARTICLES
+    from cryobench.testing.fakes import FakeRun
 
     over = {"bin": args.bin, "max_bin": args.max_bin, "angular_step": args.step,
             "batch_size": args.batch, "grid_slack": args.slack,

@@ -9,21 +9,23 @@ from __future__ import annotations
 
 import json
 
-import mrcfile
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import ndimage
 
-from baselines.template_match import TemplateMatch, read_mrc_template
-from cryobench.coords import ROTATION_COLUMNS, voxels_to_picks, with_rotations
-from cryobench.data.phantom.shapes import CZII_TEMPLATES, body_radius, random_rotation, stamp_body
-from cryobench.errors import ConfigError, InputError, MethodError
-from cryobench.methods.base import RunContext
-from cryobench.testing.fakes import FakeRun
-from cryobench.metrics import czii_score
-from cryobench.metrics.localization import localization_orientation_report
-from cryobench.particles import CZII_PARTICLES, by_name
+pytest.importorskip("torch")  # the baselines extra
+mrcfile = pytest.importorskip("mrcfile")
+
+from baselines.template_match import TemplateMatch, read_mrc_template  # noqa: E402
+from cryobench.coords import ROTATION_COLUMNS, voxels_to_picks, with_rotations  # noqa: E402
+from cryobench.data.phantom.shapes import CZII_TEMPLATES, body_radius, random_rotation, stamp_body  # noqa: E402
+from cryobench.errors import ConfigError, InputError, MethodError  # noqa: E402
+from cryobench.methods.base import RunContext  # noqa: E402
+from cryobench.metrics import czii_score  # noqa: E402
+from cryobench.metrics.localization import localization_orientation_report  # noqa: E402
+from cryobench.particles import CZII_PARTICLES, by_name  # noqa: E402
+from cryobench.testing.fakes import FakeRun  # noqa: E402
 
 CLASSES = tuple(by_name(CZII_PARTICLES)[n] for n in ("ribosome", "thyroglobulin"))
 SPACING = 20.0

@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from scipy import ndimage
-from scipy.spatial.transform import Rotation
 
-from cryobench.symmetry import point_group
-from cryobench.template_matching.angles import (
+torch = pytest.importorskip("torch")  # the baselines extra
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from scipy import ndimage  # noqa: E402
+from scipy.spatial.transform import Rotation  # noqa: E402
+
+from cryobench.symmetry import point_group  # noqa: E402
+from cryobench.template_matching.angles import (  # noqa: E402
     covering_radius,
     reduce_by_symmetry,
     rotation_angles,
     so3_grid,
 )
-from cryobench.template_matching.search import fast_size, prepare_volume, search
-from cryobench.template_matching.templates import (
+from cryobench.template_matching.search import fast_size, prepare_volume, search  # noqa: E402
+from cryobench.template_matching.templates import (  # noqa: E402
     average_subtomograms,
     box_size,
     detect_symmetry,

@@ -166,9 +166,12 @@ def _particles_from_objects(objects: Iterable[Any], source: Path,
         if weight is None:
             weight = czii[obj.name].weight if obj.name in czii else 1.0
         color = tuple(int(c) for c in (obj.color or (128, 128, 128, 255)))
-        # point group: the object's metadata {"symmetry": "D2"}, else the CZII catalogue's
+        # point group: metadata["symmetry"] or the entry's "symmetry" (as for the weight), else
+        # the CZII catalogue's
         meta = getattr(obj, "metadata", None) or {}
         symmetry = meta.get("symmetry") if isinstance(meta, dict) else None
+        if symmetry is None:
+            symmetry = (raw or {}).get(obj.name, {}).get("symmetry")
         if symmetry is None:
             symmetry = czii[obj.name].symmetry if obj.name in czii else None
         try:
