@@ -212,6 +212,9 @@ def test_a_copick_project_gives_each_class_its_symmetry(tmp_path):
     cfg.write_text(json.dumps(data))
     got = {p.name: p.symmetry for p in open_project(cfg).particles}
     assert got == {"apo-ferritin": "O", "beta-amylase": "C4", "mystery-blob": None}
+    data["pickable_objects"][2]["symmetry"] = "d3"  # at the entry's top level, as a weight
+    cfg.write_text(json.dumps(data))
+    assert open_project(cfg).particles[2].symmetry == "D3"
     data["pickable_objects"][0]["metadata"] = {"symmetry": "Q2"}
     cfg.write_text(json.dumps(data))
     with pytest.raises(DataError, match="unknown symmetry"):
