@@ -26,7 +26,7 @@ from cryobench.io.atomic import atomic_dir, atomic_write_text
 from cryobench.report import figures as F
 from cryobench.report.leaderboard import classes_of, split_markdown
 from cryobench.report.loading import load_records
-from cryobench.report.render import environment, short_name
+from cryobench.report.render import Markdown, environment, short_name
 from cryobench.report.summary import Entry, config_json, one_split, summarise
 from cryobench.runner.record import RunRecord
 
@@ -80,15 +80,16 @@ def _open_split(name: str, data_dir: str | None, notes: list[str]):
 
 
 def _predictions(record: RunRecord):
+    """``(picks, "")``, or ``(None, why not)``."""
     from cryobench.io.picks import read_picks_csv
 
     path = record.predictions_path
     if path is None or not path.is_file():
-        return None
+        return None, "not found beside its record"
     try:
-        return read_picks_csv(path)
-    except CryobenchError:
-        return None
+        return read_picks_csv(path), ""
+    except CryobenchError as exc:
+        return None, f"unreadable ({exc.message})"
 
 
 def _thresholds(scores: np.ndarray) -> np.ndarray:
@@ -168,10 +169,9 @@ def _entry_block(e: Entry, sp, notes: list[str]) -> dict[str, Any]:
     diagnostics = e.diagnostics()
     diag_source = "records"
     if sp is not None:
-        picks = _predictions(e.records[0])
+        picks, why = _predictions(e.records[0])
         if picks is None:
-            notes.append(f"{e.method}: predictions of seed {e.seeds[0]} not found beside its "
-                         "record; no curves")
+            notes.append(f"{e.method}: predictions of seed {e.seeds[0]} {why}; no curves")
         else:
             try:
                 sw = _sweep(e, sp, picks)
@@ -232,7 +232,7 @@ def build_context(results: Sequence[str | os.PathLike[str]], split: str | None =
     if sp is not None and entries:
         try:
             best = entries[0]
-            slice_fig = _slice_figure(best, sp, _predictions(best.records[0]))
+            slice_fig = _slice_figure(best, sp, _predictions(best.records[0])[0])
         except (CryobenchError, OSError, ValueError) as exc:
             notes.append(f"slice image left out ({exc})")
     return {
@@ -240,7 +240,7 @@ def build_context(results: Sequence[str | os.PathLike[str]], split: str | None =
         "slice": slice_fig, "notes": notes, "bad_files": bad, "n_records": len(chosen),
         "classes": classes_of(entries), "metric": entries[0].metric,
         "beta": entries[0].cube.beta, "n_flips": n_flips, "version": __version__,
-        "table_md": split_markdown(split, entries),
+        "table_md": Markdown(split_markdown(split, entries)),
     }
 
 
