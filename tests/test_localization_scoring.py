@@ -188,6 +188,12 @@ def test_copick_transforms_round_trip_and_identity_means_none(tiny_copy):
     want = picks.sort_values(key).reset_index(drop=True)
     np.testing.assert_allclose(back[list(ROTATION_COLUMNS)], want[list(ROTATION_COLUMNS)],
                                atol=1e-12)
+    bad = picks.copy()
+    bad.loc[0, "rot_xx"] = 5.0
+    from cryobench.errors import InputError
+
+    with pytest.raises(InputError, match="data row 1 is not a rotation"):
+        tiny_copy.write_picks(run, bad, user="cryobench", session="broken")
     res = _score("--copick", tiny_copy.config_path, "--session", "oriented", "--runs", run,
                  "--json")
     assert res.exit_code == 0, res.output
@@ -282,3 +288,31 @@ def test_method_page_shows_localization_mean_over_seeds(tmp_path):
     entry = next(e for e in data["entries"] if e["method"] == "template_match")
     assert entry["per_class"]["ribosome"]["distance_median"] == pytest.approx(15.0)
     assert entry["per_class"]["apo-ferritin"]["distance_median"] is None
+
+
+@pytest.mark.parametrize("matching", ["kaggle", "one-to-one"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_evaluation_shares_the_pair_search_and_agrees_with_the_report(seed, matching):
+    """The registry's localization (from the score's own pairs) equals the stand-alone report,
+    pair for pair, on random oriented tables with near ties, duplicates and foreign rows."""
+    from cryobench.metrics.localization import localization_orientation_report
+
+    rng = np.random.default_rng(seed)
+    classes = ["ribosome", "apo-ferritin", "thyroglobulin"]
+    n = 60
+    sol = pd.DataFrame({"experiment": rng.choice(["TS_1", "TS_2"], n),
+                        "particle_type": rng.choice(classes, n),
+                        "x": rng.uniform(0, 3000, n).round(), "y": rng.uniform(0, 3000, n).round(),
+                        "z": rng.uniform(0, 600, n).round()})
+    sub = pd.concat([sol, sol.sample(20, random_state=seed)], ignore_index=True)
+    sub[["x", "y", "z"]] += rng.normal(0, 25, (len(sub), 3)).round()
+    sol = with_rotations(sol, Rotation.random(n, random_state=seed).as_matrix())
+    sub = with_rotations(sub, Rotation.random(len(sub), random_state=seed + 9).as_matrix())
+    params = MetricParams(matching=matching)
+    ev = get_metric("czii").evaluate(sub, sol, params, localization=True)
+    alone = localization_orientation_report(sub, sol, matching=matching)
+    assert ev.localization.to_dict(with_pairs=True) == alone.to_dict(with_pairs=True)
+    assert ev.score == get_metric("czii").evaluate(sub, sol, params).score
+    n_tp = {c: s.tp for c, s in ev.result.per_class.items()}
+    for c, item in ev.localization.per_class.items():
+        assert item.distance.n == n_tp[c]

@@ -825,12 +825,17 @@ def _orientations_to_store(df: pd.DataFrame, source: str) -> np.ndarray | None:
     """The ``(N, 3, 3)`` orientations of picks to store as copick transforms (a row without
     one, all NaN, is stored as the identity), or None when the table has no rot_* columns."""
     from cryobench.coords import has_rotations, picks_rotations
-    from cryobench.metrics.orientation import check_rotations
 
     if not has_rotations(df):
         return None
-    rot = check_rotations(picks_rotations(df), source)
-    return np.where(np.isnan(rot).all(axis=(1, 2))[:, None, None], np.eye(3), rot)
+    rot = picks_rotations(df)
+    missing = np.isnan(rot).all(axis=(1, 2))
+    rot = np.where(missing[:, None, None], np.eye(3), rot)
+    bad = ~is_rotation(rot, atol=1e-3)
+    if bad.any():
+        raise InputError(f"rot_* of data row {int(np.flatnonzero(bad)[0]) + 1} is not a "
+                         "rotation matrix (orthonormal, determinant +1)", source)
+    return rot
 
 
 def _picks_payload(obj: str, user: str, session: str, run_name: str, xyz: np.ndarray,

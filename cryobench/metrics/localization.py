@@ -48,6 +48,7 @@ __all__ = [
     "LocalizationReport",
     "matched_pairs",
     "localization_orientation_report",
+    "localization_from_prepared",
     "byu_localization_report",
 ]
 
@@ -126,12 +127,20 @@ class LocalizationReport:
 # ----- pairs ---------------------------------------------------------------------------------
 def _nearest_per_reference(ri: np.ndarray, ci: np.ndarray, d2: np.ndarray
                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each reference among ``ri``, its nearest candidate (ties: the lowest index)."""
-    order = np.lexsort((ci, d2, ri))
-    ri, ci, d2 = ri[order], ci[order], d2[order]
-    first = np.ones(len(ri), dtype=bool)
-    first[1:] = ri[1:] != ri[:-1]
-    return ri[first], ci[first], d2[first]
+    """For each reference among ``ri``, its nearest candidate (ties: the lowest index); sorted
+    by reference. (Two scatter-minimum passes instead of a three-key sort: the pairs are
+    unique, so one pair per reference is left.)"""
+    if len(ri) == 0:
+        return ri, ci, d2
+    n = int(ri.max()) + 1
+    best = np.full(n, np.inf)
+    np.minimum.at(best, ri, d2)
+    near = np.flatnonzero(d2 == best[ri])
+    first = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first, ri[near], ci[near].astype(np.int64))
+    keep = near[ci[near] == first[ri[near]]]
+    keep = keep[np.argsort(ri[keep], kind="stable")]
+    return ri[keep], ci[keep], d2[keep]
 
 
 def _one_to_one_pairs(ri: np.ndarray, ci: np.ndarray, d2: np.ndarray, ref_group: np.ndarray,
@@ -196,6 +205,12 @@ def _pairs(submission: pd.DataFrame, solution: pd.DataFrame,
     prep = prepare(submission, solution, r, distance_multiplier)
     ri, ci, d2 = pairs_within(prep.ref_xyz, prep.ref_group, prep.cand_xyz, prep.cand_group,
                               prep.group_radius)
+    return _matched(prep, ri, ci, d2, matching)
+
+
+def _matched(prep: Any, ri: np.ndarray, ci: np.ndarray, d2: np.ndarray, matching: str
+             ) -> tuple[pd.DataFrame, list[str]]:
+    """The matched pairs' table from a prepared submission's in-range pairs."""
     if matching == "kaggle":
         ri, ci, d2 = _nearest_per_reference(ri, ci, d2)
     else:
@@ -203,6 +218,12 @@ def _pairs(submission: pd.DataFrame, solution: pd.DataFrame,
     rows = ci if prep.cand_rows is None else prep.cand_rows[ci]
     n_cls = len(prep.classes)
     group = prep.ref_group[ri]
+    # sorted by class name, experiment name, reference row (integer keys: no string sort)
+    cls_rank = np.argsort(np.argsort(np.asarray(prep.classes, dtype=object), kind="stable"))
+    exp_rank = np.argsort(np.argsort(np.asarray(prep.experiments, dtype=object),
+                                     kind="stable"))
+    order = np.lexsort((ri, exp_rank[group // n_cls], cls_rank[group % n_cls]))
+    ri, rows, d2, group = ri[order], np.asarray(rows)[order], d2[order], group[order]
     table = pd.DataFrame({
         "experiment": pd.Series(np.asarray(prep.experiments, dtype=object)[group // n_cls],
                                 dtype=object),
@@ -212,8 +233,6 @@ def _pairs(submission: pd.DataFrame, solution: pd.DataFrame,
         "candidate_row": np.asarray(rows, dtype=np.int64),
         "distance": np.sqrt(d2),
     })
-    table = table.sort_values(["particle_type", "experiment", "reference_row"],
-                              kind="stable").reset_index(drop=True)
     return table, list(prep.classes)
 
 
@@ -286,6 +305,29 @@ def localization_orientation_report(
         ConfigError: bad parameters or an unknown symmetry.
     """
     pairs, classes = _pairs(submission, solution, radii, distance_multiplier, matching)
+    return report_from_pairs(pairs, classes, submission, solution, symmetries,
+                             distance_multiplier=distance_multiplier, matching=matching)
+
+
+def localization_from_prepared(prep: Any, ri: np.ndarray, ci: np.ndarray, d2: np.ndarray,
+                               submission: pd.DataFrame, solution: pd.DataFrame,
+                               symmetries: Mapping[str, str | np.ndarray] | None = None, *,
+                               distance_multiplier: float = 0.5, matching: str = "kaggle"
+                               ) -> LocalizationReport:
+    """:func:`localization_orientation_report` from the validated tables and in-range pairs
+    the CZII score already computed (:func:`cryobench.metrics.czii.prepare`,
+    :func:`~cryobench.metrics._matching.pairs_within`), so a caller that scores and localizes
+    validates and searches once."""
+    pairs, classes = _matched(prep, ri, ci, d2, matching)
+    return report_from_pairs(pairs, classes, submission, solution, symmetries,
+                             distance_multiplier=distance_multiplier, matching=matching)
+
+
+def report_from_pairs(pairs: pd.DataFrame, classes: list[str], submission: pd.DataFrame,
+                      solution: pd.DataFrame,
+                      symmetries: Mapping[str, str | np.ndarray] | None, *,
+                      distance_multiplier: float, matching: str) -> LocalizationReport:
+    """The per-class report of a matched-pairs table (:func:`matched_pairs`'s)."""
     groups = _groups(classes, symmetries)
     oriented = has_rotations(submission) and has_rotations(solution)
     errors = np.full(len(pairs), np.nan)

@@ -123,24 +123,17 @@ class Metric:
         """
         p = params or MetricParams()
         if self.name == "czii":
-            from cryobench.metrics.diagnostics import czii_score_with_diagnostics
+            from cryobench.metrics.diagnostics import czii_evaluate
 
-            report, diag = czii_score_with_diagnostics(
+            report, diag, loc = czii_evaluate(
                 submission, solution, radii=p.radii, weights=p.weights, beta=p.beta_for("czii"),
                 distance_multiplier=p.distance_multiplier, matching=p.matching,
-                per_experiment=True)
+                per_experiment=True, localization=localization, symmetries=p.symmetries)
             counts = report.per_experiment
             if not per_experiment:
                 import dataclasses
 
                 report = dataclasses.replace(report, per_experiment=None)
-            loc = None
-            if localization:
-                from cryobench.metrics.localization import localization_orientation_report
-
-                loc = localization_orientation_report(
-                    submission, solution, p.radii, p.symmetries,
-                    distance_multiplier=p.distance_multiplier, matching=p.matching)
             return Evaluation("czii", float(report.score), report, counts,
                               diag if diagnostics else None, p, loc)
         if self.name == "byu":
