@@ -316,3 +316,23 @@ def test_evaluation_shares_the_pair_search_and_agrees_with_the_report(seed, matc
     n_tp = {c: s.tp for c, s in ev.result.per_class.items()}
     for c, item in ev.localization.per_class.items():
         assert item.distance.n == n_tp[c]
+
+
+def test_run_handles_give_methods_the_recorded_orientations(tiny_copy):
+    """A copick project whose ground truth records orientations hands them to methods through
+    ``run.picks()`` (template_match aligns its averages with them); one that records none
+    gives the plain columns."""
+    run = tiny_copy.runs[0]
+    handle = tiny_copy.run(run)
+    plain = handle.picks()
+    assert list(plain.columns) == ["experiment", "particle_type", "x", "y", "z"]
+    rot = Rotation.from_euler("x", np.arange(len(plain))[:, None] * 11.0, degrees=True).as_matrix()
+    oriented = with_rotations(plain, rot)
+    from cryobench.data.project import GROUND_TRUTH_SESSION, GROUND_TRUTH_USER
+
+    tiny_copy.write_picks(run, oriented, user=GROUND_TRUTH_USER, session=GROUND_TRUTH_SESSION)
+    back = tiny_copy.run(run).picks()
+    key = ["particle_type", "x", "y", "z"]
+    np.testing.assert_allclose(
+        back.sort_values(key)[list(ROTATION_COLUMNS)].to_numpy(),
+        oriented.sort_values(key)[list(ROTATION_COLUMNS)].to_numpy(), atol=1e-12)

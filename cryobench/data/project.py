@@ -403,13 +403,7 @@ class Project:
                                   with_rotations) for n in names]
         if not frames:
             return _empty_picks(with_score)
-        out = pd.concat(frames, ignore_index=True)
-        if with_rotations and ROTATION_COLUMNS[0] in out.columns:
-            if out[ROTATION_COLUMNS[0]].isna().all():
-                out = out.drop(columns=list(ROTATION_COLUMNS))
-            else:
-                out[list(ROTATION_COLUMNS)] = out[list(ROTATION_COLUMNS)].astype(np.float64)
-        return out
+        return _without_empty_rotations(pd.concat(frames, ignore_index=True))
 
     def write_picks(self, run_name: str, picks: pd.DataFrame, user: str = PREDICTION_USER,
                     session: str = "predictions") -> None:
@@ -733,14 +727,28 @@ class RunHandle:
         return np.ascontiguousarray(out, dtype=np.float32)
 
     def picks(self, user: str = GROUND_TRUTH_USER, session: str | None = None,
-              with_score: bool = False) -> pd.DataFrame:
-        """Picks of ``user`` (default ground truth) for all particle objects, in Å."""
-        return _read_run_picks(self.project, self._run, user, session, with_score)
+              with_score: bool = False, with_rotations: bool = True) -> pd.DataFrame:
+        """Picks of ``user`` (default ground truth) for all particle objects, in Å, with their
+        orientations (``rot_*`` columns) when the picks files record them (see
+        :meth:`Project.read_picks`; template_match aligns its averages with them)."""
+        return _without_empty_rotations(
+            _read_run_picks(self.project, self._run, user, session, with_score, with_rotations))
 
 
 # --------------------------------------------------------------------------------------------
 # Picks
 # --------------------------------------------------------------------------------------------
+
+
+def _without_empty_rotations(picks: pd.DataFrame) -> pd.DataFrame:
+    """``picks`` without its rot_* columns when no row has an orientation (float64 otherwise)."""
+    cols = list(ROTATION_COLUMNS)
+    if cols[0] not in picks.columns:
+        return picks
+    if picks[cols[0]].isna().all():
+        return picks.drop(columns=cols)
+    picks[cols] = picks[cols].astype(np.float64)
+    return picks
 
 
 def _file_rotations(cp: Any) -> np.ndarray | None:
