@@ -203,3 +203,22 @@ def test_byu_distance_of_found_motors_in_angstrom():
     assert sorted(rep.pairs["distance"]) == [50.0, 60.0]
     assert d.median == 55.0
     assert rep.per_class["flagellar-motor"].orientation is None
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 8), st.integers(0, 3)),
+                max_size=60, unique_by=lambda t: (t[0], t[1])))
+def test_nearest_candidate_per_reference_matches_a_three_key_sort(pairs):
+    """The scatter-minimum selection equals the plain rule: per reference, the smallest
+    distance, then the lowest candidate index (many exact ties here)."""
+    from cryobench.metrics.localization import _nearest_per_reference
+
+    arr = np.asarray(pairs, dtype=np.int64).reshape(-1, 3)
+    ri, ci, d2 = arr[:, 0], arr[:, 1], arr[:, 2].astype(np.float64)
+    got = _nearest_per_reference(ri, ci, d2)
+    order = np.lexsort((ci, d2, ri))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = ri[order][1:] != ri[order][:-1]
+    want = ri[order][first], ci[order][first], d2[order][first]
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
