@@ -336,3 +336,31 @@ def test_run_handles_give_methods_the_recorded_orientations(tiny_copy):
     np.testing.assert_allclose(
         back.sort_values(key)[list(ROTATION_COLUMNS)].to_numpy(),
         oriented.sort_values(key)[list(ROTATION_COLUMNS)].to_numpy(), atol=1e-12)
+
+
+def test_template_match_run_on_tiny_records_its_orientations_and_localization(tmp_path):
+    """End to end at the smoke budget: the picks keep their rot_* columns into predictions.csv
+    and the copick output, and the record holds per-class distances (the tiny ground truth
+    records no orientations, so no orientation error) with the score and config untouched."""
+    pytest.importorskip("torch")
+    from cryobench.io.picks import read_picks_csv
+    from cryobench.metrics.localization import localization_orientation_report
+    from cryobench.runner.record import config_hash
+    from cryobench.runner.run import run
+
+    result = run("template_match", "tiny", budget="smoke", out=tmp_path, progress=False)
+    rec = result.record
+    preds = read_picks_csv(rec.predictions_path)
+    assert all(c in preds.columns for c in ROTATION_COLUMNS) and len(preds)
+    loc = rec.metrics["localization"]
+    assert loc["has_orientations"] is False
+    from cryobench.data import load_split
+
+    sol = load_split("tiny").solution("test")
+    want = localization_orientation_report(preds, sol).to_dict()["per_class"]
+    assert rec.localization == want
+    assert rec.config_hash == config_hash(rec.config)
+    n_tp = {}
+    for c in rec.counts:
+        n_tp[c.particle_type] = n_tp.get(c.particle_type, 0) + c.tp
+    assert {k: v["distance"]["n"] for k, v in rec.localization.items()} == n_tp
