@@ -8,7 +8,8 @@ picks, 100 experiments), writes both as CSV, then times:
   so ``cryobench score`` keeps the C parser);
 * ``czii_score``: cryobench's vectorised score on the in-memory DataFrames;
 * ``cli (in-process)``: what ``cryobench score`` does: read + validate + score + diagnostics +
-  table, without interpreter start-up;
+  localization + table, without interpreter start-up (and the same without the localization
+  table, to show its cost);
 * ``process``: the target's comparison, each a fresh Python process: the real
   ``cryobench score ... --json`` command (with its peak resident memory) against a program
   that only imports pandas and parses the two CSVs;
@@ -170,9 +171,9 @@ def main(argv: list[str] | None = None) -> int:
 
     sub_df, sol_df = parse()
 
-    def cli_in_process():
+    def cli_in_process(localization: bool = True):
         s, o, metric = load_tables(sub_path, sol_path)
-        result = score_tables(s, o, ScoreOptions(metric=metric))
+        result = score_tables(s, o, ScoreOptions(metric=metric, localization=localization))
         with redirect_stdout(io.StringIO()):
             print(render_text(result))
         return result
@@ -183,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     wall, cpu, values = interleaved({"parse": parse,
                                      "parse_arrow": parse_arrow,
                                      "score": lambda: czii_score(sub_df, sol_df),
-                                     "cli": cli_in_process}, args.repeat)
+                                     "cli": cli_in_process,
+                                     "cli_noloc": lambda: cli_in_process(False)}, args.repeat)
     report, result = values["score"], values["cli"]
     assert result["score"] == report.score
 
@@ -222,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{cpu['parse_arrow']:8.3f}")
     print(f"{'czii_score (DataFrames)':36s} {wall['score']:8.3f} {cpu['score']:8.3f}")
     print(f"{'cli in-process (read+score+table)':36s} {wall['cli']:8.3f} {cpu['cli']:8.3f}")
+    print(f"{'  same, without the localization':36s} {wall['cli_noloc']:8.3f} "
+          f"{cpu['cli_noloc']:8.3f}")
     print(f"{'process: python -c parse both CSVs':36s} {proc_wall['parse']:8.3f}")
     print(f"{'process: cryobench score ... --json':36s} {proc_wall['cli']:8.3f}          "
           f"(interpreter + imports alone: {t_import:.3f})")

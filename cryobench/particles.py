@@ -9,6 +9,7 @@ challenge. Any copick project's pickable objects can be turned into the same str
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -18,8 +19,15 @@ __all__ = [
     "BYU_MOTOR",
     "czii_radii",
     "czii_weights",
+    "czii_symmetries",
     "by_name",
+    "SYMMETRY_PATTERN",
 ]
+
+SYMMETRY_PATTERN = r"C[1-9][0-9]*|D[1-9][0-9]*|T|O|I"
+"""Point-group names a particle may declare (upper case): cyclic ``Cn``, dihedral ``Dn``,
+tetrahedral ``T``, octahedral ``O``, icosahedral ``I`` (see :mod:`cryobench.symmetry` for their
+axes)."""
 
 
 MAX_RADIUS = 1e5
@@ -36,7 +44,10 @@ class ParticleType:
         radius: particle radius in Å.
         weight: weight of the class in the weighted score.
         color: RGB(A) display colour, 0-255.
-        symmetry: point-group symmetry (``C1``, ``C2``, ``D2``, ``T``, ``O``, ``I``...), if known.
+        symmetry: point-group symmetry (``C1``, ``C2``, ``D2``, ``T``, ``O``, ``I``...), if known
+            (None: unknown, scored as C1). Used to score orientations
+            (:mod:`cryobench.metrics.orientation`) and to shrink template-matching searches; not
+            part of any data fingerprint or split hash.
     """
 
     name: str
@@ -60,17 +71,23 @@ class ParticleType:
                 and self.weight >= 0):
             raise ValueError(f"particle {self.name!r} needs a finite weight >= 0, got "
                              f"{self.weight}")
+        if self.symmetry is not None and not re.fullmatch(SYMMETRY_PATTERN, self.symmetry):
+            raise ValueError(f"particle {self.name!r}: unknown symmetry {self.symmetry!r} "
+                             "(C<n>, D<n>, T, O or I)")
 
 
 CZII_PARTICLES: tuple[ParticleType, ...] = (
-    ParticleType("apo-ferritin", 1, 60.0, 1.0, (0, 117, 220, 255)),
-    ParticleType("beta-amylase", 2, 65.0, 0.0, (153, 63, 0, 255)),
-    ParticleType("beta-galactosidase", 3, 90.0, 2.0, (76, 0, 92, 255)),
-    ParticleType("ribosome", 4, 150.0, 1.0, (0, 92, 49, 255)),
-    ParticleType("thyroglobulin", 5, 130.0, 2.0, (43, 206, 72, 255)),
-    ParticleType("virus-like-particle", 6, 135.0, 1.0, (255, 204, 153, 255)),
+    ParticleType("apo-ferritin", 1, 60.0, 1.0, (0, 117, 220, 255), "O"),
+    ParticleType("beta-amylase", 2, 65.0, 0.0, (153, 63, 0, 255), "D2"),
+    ParticleType("beta-galactosidase", 3, 90.0, 2.0, (76, 0, 92, 255), "D2"),
+    ParticleType("ribosome", 4, 150.0, 1.0, (0, 92, 49, 255), "C1"),
+    ParticleType("thyroglobulin", 5, 130.0, 2.0, (43, 206, 72, 255), "C2"),
+    ParticleType("virus-like-particle", 6, 135.0, 1.0, (255, 204, 153, 255), "I"),
 )
-"""The six CZII classes with their official radii (Å) and weights (sum of weights: 7)."""
+"""The six CZII classes with their official radii (Å) and weights (sum of weights: 7), and their
+point groups: apo-ferritin a 24-mer (O), beta-amylase a tetramer (D2, the 222 symmetry of the
+sweet-potato enzyme), beta-galactosidase a tetramer (D2), the ribosome asymmetric (C1),
+thyroglobulin a dimer (C2), the virus-like particle icosahedral (I)."""
 
 BYU_MOTOR = ParticleType("flagellar-motor", 1, 250.0, 1.0, (230, 60, 60, 255))
 """The BYU flagellar motor; its radius is nominal (the BYU score uses a 1000 Å threshold)."""
@@ -84,6 +101,11 @@ def czii_radii() -> dict[str, float]:
 def czii_weights() -> dict[str, float]:
     """Score weight of each CZII class."""
     return {p.name: p.weight for p in CZII_PARTICLES}
+
+
+def czii_symmetries() -> dict[str, str]:
+    """Point group of each CZII class."""
+    return {p.name: str(p.symmetry) for p in CZII_PARTICLES}
 
 
 def by_name(particles: Iterable[ParticleType]) -> Mapping[str, ParticleType]:

@@ -18,9 +18,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 LAYER = {
     "errors": 0, "vocab": 0, "particles": 0, "coords": 0, "_threads": 0, "io": 0,
-    "__init__": 0, "__main__": 6,
+    "symmetry": 0, "__init__": 0, "__main__": 6,
     "metrics": 1, "data": 1,
-    "methods": 2, "baselines": 2,
+    "methods": 2, "baselines": 2, "template_matching": 2,
     "runner": 3,
     "report": 4,
     "cli": 5, "testing": 5,

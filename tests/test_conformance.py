@@ -12,8 +12,8 @@ import pytest
 from cryobench.methods.registry import get_method, list_methods
 from cryobench.testing import check_method
 
-BUILTIN = ["centernet_slices", "cnn_regressor", "deepfindet", "faster_rcnn", "unet3d",
-           "unet_per_particle", "vnet_per_particle", "yolo_unet"]
+BUILTIN = ["centernet_slices", "cnn_regressor", "deepfindet", "faster_rcnn", "template_match",
+           "unet3d", "unet_per_particle", "vnet_per_particle", "yolo_unet"]
 
 
 def test_every_builtin_method_is_registered_and_importable():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["class_table", "legend", "printable"]
+__all__ = ["class_table", "legend", "printable", "localization_table"]
 
 
 def printable(text: str) -> str:
@@ -73,3 +73,47 @@ def legend(metric: str, beta: float, *, has_ap: bool = False,
     if has_ap:
         parts.append("AP: average precision over IoU 0.50:0.95, ranked by pick score")
     return "; ".join(parts) + "."
+
+
+def _deg(v: Any, digits: int = 1) -> str:
+    return "-" if v is None else f"{float(v):.{digits}f}"
+
+
+def localization_table(localization: Mapping[str, Any]) -> list[str]:
+    """Rows ``particle_type, matched, dist_median, dist_p90`` (Å) and, when both tables carry
+    orientations, ``symmetry, oriented, ang_median, ang_p90, <=10, <=20, <=30`` (degrees and
+    shares), then a one-line legend; from a
+    :meth:`~cryobench.metrics.localization.LocalizationReport.to_dict`."""
+    oriented = bool(localization.get("has_orientations"))
+    header = ["particle_type", "matched", "dist_median", "dist_p90"]
+    if oriented:
+        header += ["symmetry", "oriented", "ang_median", "ang_p90", "<=10", "<=20", "<=30"]
+    rows = []
+    for name, v in (localization.get("per_class") or {}).items():
+        d = v.get("distance") or {}
+        row = [printable(str(name)), str(d.get("n", 0)), _deg(d.get("median")),
+               _deg(d.get("p90"))]
+        o = v.get("orientation")
+        if oriented:
+            o = o or {}
+            row += [printable(str(v.get("symmetry", "C1"))), str(o.get("n", 0)),
+                    _deg(o.get("median")), _deg(o.get("p90")),
+                    *(_deg(o.get(f"within_{t}"), 2) for t in (10, 20, 30))]
+        rows.append(row)
+    widths = [max(len(x) for x in col) for col in zip(header, *rows, strict=True)]
+
+    def line(r: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
+
+    params = localization.get("params") or {}
+    pairs = ("Kaggle-rule pairs" if params.get("matching", "kaggle") == "kaggle"
+             else "one-to-one pairs") if params.get("rule") != "byu" else "BYU tp tomograms"
+    note = (f"localization of matched picks ({pairs}): centre distance in Å (median, 90th "
+            "percentile)")
+    if oriented:
+        note += ("; orientation: symmetry-aware geodesic error in degrees and the share within "
+                 "10/20/30 degrees")
+    else:
+        note += "; no orientation error (a table carries no rot_* columns)"
+    return [line(header)] + [line(r) for r in rows] + [note + "."]

@@ -23,7 +23,7 @@ from typing import Any
 import click
 
 from cryobench.cli._options import BOOTSTRAP, SEED
-from cryobench.cli._tables import class_table, legend, printable
+from cryobench.cli._tables import class_table, legend, localization_table, printable
 from cryobench.errors import InputError
 from cryobench.metrics.params import MetricParams
 from cryobench.metrics.registry import get_metric, infer_metric
@@ -43,6 +43,7 @@ class ScoreOptions:
     seed: int = 0
     confidence: float = 0.95
     diagnostics: bool = True
+    localization: bool = True
 
 
 @dataclass
@@ -140,7 +141,8 @@ def score_tables(submission, solution, opts: ScoreOptions, *,
         metric = get_metric(opts.metric)
         evaluation = metric.evaluate(submission, solution, opts.params,
                                      per_experiment=opts.per_experiment,
-                                     diagnostics=opts.diagnostics)
+                                     diagnostics=opts.diagnostics,
+                                     localization=opts.localization)
         out = evaluation.to_dict(per_experiment=opts.per_experiment)
         if opts.bootstrap:
             out["bootstrap"] = metric.bootstrap(evaluation, submission, solution,
@@ -201,6 +203,11 @@ def render_text(result: dict[str, Any]) -> str:
         rows = [[k, v["n_gt"], v["n_det"], v["ap"], v["ap50"], v["ap75"]]
                 for k, v in result["per_class"].items()]
         lines += _table(header, rows)
+    loc = result.get("localization")
+    if loc and loc.get("per_class"):
+        lines.append("")
+        lines += localization_table(loc)
+        lines.append("")
     diag = result.get("diagnostics")
     if diag:
         lines.append(
@@ -304,9 +311,12 @@ def score(submission: Path | None, solution: Path | None, copick_config: Path | 
     tomo_id, Motor axis 0/1/2 (voxels); pick files of RELION 4/5, pytom-match-pick (.star),
     Dynamo (.tbl), TOM (.em) and copick CSVs are read by their extension and columns. The
     default output is a table with the score last; --json prints one object with score,
-    per_class, params, diagnostics (and bootstrap). With --copick CONFIG, picks stored in the
-    project (--user, --session) are scored against its ground truth with the radii and weights
-    of its pickable objects (the BYU rule for a motor project).
+    per_class, params, diagnostics, localization (and bootstrap). The localization table gives
+    per class the centre distance of matched picks (Å, median and 90th percentile) and, when
+    both tables carry orientations (rot_* columns, STAR/Dynamo/TOM angles, copick
+    transforms), the symmetry-aware orientation error (degrees). With --copick CONFIG, picks
+    stored in the project (--user, --session) are scored against its ground truth with the
+    radii and weights of its pickable objects (the BYU rule for a motor project).
     """
     opts = ScoreOptions(params=MetricParams(beta=beta, distance_multiplier=distance_multiplier,
                                             distance_angstrom=distance_angstrom,
@@ -340,7 +350,9 @@ def score(submission: Path | None, solution: Path | None, copick_config: Path | 
 
             catalogue = read_particles(particles_file)
             opts.params = opts.params.replace(radii={p.name: p.radius for p in catalogue},
-                                              weights={p.name: p.weight for p in catalogue})
+                                              weights={p.name: p.weight for p in catalogue},
+                                              symmetries={p.name: p.symmetry or "C1"
+                                                          for p in catalogue})
         sub_df, sol_df, metric = load_tables(submission, solution, metric, reader)
         names = {"submission": str(submission), "solution": str(solution)}
     opts.metric = metric
@@ -393,7 +405,9 @@ def _load_copick(config: Path, submission: Path | None, user: str, session: str 
     chosen = (project.select_runs(_split_list(runs)) if runs
               else split_part_runs(split, part, project) if split else None)
     opts.params = opts.params.replace(radii={p.name: p.radius for p in project.particles},
-                                      weights={p.name: p.weight for p in project.particles})
+                                      weights={p.name: p.weight for p in project.particles},
+                                      symmetries={p.name: p.symmetry or "C1"
+                                                  for p in project.particles})
     opts.metric = project.metric
     where = "" if chosen is None else f", {len(chosen)} run(s)"
     sol_name = f"{config} (ground truth{where})"
@@ -408,7 +422,7 @@ def _load_copick(config: Path, submission: Path | None, user: str, session: str 
         project.require_picks(user, session, chosen)
         sub_df = project.read_picks(chosen, user=copick_name(user),
                                     session=None if session is None else copick_name(session),
-                                    with_score=True)
+                                    with_score=True, with_rotations=True)
         sub_name = f"{config} (user {user}" + (f", session {session}" if session else "") + ")"
     if project.metric == "byu":
         handles = [project.run(n) for n in (chosen or project.runs)]
@@ -416,7 +430,8 @@ def _load_copick(config: Path, submission: Path | None, user: str, session: str 
         if submission is None or "tomo_id" not in sub_df.columns:
             sub_df = picks_to_byu(sub_df, handles)
     else:
-        sol_df = project.read_picks(chosen, user=GROUND_TRUTH_USER, session=GROUND_TRUTH_SESSION)
+        sol_df = project.read_picks(chosen, user=GROUND_TRUTH_USER, session=GROUND_TRUTH_SESSION,
+                                    with_rotations=True)
         if chosen is not None and "experiment" in sub_df.columns:
             sub_df = sub_df[sub_df["experiment"].astype(str).isin(set(chosen))]
     return sub_df, sol_df, {"submission": sub_name, "solution": sol_name}

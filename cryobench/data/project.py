@@ -23,6 +23,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cryobench.coords import (
+    ROTATION_COLUMNS,
+    is_rotation,
+    rotation_to_transform,
+    transform_to_rotation,
+)
+from cryobench.coords import with_rotations as with_rotation_columns
 from cryobench.errors import DataError, InputError
 from cryobench.io.atomic import atomic_write_text
 from cryobench.io.jsonfile import read_json
@@ -260,9 +267,18 @@ def _particles_from_objects(objects: Iterable[Any], source: Path,
         if weight is None:
             weight = czii[obj.name].weight if obj.name in czii else 1.0
         color = tuple(int(c) for c in (obj.color or (128, 128, 128, 255)))
+        # point group: metadata["symmetry"] or the entry's "symmetry" (as for the weight), else
+        # the CZII catalogue's
+        meta = getattr(obj, "metadata", None) or {}
+        symmetry = meta.get("symmetry") if isinstance(meta, dict) else None
+        if symmetry is None:
+            symmetry = (raw or {}).get(obj.name, {}).get("symmetry")
+        if symmetry is None:
+            symmetry = czii[obj.name].symmetry if obj.name in czii else None
         try:
             label = obj.label if isinstance(obj.label, int) else int(obj.label)
-            out.append(ParticleType(obj.name, label, float(obj.radius), weight, color))
+            out.append(ParticleType(obj.name, label, float(obj.radius), weight, color,
+                                    None if symmetry is None else str(symmetry).strip().upper()))
         except (ValueError, TypeError, OverflowError) as exc:
             raise DataError(str(exc), source) from None
     return tuple(out)
@@ -372,14 +388,22 @@ class Project:
         return RunHandle(self, run, vs, tomo)
 
     def read_picks(self, runs: Iterable[str] | None = None, user: str = GROUND_TRUTH_USER,
-                   session: str | None = None, with_score: bool = False) -> pd.DataFrame:
-        """Picks of ``user`` (and ``session``) for all particle objects of the given runs."""
+                   session: str | None = None, with_score: bool = False,
+                   with_rotations: bool = False) -> pd.DataFrame:
+        """Picks of ``user`` (and ``session``) for all particle objects of the given runs.
+
+        ``with_rotations``: also the orientation of each pick (the rotation block of its
+        transform) in :data:`cryobench.coords.ROTATION_COLUMNS`, when some picks file holds
+        one: a file whose transforms are all the identity (copick's default, what a tool that
+        records no orientation writes) or with ``trust_orientation`` false gives NaN rows (no
+        orientation); when no file holds one the columns are left out.
+        """
         names = self.runs if runs is None else list(runs)
-        frames = [_read_run_picks(self, self._copick_run(n), user, session, with_score)
-                  for n in names]
+        frames = [_read_run_picks(self, self._copick_run(n), user, session, with_score,
+                                  with_rotations) for n in names]
         if not frames:
             return _empty_picks(with_score)
-        return pd.concat(frames, ignore_index=True)
+        return _without_empty_rotations(pd.concat(frames, ignore_index=True))
 
     def write_picks(self, run_name: str, picks: pd.DataFrame, user: str = PREDICTION_USER,
                     session: str = "predictions") -> None:
@@ -402,11 +426,13 @@ class Project:
         session = copick_name(session)
         scores = (df["score"].to_numpy(np.float64) if "score" in df.columns
                   else np.ones(len(df)))
+        rot = _orientations_to_store(df, f"picks for run {run_name}")
         payloads = {}
         for p in particles:
             mask = (df["particle_type"] == p.name).to_numpy()
             xyz = df.loc[mask, ["x", "y", "z"]].to_numpy(np.float64)
-            payloads[p.name] = _picks_payload(p.name, user, session, run_name, xyz, scores[mask])
+            payloads[p.name] = _picks_payload(p.name, user, session, run_name, xyz, scores[mask],
+                                              None if rot is None else rot[mask])
         for obj_name, payload in payloads.items():
             cp = run.new_picks(obj_name, session, user, exist_ok=True)
             _store_picks_atomic(cp, payload)
@@ -701,14 +727,44 @@ class RunHandle:
         return np.ascontiguousarray(out, dtype=np.float32)
 
     def picks(self, user: str = GROUND_TRUTH_USER, session: str | None = None,
-              with_score: bool = False) -> pd.DataFrame:
-        """Picks of ``user`` (default ground truth) for all particle objects, in Å."""
-        return _read_run_picks(self.project, self._run, user, session, with_score)
+              with_score: bool = False, with_rotations: bool = True) -> pd.DataFrame:
+        """Picks of ``user`` (default ground truth) for all particle objects, in Å, with their
+        orientations (``rot_*`` columns) when the picks files record them (see
+        :meth:`Project.read_picks`; template_match aligns its averages with them)."""
+        return _without_empty_rotations(
+            _read_run_picks(self.project, self._run, user, session, with_score, with_rotations))
 
 
 # --------------------------------------------------------------------------------------------
 # Picks
 # --------------------------------------------------------------------------------------------
+
+
+def _without_empty_rotations(picks: pd.DataFrame) -> pd.DataFrame:
+    """``picks`` without its rot_* columns when no row has an orientation (float64 otherwise)."""
+    cols = list(ROTATION_COLUMNS)
+    if cols[0] not in picks.columns:
+        return picks
+    if picks[cols[0]].isna().all():
+        return picks.drop(columns=cols)
+    picks[cols] = picks[cols].astype(np.float64)
+    return picks
+
+
+def _file_rotations(cp: Any) -> np.ndarray | None:
+    """The ``(N, 3, 3)`` orientations of a loaded picks file, or None when it records none
+    (``trust_orientation`` false, or every transform's rotation the identity)."""
+    if getattr(cp.meta, "trust_orientation", True) is False:
+        return None
+    _, transforms = cp.numpy()
+    rot = transform_to_rotation(transforms)
+    if len(rot) == 0 or np.allclose(rot, np.eye(3), atol=1e-9):
+        return None
+    bad = ~is_rotation(rot, atol=1e-3)
+    if bad.any():
+        raise DataError(f"the transform of point {int(np.flatnonzero(bad)[0])} is not a "
+                        "rotation and a shift", _picks_file_path(cp))
+    return rot
 
 
 def _empty_picks(with_score: bool) -> pd.DataFrame:
@@ -727,7 +783,7 @@ def _picks_file_path(cp: Any) -> str:
 
 
 def _read_run_picks(project: Project, run: Any, user: str, session: str | None,
-                    with_score: bool) -> pd.DataFrame:
+                    with_score: bool, with_rotations: bool = False) -> pd.DataFrame:
     names = {p.name for p in project.particles}
     try:
         found = run.get_picks(user_id=user, session_id=session)
@@ -763,6 +819,7 @@ def _read_run_picks(project: Project, run: Any, user: str, session: str | None,
             raise DataError(f"point {i} has location {tuple(xyz[i].tolist())}: every coordinate "
                             f"must be a finite number of at most {MAX_COORDINATE:g} Å "
                             f"({int(bad.sum())} such point(s))", _picks_file_path(cp))
+        rot = _file_rotations(cp) if with_rotations else None
         df = pd.DataFrame({"experiment": pd.Series([run.name] * len(xyz), dtype=object),
                            "particle_type": pd.Series([cp.pickable_object_name] * len(xyz),
                                                       dtype=object),
@@ -772,19 +829,44 @@ def _read_run_picks(project: Project, run: Any, user: str, session: str | None,
             if not np.isfinite(df["score"]).all():
                 raise DataError("a point has a score that is not a finite number",
                                 _picks_file_path(cp))
+        if with_rotations:
+            df = with_rotation_columns(df, np.full((len(df), 3, 3), np.nan) if rot is None
+                                       else rot)
         frames.append(df)
     if not frames:
         return _empty_picks(with_score)
     return pd.concat(frames, ignore_index=True)
 
 
+def _orientations_to_store(df: pd.DataFrame, source: str) -> np.ndarray | None:
+    """The ``(N, 3, 3)`` orientations of picks to store as copick transforms (a row without
+    one, all NaN, is stored as the identity), or None when the table has no rot_* columns."""
+    from cryobench.coords import has_rotations, picks_rotations
+
+    if not has_rotations(df):
+        return None
+    rot = picks_rotations(df)
+    missing = np.isnan(rot).all(axis=(1, 2))
+    rot = np.where(missing[:, None, None], np.eye(3), rot)
+    bad = ~is_rotation(rot, atol=1e-3)
+    if bad.any():
+        raise InputError(f"rot_* of data row {int(np.flatnonzero(bad)[0]) + 1} is not a "
+                         "rotation matrix (orthonormal, determinant +1)", source)
+    return rot
+
+
 def _picks_payload(obj: str, user: str, session: str, run_name: str, xyz: np.ndarray,
-                   scores: np.ndarray) -> dict[str, Any]:
+                   scores: np.ndarray, rotations: np.ndarray | None = None) -> dict[str, Any]:
     from copick.models import CopickLocation, CopickPicksFile, CopickPoint
 
-    points = [CopickPoint(location=CopickLocation(x=float(p[0]), y=float(p[1]), z=float(p[2])),
-                          score=float(s))
-              for p, s in zip(xyz, scores, strict=True)]
+    def point(k: int) -> CopickPoint:
+        p = xyz[k]
+        extra = {} if rotations is None else {
+            "transformation_": rotation_to_transform(rotations[k])[0].tolist()}
+        return CopickPoint(location=CopickLocation(x=float(p[0]), y=float(p[1]), z=float(p[2])),
+                           score=float(scores[k]), **extra)
+
+    points = [point(k) for k in range(len(xyz))]
     meta = CopickPicksFile(pickable_object_name=obj, user_id=user, session_id=session,
                            run_name=run_name, points=points)
     return meta.model_dump()

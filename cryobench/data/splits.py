@@ -636,9 +636,11 @@ class Split:
                      base_dir=self._base_dir)
 
     def solution(self, role: str = "test") -> pd.DataFrame:
-        """Ground-truth picks (``experiment, particle_type, x, y, z`` in Å) of a role's runs."""
+        """Ground-truth picks (``experiment, particle_type, x, y, z`` in Å) of a role's runs,
+        with their orientations (:data:`cryobench.coords.ROTATION_COLUMNS`) when the project
+        records them (see :meth:`~cryobench.data.project.Project.read_picks`)."""
         return self.project().read_picks(self.role_runs(role), GROUND_TRUTH_USER,
-                                         GROUND_TRUTH_SESSION)
+                                         GROUND_TRUTH_SESSION, with_rotations=True)
 
     def byu_solution(self, role: str = "test") -> pd.DataFrame:
         """The BYU solution table of a role's runs (see :func:`byu_solution`)."""

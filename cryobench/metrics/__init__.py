@@ -5,6 +5,8 @@
 * :func:`map_boxes` / :func:`map_picks`: COCO-style mAP (2D boxes; 3D picks with sphere IoU).
 * :func:`bootstrap_ci` / :func:`paired_bootstrap`: confidence intervals over experiments.
 * :func:`gaming_diagnostics`: duplicates, unmatched candidates and the deduplicated score.
+* :func:`localization_orientation_report` / :func:`byu_localization_report`: centre distance
+  and symmetry-aware angular error of matched picks.
 
 Nothing here prints; every parameter that changes a number is recorded in the report.
 See docs/metrics.md for the exact rules.
@@ -14,7 +16,13 @@ from cryobench.metrics.bootstrap import bootstrap_ci, paired_bootstrap
 from cryobench.metrics.byu import byu_score
 from cryobench.metrics.czii import czii_score, czii_score_from_counts
 from cryobench.metrics.diagnostics import czii_score_with_diagnostics, gaming_diagnostics
+from cryobench.metrics.localization import (
+    LocalizationReport,
+    byu_localization_report,
+    localization_orientation_report,
+)
 from cryobench.metrics.map import map_boxes, map_picks, sphere_iou
+from cryobench.metrics.orientation import symmetric_angular_error, symmetry_group
 from cryobench.metrics.results import (
     BootstrapResult,
     ByuReport,
@@ -37,6 +45,11 @@ __all__ = [
     "bootstrap_ci",
     "paired_bootstrap",
     "gaming_diagnostics",
+    "localization_orientation_report",
+    "byu_localization_report",
+    "symmetric_angular_error",
+    "symmetry_group",
+    "LocalizationReport",
     "ClassStats",
     "CziiReport",
     "ByuReport",

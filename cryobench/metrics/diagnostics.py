@@ -38,7 +38,7 @@ from cryobench.metrics.czii import (
 from cryobench.metrics.results import ClassDiagnostics, Diagnostics
 
 __all__ = ["gaming_diagnostics", "candidate_kinds", "group_kind_counts",
-           "czii_score_with_diagnostics"]
+           "czii_score_with_diagnostics", "czii_evaluate"]
 
 _PARALLEL_MIN = 100_000  # candidates from which the two kinds of counts run side by side
 
@@ -204,6 +204,28 @@ def czii_score_with_diagnostics(
     per_experiment: bool = False,
 ):
     """``(czii_score(...), gaming_diagnostics(...))`` sharing one validation and pair search."""
+    report, diag, _ = czii_evaluate(submission, solution, radii=radii, weights=weights,
+                                    beta=beta, distance_multiplier=distance_multiplier,
+                                    matching=matching, per_experiment=per_experiment)
+    return report, diag
+
+
+def czii_evaluate(
+    submission: pd.DataFrame,
+    solution: pd.DataFrame,
+    *,
+    radii: Mapping[str, float] | None = None,
+    weights: Mapping[str, float] | None = None,
+    beta: float = 4,
+    distance_multiplier: float = 0.5,
+    matching: str = "kaggle",
+    per_experiment: bool = False,
+    localization: bool = False,
+    symmetries: Mapping[str, str] | None = None,
+):
+    """``(czii_score(...), gaming_diagnostics(...), localization_orientation_report(...) or
+    None)`` sharing one validation and pair search (the localization only with
+    ``localization``)."""
     from cryobench.metrics.czii import score_pairs
 
     check_score_params(matching, beta, distance_multiplier)
@@ -217,6 +239,13 @@ def czii_score_with_diagnostics(
     kind_counts = group_kind_counts(prep, ri, ci, d2)
     diag = diagnostics_from_pairs(prep, ri, ci, d2, w, beta, distance_multiplier,
                                   report.per_experiment, kind_counts, matching)
+    loc = None
+    if localization:
+        from cryobench.metrics.localization import localization_from_prepared
+
+        loc = localization_from_prepared(prep, ri, ci, d2, submission, solution, symmetries,
+                                         distance_multiplier=distance_multiplier,
+                                         matching=matching)
     if not per_experiment:
         report = dataclasses.replace(report, per_experiment=None)
-    return report, diag
+    return report, diag, loc

@@ -51,6 +51,23 @@ def _table(name: str, values: Mapping[str, Any] | None) -> dict[str, float] | No
     return {str(k): _finite(f"{one} of {k!r}", v) for k, v in values.items()}
 
 
+def _symmetries(values: Mapping[str, Any]) -> dict[str, str]:
+    import re
+
+    from cryobench.particles import SYMMETRY_PATTERN
+
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"symmetries must map particle types to point groups, got "
+                          f"{type(values).__name__}")
+    out = {}
+    for k, v in values.items():
+        name = str(v).strip().upper() if isinstance(v, str) else None
+        if name is None or not re.fullmatch(SYMMETRY_PATTERN, name):
+            raise ConfigError(f"symmetry of {k!r} must be C<n>, D<n>, T, O or I, got {v!r}")
+        out[str(k)] = name
+    return out
+
+
 @dataclass(frozen=True)
 class MetricParams:
     """Everything that changes a score (the defaults are the official values).
@@ -63,6 +80,10 @@ class MetricParams:
         distance_multiplier: CZII match threshold as a fraction of the radius (inclusive).
         matching: CZII tp rule, ``kaggle`` or ``one-to-one``.
         distance_angstrom: BYU match threshold in Å (inclusive).
+        symmetries: point group per class (``C1``, ``D2``, ``O``...) for the orientation error
+            of matched picks (:mod:`cryobench.metrics.localization`); None: the CZII
+            catalogue's; a class not named is C1. Changes no score, so it is not part of a
+            record's ``params``.
     """
 
     radii: dict[str, float] | None = None
@@ -71,6 +92,7 @@ class MetricParams:
     distance_multiplier: float = DEFAULT_DISTANCE_MULTIPLIER
     matching: str = DEFAULT_MATCHING
     distance_angstrom: float = DEFAULT_DISTANCE_ANGSTROM
+    symmetries: dict[str, str] | None = None
     _checked: bool = field(default=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -82,14 +104,18 @@ class MetricParams:
                            _finite("distance multiplier", self.distance_multiplier))
         object.__setattr__(self, "distance_angstrom",
                            _finite("distance (Å)", self.distance_angstrom))
+        if self.symmetries is not None:
+            object.__setattr__(self, "symmetries", _symmetries(self.symmetries))
         if self.matching not in MATCHINGS:
             raise ConfigError(f"unknown matching {self.matching!r}; use "
                               f"{' or '.join(map(repr, MATCHINGS))}")
 
     @classmethod
     def from_particles(cls, particles: Iterable[ParticleType], **kwargs: Any) -> MetricParams:
-        """Radii and weights of a project's or split's particle classes."""
+        """Radii, weights and point groups of a project's or split's particle classes (a class
+        of unknown symmetry is C1)."""
         ps = list(particles)
+        kwargs.setdefault("symmetries", {p.name: p.symmetry or "C1" for p in ps})
         return cls(radii={p.name: float(p.radius) for p in ps},
                    weights={p.name: float(p.weight) for p in ps}, **kwargs)
 

@@ -4,8 +4,8 @@ Each :class:`Metric` (``czii``, ``byu``, ``map``) knows its columns, the
 :class:`~cryobench.metrics.params.MetricParams` fields that apply to it, how to turn a method's
 picks into its submission table and a split into its solution table, and how to
 :meth:`~Metric.evaluate` a submission into an :class:`Evaluation` (result object, per-experiment
-counts, diagnostics). Nothing else in cryobench decides which scorer to call or with which
-parameters.
+counts, diagnostics, and on request the localization and orientation error of matched
+picks). Nothing else in cryobench decides which scorer to call or with which parameters.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from cryobench.coords import ROTATION_COLUMNS
 from cryobench.errors import InputError
 from cryobench.metrics.params import MetricParams
 from cryobench.vocab import METRICS
@@ -50,6 +51,9 @@ class Evaluation:
         counts: per-(experiment, class) ``tp, fp, fn`` (None for mAP).
         diagnostics: metric-gaming diagnostics (CZII only, when asked for).
         params: the parameters it was scored with.
+        localization: centre distance and orientation error of matched picks per class
+            (:class:`~cryobench.metrics.localization.LocalizationReport`; CZII and BYU, when
+            asked for; None otherwise).
     """
 
     metric: str
@@ -58,6 +62,7 @@ class Evaluation:
     counts: pd.DataFrame | None
     diagnostics: Any | None
     params: MetricParams
+    localization: Any | None = None
 
     def to_dict(self, per_experiment: bool = False) -> dict[str, Any]:
         """The JSON-ready result (what ``cryobench score --json`` prints)."""
@@ -67,6 +72,8 @@ class Evaluation:
             out.pop("per_tomo", None)
         if self.diagnostics is not None:
             out["diagnostics"] = self.diagnostics.to_dict()
+        if self.localization is not None:
+            out["localization"] = self.localization.to_dict()
         return out
 
 
@@ -103,8 +110,12 @@ class Metric:
     # ----- scoring --------------------------------------------------------------------------
     def evaluate(self, submission: pd.DataFrame, solution: pd.DataFrame,
                  params: MetricParams | None = None, *, per_experiment: bool = True,
-                 diagnostics: bool = True) -> Evaluation:
+                 diagnostics: bool = True, localization: bool = False) -> Evaluation:
         """Score ``submission`` against ``solution`` with ``params`` (default: official).
+
+        ``localization``: also the centre distance (and, when both tables carry rotations, the
+        symmetry-aware orientation error) of the matched picks per class (CZII and BYU; the
+        score never depends on it).
 
         Raises:
             InputError: a malformed table (``path`` is ``"submission"`` or ``"solution"``).
@@ -112,19 +123,19 @@ class Metric:
         """
         p = params or MetricParams()
         if self.name == "czii":
-            from cryobench.metrics.diagnostics import czii_score_with_diagnostics
+            from cryobench.metrics.diagnostics import czii_evaluate
 
-            report, diag = czii_score_with_diagnostics(
+            report, diag, loc = czii_evaluate(
                 submission, solution, radii=p.radii, weights=p.weights, beta=p.beta_for("czii"),
                 distance_multiplier=p.distance_multiplier, matching=p.matching,
-                per_experiment=True)
+                per_experiment=True, localization=localization, symmetries=p.symmetries)
             counts = report.per_experiment
             if not per_experiment:
                 import dataclasses
 
                 report = dataclasses.replace(report, per_experiment=None)
             return Evaluation("czii", float(report.score), report, counts,
-                              diag if diagnostics else None, p)
+                              diag if diagnostics else None, p, loc)
         if self.name == "byu":
             from cryobench.metrics.byu import byu_score
             from cryobench.metrics.counts import byu_counts
@@ -132,8 +143,15 @@ class Metric:
             report = byu_score(submission, solution, beta=p.beta_for("byu"),
                                distance_angstrom=p.distance_angstrom)
             motor = next(iter(p.radii), "flagellar-motor") if p.radii else "flagellar-motor"
+            loc = None
+            if localization:
+                from cryobench.metrics.localization import byu_localization_report
+
+                loc = byu_localization_report(submission, solution,
+                                              distance_angstrom=p.distance_angstrom,
+                                              particle_type=motor)
             return Evaluation("byu", float(report.score), report,
-                              byu_counts(report.per_tomo, motor), None, p)
+                              byu_counts(report.per_tomo, motor), None, p, loc)
         from cryobench.metrics.map import map_boxes, map_picks
 
         report = (map_boxes(submission, solution) if self.is_boxes(submission, solution)
@@ -186,7 +204,8 @@ class Metric:
 
 
 METRIC_REGISTRY: dict[str, Metric] = {
-    "czii": Metric("czii", "weighted F-beta, Kaggle CZII rule", CZII_COLUMNS, CZII_COLUMNS,
+    "czii": Metric("czii", "weighted F-beta, Kaggle CZII rule", CZII_COLUMNS,
+                   (*CZII_COLUMNS, *ROTATION_COLUMNS),
                    ("radii", "weights", "beta", "distance_multiplier", "matching"),
                    "experiment"),
     "byu": Metric("byu", "F-beta over tomograms, BYU motor rule", BYU_COLUMNS,

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from cryobench.errors import ResultsError
+from cryobench.report.localization import localization_columns
 from cryobench.report.stats import (
     CountCube,
     Ranking,
@@ -245,6 +246,7 @@ def _build_entry(key: tuple[str, str, str], recs: list[RunRecord],
             "ap": _f(float(np.mean(aps))) if aps else None,
             "tp": _f(sums[:, k, 0].mean()), "fp": _f(sums[:, k, 1].mean()),
             "fn": _f(sums[:, k, 2].mean()),
+            **localization_columns(recs, cls),
         }
     first = recs[0]
     return Entry(split=split, method=method, config_hash=chash,

@@ -449,6 +449,16 @@ class RunRecord:
         return block if isinstance(block, dict) else {}
 
     @property
+    def localization(self) -> dict[str, Any]:
+        """Per class, the centre distance (Å) and orientation error (degrees) of the matched
+        picks: ``{class: {"distance": {n, median, p90}, "orientation": {n, median, p90,
+        within_10, within_20, within_30} or None, "symmetry": ...}}`` (the record's
+        ``metrics.localization`` block; empty for records written before it existed)."""
+        block = self.metrics.get("localization")
+        per_class = block.get("per_class") if isinstance(block, dict) else None
+        return per_class if isinstance(per_class, dict) else {}
+
+    @property
     def method_metrics(self) -> dict[str, Any]:
         """Figures the method reported itself (validation scores, slice mAP)."""
         block = self.metrics.get("method")

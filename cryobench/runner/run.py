@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from cryobench import __version__
+from cryobench.coords import ROTATION_COLUMNS, has_rotations
 from cryobench.errors import ConfigError, CryobenchError, MethodError, ResultsError
 from cryobench.io.atomic import atomic_write_text
 from cryobench.io.picks import PICKS_COLUMNS, validate_picks, write_picks_csv
@@ -186,7 +187,17 @@ def check_predictions(picks: Any, run: RunLike, known_types: Sequence[str],
     others = sorted(set(out["experiment"]) - {run.name})
     if others:
         raise MethodError(f"experiment should be {run.name!r}, got {', '.join(others)}", where)
-    return out[[*PICKS_COLUMNS, "score"]]
+    if not has_rotations(out):
+        return out[[*PICKS_COLUMNS, "score"]]
+    # orientations (template_match): kept for the orientation error, checked as rotations
+    from cryobench.metrics.orientation import check_rotations
+
+    try:
+        rot = out[list(ROTATION_COLUMNS)].apply(pd.to_numeric, errors="coerce")
+        out[list(ROTATION_COLUMNS)] = check_rotations(rot.to_numpy(np.float64)).reshape(-1, 9)
+    except CryobenchError as exc:
+        raise MethodError(exc.message, where) from None
+    return out[[*PICKS_COLUMNS, "score", *ROTATION_COLUMNS]]
 
 
 @dataclass
@@ -212,11 +223,14 @@ def score_picks(split: SplitLike, picks: pd.DataFrame, runs: Sequence[RunLike],
     params = MetricParams.from_particles(split.particles)
     evaluation = metric.evaluate(metric.submission_from_picks(picks, runs),
                                  metric.solution_from_split(split, role), params,
-                                 per_experiment=True, diagnostics=True)
+                                 per_experiment=True, diagnostics=True, localization=True)
     blocks: dict[str, Any] = {metric.name: evaluation.result.to_dict()}
     if evaluation.diagnostics is not None:
         # metric-gaming diagnostics beside the score: was it bought with extra copies?
         blocks["diagnostics"] = evaluation.diagnostics.to_dict()
+    if evaluation.localization is not None:
+        # how close (and how well oriented) the matched picks are; changes no score
+        blocks["localization"] = evaluation.localization.to_dict()
     if "score" in picks.columns:
         blocks["map"] = map_picks(picks, split.solution(role), radii=params.radii).to_dict()
     counts = [CountRow(str(r.experiment), str(r.particle_type), int(r.tp), int(r.fp), int(r.fn))
