@@ -5,8 +5,9 @@
   each point a full score through :meth:`cryobench.metrics.registry.Metric.evaluate` with the
   record's own parameters and only the distance replaced;
 * :func:`pr_curves`: precision and recall per class at every pick-score level (keeping the picks
-  scoring at least that level), from the counting core's
-  :func:`~cryobench.metrics.counts.czii_threshold_curve` (Kaggle rule) or, for BYU and
+  scoring at least that level), from the counting core's threshold counts
+  (:func:`~cryobench.metrics.counts.czii_threshold_curve` under the Kaggle rule,
+  :func:`~cryobench.metrics.counts.motor_outcomes` on the BYU per-tomogram table) or, for
   one-to-one matching, by scoring the kept picks through the registry at each level;
 * :func:`pick_outcomes`: which picks are true positives, duplicates or false positives and which
   references were found, by the Kaggle rule (the pairs within each class's threshold, as the
@@ -33,8 +34,8 @@ MULTIPLIERS: tuple[float, ...] = tuple(round(0.1 * k, 1) for k in range(1, 11))
 """Distances of :func:`distance_curve`, as multiples of the radius (CZII) or of the record's
 match distance (BYU)."""
 
-MAX_LEVELS = 40
-"""Most score levels scored one by one (BYU, one-to-one matching); quantiles beyond that."""
+MAX_LEVELS = 20
+"""Most score levels scored one by one (one-to-one matching); quantiles beyond that."""
 
 
 @dataclass
@@ -111,7 +112,9 @@ def pr_curves(rec: RunRecord, picks: pd.DataFrame, truth: Any) -> dict[str, PRCu
     if "score" not in picks.columns or len(picks) == 0:
         return {}
     params = _params(rec)
-    if rec.metric == "czii" and params.matching == "kaggle":
+    if rec.metric == "byu":
+        return _byu_pr(rec, picks, truth, params)
+    if params.matching == "kaggle":
         return _czii_pr(picks, truth.table, params)
     return _scored_pr(rec, picks, truth, params)
 
@@ -153,8 +156,41 @@ def _levels(scores: np.ndarray) -> np.ndarray:
     return levels
 
 
+def _byu_pr(rec: RunRecord, picks: pd.DataFrame, truth: Any, params: MetricParams
+            ) -> dict[str, PRCurve]:
+    """BYU: each tomogram's submission is its best-scoring pick, so keeping the picks scoring at
+    least ``t`` keeps a tomogram's prediction while its best score clears ``t``. The outcome
+    of every tomogram at every level is the BYU rule (:func:`~cryobench.metrics.counts.
+    motor_outcomes`) on the per-tomogram table the metric computes once."""
+    from cryobench.metrics.counts import fbeta, motor_outcomes
+    from cryobench.metrics.registry import get_metric
+
+    metric = get_metric("byu")
+    ev = metric.evaluate(metric.submission_from_picks(picks, truth.runs), truth.table, params,
+                         diagnostics=False)
+    tomo = ev.result.per_tomo
+    best = picks.groupby(picks["experiment"].astype(str))["score"].max()
+    top = tomo["tomo_id"].astype(str).map(best).fillna(-np.inf).to_numpy(np.float64)
+    within = (tomo["distance_voxels"] <= tomo["threshold_voxels"]).to_numpy()
+    levels = np.unique(top[np.isfinite(top)])[::-1]
+    tp, fp, fn = [], [], []
+    for t in levels:
+        oc = motor_outcomes(tomo["has_motor"].to_numpy(), tomo["predicted"].to_numpy()
+                            & (top >= t), within)
+        tp.append(int((oc == "tp").sum()))
+        fp.append(int((oc == "fp").sum()))
+        fn.append(int((oc == "fn").sum()))
+    precision, recall, _ = fbeta(np.asarray(tp), np.asarray(fp), np.asarray(fn),
+                                 params.beta_for("byu"), rule="byu")
+    n_ref = int(tomo["has_motor"].sum())
+    return {_motor(rec): PRCurve(levels, np.asarray(precision, dtype=np.float64),
+                                 np.asarray(recall, dtype=np.float64), n_ref, len(picks))}
+
+
 def _scored_pr(rec: RunRecord, picks: pd.DataFrame, truth: Any, params: MetricParams
                ) -> dict[str, PRCurve]:
+    """CZII with one-to-one matching: the kept picks scored through the registry at each of at
+    most :data:`MAX_LEVELS` levels."""
     from cryobench.metrics.registry import get_metric
 
     metric = get_metric(rec.metric)
@@ -163,21 +199,13 @@ def _scored_pr(rec: RunRecord, picks: pd.DataFrame, truth: Any, params: MetricPa
     rows: dict[str, tuple[list[float], list[float]]] = {}
     n_ref: dict[str, int] = {}
     for t in levels:
-        kept = picks[scores >= t]
-        ev = metric.evaluate(submission_of(metric, kept, truth), truth.table, params,
-                             per_experiment=False, diagnostics=False)
-        if rec.metric == "czii":
-            for c, st in ev.result.per_class.items():
-                rows.setdefault(c, ([], []))
-                rows[c][0].append(st.precision)
-                rows[c][1].append(st.recall)
-                n_ref[c] = st.tp + st.fn
-        else:
-            c = _motor(rec)
+        ev = metric.evaluate(picks[scores >= t], truth.table, params, per_experiment=False,
+                             diagnostics=False)
+        for c, st in ev.result.per_class.items():
             rows.setdefault(c, ([], []))
-            rows[c][0].append(ev.result.precision)
-            rows[c][1].append(ev.result.recall)
-            n_ref[c] = ev.result.tp + ev.result.fn
+            rows[c][0].append(st.precision)
+            rows[c][1].append(st.recall)
+            n_ref[c] = st.tp + st.fn
     return {c: PRCurve(levels, np.asarray(p), np.asarray(r), n_ref[c], len(picks))
             for c, (p, r) in rows.items() if n_ref[c] or any(p)}
 

@@ -260,7 +260,11 @@ def analyse_entry(entry: Any, solutions: Mapping[str, GroundTruth],
     dist = _mean_distance(seeds, all_seeds)
     without = [sa for sa in seeds if sa.distance is None]
     if without:
-        what = "; ".join(f"seed {sa.seed}: {sa.why}" for sa in without)
+        whys: dict[str, list[int]] = {}
+        for sa in without:
+            whys.setdefault(sa.why, []).append(sa.seed)
+        what = "; ".join(f"seed{'s' if len(ss) > 1 else ''} {', '.join(map(str, ss))}: {why}"
+                         for why, ss in whys.items())
         notes.append(("no distance or precision-recall curves" if dist is None else
                       f"curves over {len(all_seeds) - len(without)} of {len(all_seeds)} "
                       "seeds") + f" ({what})")
