@@ -50,7 +50,7 @@ def test_an_output_that_is_a_directory_or_read_only(tmp_path):
     res = CliRunner().invoke(cli, ["leaderboard", "build", str(Path(__file__).resolve().parents[1]
                                                               / "leaderboards" / "results"),
                                    "--format", "md", "-o", str(tmp_path / "adir"),
-                                   "--bootstrap", "0"])
+                                   "--flips", "0"])
     _one_line_error(res, 2, str(tmp_path / "adir"))
 
 

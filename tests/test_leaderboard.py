@@ -8,6 +8,8 @@ import io
 import json
 import re
 
+import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -284,7 +286,7 @@ def test_method_pages_show_diagnostics_curves_and_say_what_is_missing(scored, tm
 
     table = load_solutions(sols)[0]["czii-synth"].table
     blocks = [r.diagnostics or get_metric("czii").evaluate(
-        __import__("pandas").read_csv(r.predictions_path), table,
+        pd.read_csv(r.predictions_path), table,
         MetricParams.from_record(r.params)).diagnostics.to_dict() for r in recs]
     want = np.mean([b["per_class"]["ribosome"]["n_candidates"] for b in blocks])
     assert rows[4][1] == f"{want:.1f}"

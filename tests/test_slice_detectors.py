@@ -152,6 +152,15 @@ def test_yolo_unet_offline_fit_predict_save_load_and_variants(tmp_path, runs, no
     assert (ctx.work_dir / "yolo_data" / "data.yaml").exists()
     assert m.unet_method is not None and 0.0 <= m.fusion_weight <= 1.0
     m.save(tmp_path / "saved")
+    # nothing but tensors-only files: every .pt loads with weights_only=True, no pickled
+    # ultralytics checkpoint is shipped
+    import torch
+
+    saved = sorted(p.relative_to(tmp_path / "saved").as_posix()
+                   for p in (tmp_path / "saved").rglob("*.pt"))
+    assert saved == ["unet/weights.pt", "yolo_weights.pt"]
+    for f in saved:
+        torch.load(tmp_path / "saved" / f, weights_only=True)
     loaded = YoloUNet.load(tmp_path / "saved")
     pd.testing.assert_frame_equal(loaded.predict(test, ctx), picks, check_exact=True)
     assert no_network == [], f"ultralytics attempted network access: {no_network}"

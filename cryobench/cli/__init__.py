@@ -62,6 +62,13 @@ def _stdout_failed() -> None:
         pass
 
 
+def _error(line: str) -> None:
+    """One line on stderr, with whatever a file put in it made harmless for the terminal."""
+    from cryobench.cli._tables import printable
+
+    click.echo(printable(line), err=True)
+
+
 def _os_error(exc: OSError) -> str:
     where = exc.filename if exc.filename is not None else "<stdout>"
     why = exc.strerror or type(exc).__name__
@@ -86,10 +93,10 @@ class CryobenchGroup(LazyGroup):
             raise
         except click.UsageError as exc:
             hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-            click.echo(f"error: {exc.format_message()}{hint}", err=True)
+            _error(f"error: {exc.format_message()}{hint}")
             ctx.exit(2)
         except CryobenchError as exc:
-            click.echo(f"error: {exc}", err=True)
+            _error(f"error: {exc}")
             ctx.exit(2)
         except KeyboardInterrupt:
             click.echo("error: interrupted", err=True)
@@ -97,7 +104,7 @@ class CryobenchGroup(LazyGroup):
         except OSError as exc:
             if exc.filename is None:
                 _stdout_failed()
-            click.echo(_os_error(exc), err=True)
+            _error(_os_error(exc))
             ctx.exit(2)
         except RecursionError:
             click.echo("error: an input is nested too deeply to read", err=True)
@@ -109,9 +116,9 @@ class CryobenchGroup(LazyGroup):
         except Exception as exc:
             if os.environ.get("CRYOBENCH_DEBUG") == "1":
                 raise
-            click.echo(f"error: unexpected {type(exc).__name__}: {str(exc)[:300]} (a bug in "
-                       "cryobench: please report it with the command; CRYOBENCH_DEBUG=1 shows "
-                       "the traceback)", err=True)
+            _error(f"error: unexpected {type(exc).__name__}: {str(exc)[:300]} (a bug in "
+                   "cryobench: please report it with the command; CRYOBENCH_DEBUG=1 shows the "
+                   "traceback)")
             ctx.exit(1)
 
 

@@ -5,7 +5,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["class_table", "legend"]
+__all__ = ["class_table", "legend", "printable"]
+
+
+def printable(text: str) -> str:
+    """``text`` safe for a terminal: control and format characters (escape sequences, carriage
+    returns, bidi overrides...) shown as ``\\xNN`` / ``\\uNNNN`` instead of acting on it."""
+    import unicodedata
+
+    out = []
+    for ch in text:
+        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs"):
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 def _num(v: Any) -> str:
@@ -13,7 +28,7 @@ def _num(v: Any) -> str:
         return "-"
     if isinstance(v, float):
         return f"{v:.3f}"
-    return str(v)
+    return printable(str(v))
 
 
 def class_table(per_class: Mapping[str, Mapping[str, Any]], beta: float,

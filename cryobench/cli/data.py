@@ -22,7 +22,7 @@ def data() -> None:
 
 @data.command("synth")
 @click.option("--preset", required=True, help="Phantom preset: czii, byu or tiny.")
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False),
+@click.option("--out", "out", required=True, type=click.Path(),
               help="Output directory (new or empty); the config is OUT/copick.json.")
 @click.option("--seed", default=0, show_default=True, type=SEED, help="Random seed.")
 @click.option("--runs", "n_runs", default=None, type=click.IntRange(min=1),
@@ -54,7 +54,7 @@ def _print_summary(summary) -> None:
 
 @data.command("import-czii")
 @click.argument("train_dir", type=click.Path())
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False),
+@click.option("--out", "out", required=True, type=click.Path(),
               help="Output directory (new or empty).")
 def import_czii_cmd(train_dir: str, out: str) -> None:
     """Import the Kaggle CZII TRAIN_DIR (static/ + overlay/) as a copick project.
@@ -69,9 +69,9 @@ def import_czii_cmd(train_dir: str, out: str) -> None:
 
 @data.command("import-byu")
 @click.argument("train_dir", type=click.Path())
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False),
+@click.option("--out", "out", required=True, type=click.Path(),
               help="Output directory (new or empty).")
-@click.option("--labels", type=click.Path(dir_okay=False), default=None,
+@click.option("--labels", type=click.Path(), default=None,
               help="train_labels.csv [default: beside TRAIN_DIR's train/].")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def import_byu_cmd(train_dir: str, out: str, labels: str | None, quiet: bool) -> None:
@@ -141,9 +141,9 @@ def splits_cmd(as_json: bool) -> None:
 @click.option("--voxel-spacing", type=float, default=None, help="Voxel spacing (Å).")
 @click.option("--level", type=click.IntRange(min=0), default=0, show_default=True,
               help="Pyramid level.")
-@click.option("--predictions", type=click.Path(dir_okay=False), default=None,
+@click.option("--predictions", type=click.Path(), default=None,
               help="Predictions CSV (experiment, particle_type, x, y, z in Å) to overlay.")
-@click.option("-o", "--out", "out", required=True, type=click.Path(dir_okay=False),
+@click.option("-o", "--out", "out", required=True, type=click.Path(),
               help="Output PNG.")
 def show_cmd(config: str, run_name: str, z: int | None, y: int | None, tomo_type: str | None,
              voxel_spacing: float | None, level: int, predictions: str | None, out: str) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 import click
 
 from cryobench.cli._options import BOOTSTRAP, SEED
-from cryobench.cli._tables import class_table, legend
+from cryobench.cli._tables import class_table, legend, printable
 from cryobench.errors import InputError
 from cryobench.metrics.params import MetricParams
 from cryobench.metrics.registry import get_metric, infer_metric
@@ -159,7 +159,7 @@ def _fmt(v: Any, digits: int = 4) -> str:
         return "-"
     if isinstance(v, float):
         return f"{v:.{digits}f}"
-    return str(v)
+    return printable(str(v))
 
 
 def _table(header: list[str], rows: list[list[Any]], right_from: int = 1) -> list[str]:

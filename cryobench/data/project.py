@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import os
 import warnings
 from collections.abc import Iterable, Sequence
@@ -24,6 +25,9 @@ import pandas as pd
 
 from cryobench.errors import DataError, InputError
 from cryobench.io.atomic import atomic_write_text
+from cryobench.io.jsonfile import read_json
+from cryobench.io.names import safe_component
+from cryobench.io.numbers import check_voxel_spacing
 from cryobench.io.picks import PICKS_COLUMNS, validate_picks, write_picks_csv
 from cryobench.particles import CZII_PARTICLES, ParticleType
 
@@ -76,9 +80,10 @@ def copick_name(name: str) -> str:
     from copick.util.escape import sanitize_name
 
     try:
-        return sanitize_name(str(name), suppress_warnings=True)
+        clean = sanitize_name(str(name), suppress_warnings=True)
     except ValueError as exc:
         raise DataError(f"invalid copick name {name!r}: {exc}") from None
+    return safe_component(clean, f"copick name {name!r} (as {clean!r})", error=DataError)
 
 
 def _close(name: str, choices: Iterable[str]) -> str:
@@ -98,20 +103,89 @@ def _short(items: Sequence[str], n: int = 8) -> str:
 
 
 def _read_config_json(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        raise DataError("copick config not found", path)
-    if path.is_dir():
-        raise DataError("is a directory, expected a copick config JSON file", path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read copick config ({exc})", path) from None
-    except json.JSONDecodeError as exc:
-        raise DataError(f"invalid JSON in copick config (line {exc.lineno}: {exc.msg})",
-                        path) from None
+    data = read_json(path, "copick config", error=DataError)
     if not isinstance(data, dict):
         raise DataError("a copick config must be a JSON object", path)
     return data
+
+
+# ----- config checks before copick sees the config (one-line errors, no slow network waits)
+
+DEFAULT_KEYS: tuple[str, ...] = ("tomo_type", "voxel_spacing", "task")
+"""Keys of the ``"cryobench"`` block of a copick config."""
+
+def _cryobench_block(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The config's ``"cryobench"`` defaults, checked: an object with a safe ``tomo_type``,
+    a positive finite ``voxel_spacing`` and a ``task`` (checked by :func:`project_task`), nothing
+    else."""
+    block = data.get("cryobench")
+    if block is None:
+        return {}
+    if not isinstance(block, dict):
+        raise DataError(f"the 'cryobench' block must be an object, not {type(block).__name__}",
+                        path)
+    unknown = sorted(set(block) - set(DEFAULT_KEYS))
+    if unknown:
+        raise DataError(f"unknown key(s) {', '.join(map(repr, unknown))} in the 'cryobench' "
+                        f"block (known: {', '.join(DEFAULT_KEYS)})", path)
+    tomo_type = block.get("tomo_type")
+    if tomo_type is not None:
+        safe_component(tomo_type, "cryobench.tomo_type", path, error=DataError)
+    if not isinstance(block.get("task", ""), str):
+        raise DataError(f"cryobench.task must be text, not {block['task']!r}", path)
+    vs = block.get("voxel_spacing")
+    if vs is not None and not (isinstance(vs, (int, float)) and not isinstance(vs, bool)
+                               and math.isfinite(vs) and 0 < vs < 1e6):
+        raise DataError(f"cryobench.voxel_spacing must be a positive number of Å, not {vs!r}",
+                        path)
+    return dict(block)
+
+
+def _check_local_roots(data: dict[str, Any], path: Path) -> None:
+    """The local roots a filesystem config reads runs from must exist (else every run would be
+    "unknown"): the static root when there is one, else the overlay root. (An overlay beside a
+    static root, or the overlay of a portal project, may not exist yet: copick creates it when
+    something is written.)"""
+    from cryobench.data.remote import url_host
+
+    keys = ("static_root",) if data.get("static_root") is not None else ("overlay_root",)
+    for key in keys:
+        url = data.get(key)
+        if url is None:
+            continue
+        if not isinstance(url, str) or not url:
+            raise DataError(f"{key!r} must be a path or URL", path)
+        if url_host(url) is not None:
+            continue  # remote: checked by check_config_reachable
+        if "://" in url and not url.startswith(("local://", "file://")):
+            continue  # another fsspec protocol (memory://...): copick's business
+        local = url.split("://", 1)[1] if "://" in url else url
+        if not Path(local).expanduser().is_dir():
+            raise DataError(f"{key.replace('_', ' ')} {local} not found", path)
+
+
+def _check_s3_endpoints(data: dict[str, Any], path: Path) -> None:
+    """An ``s3://`` root read through a custom endpoint (``*_fs_args.client_kwargs.endpoint_url``,
+    MinIO and the like) must answer too; :func:`~cryobench.data.remote.config_hosts` probes
+    only AWS's host."""
+    from urllib.parse import urlsplit
+
+    from cryobench.data.remote import require_reachable
+
+    for key in ("overlay_root", "static_root"):
+        url = data.get(key)
+        args = data.get(key.replace("root", "fs_args"))
+        if not (isinstance(url, str) and url.lower().startswith(("s3://", "s3a://"))
+                and isinstance(args, dict)):
+            continue
+        client = args.get("client_kwargs")
+        endpoint = args.get("endpoint_url") or (client.get("endpoint_url")
+                                                if isinstance(client, dict) else None)
+        if isinstance(endpoint, str) and endpoint:
+            ep = urlsplit(endpoint)
+            port = ep.port or (80 if ep.scheme == "http" else 443)
+            require_reachable([(ep.hostname or "", port)], f"the {key.replace('_', ' ')} {url}",
+                              path)
 
 
 def open_project(config_path: str | os.PathLike[str]) -> Project:
@@ -134,7 +208,11 @@ def open_project(config_path: str | os.PathLike[str]) -> Project:
         raise DataError("not a copick config: no 'overlay_root'", path)
     if "pickable_objects" not in data and config_type != "mlcroissant":
         raise DataError("not a copick config: no 'pickable_objects'", path)
+    defaults = _cryobench_block(data, path)
     check_config_reachable(data, path)
+    _check_s3_endpoints(data, path)
+    if config_type == "filesystem":
+        _check_local_roots(data, path)
     try:
         with warnings.catch_warnings(), quiet_logs():
             warnings.simplefilter("ignore")
@@ -147,9 +225,24 @@ def open_project(config_path: str | os.PathLike[str]) -> Project:
 
                 root = copick.from_string(json.dumps({"config_type": config_type, **data}))
     except Exception as exc:  # pydantic ValidationError, ValueError, fsspec errors
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"invalid copick config ({first})", path) from None
-    return Project(path, root, data.get("cryobench", {}) or {})
+        raise DataError(f"invalid copick config ({_first_problem(exc)})", path) from None
+    return Project(path, root, defaults)
+
+
+def _first_problem(exc: Exception) -> str:
+    """One line for an exception; for a pydantic ValidationError, its first error with the
+    location in the config (``pickable_objects.0.name: ...``)."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        try:
+            first = errors()[0]
+            loc = ".".join(str(x) for x in first.get("loc", ()))
+            msg = str(first.get("msg", "")).removeprefix("Value error, ")
+            return f"{loc}: {msg}" if loc else msg
+        except Exception:  # noqa: BLE001 - fall back to the text below
+            pass
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _particles_from_objects(objects: Iterable[Any], source: Path,
@@ -160,15 +253,17 @@ def _particles_from_objects(objects: Iterable[Any], source: Path,
     for obj in objects:
         if not obj.is_particle:
             continue
-        if obj.radius is None or obj.radius <= 0:
+        safe_component(obj.name, "pickable object name", source, error=DataError)
+        if obj.radius is None or not (math.isfinite(obj.radius) and obj.radius > 0):
             raise DataError(f"pickable object {obj.name!r} has no positive radius", source)
         weight = object_weight(obj, (raw or {}).get(obj.name), source)
         if weight is None:
             weight = czii[obj.name].weight if obj.name in czii else 1.0
         color = tuple(int(c) for c in (obj.color or (128, 128, 128, 255)))
         try:
-            out.append(ParticleType(obj.name, int(obj.label), float(obj.radius), weight, color))
-        except ValueError as exc:
+            label = obj.label if isinstance(obj.label, int) else int(obj.label)
+            out.append(ParticleType(obj.name, label, float(obj.radius), weight, color))
+        except (ValueError, TypeError, OverflowError) as exc:
             raise DataError(str(exc), source) from None
     return tuple(out)
 
@@ -388,6 +483,142 @@ def _tomogram_location(tomo: Any) -> str:
     return str(getattr(tomo, "overlay_path", tomo.tomo_type))
 
 
+# --------------------------------------------------------------------------------------------
+# Tomogram store checks (zarr reads a missing or unreadable chunk as zeros, silently)
+# --------------------------------------------------------------------------------------------
+
+_NUMERIC_KINDS = "iuf"
+"""numpy dtype kinds a tomogram may have (integers, unsigned integers, floats)."""
+
+
+def _open_level(group: Any, level: int, where: str) -> Any:
+    """Pyramid level ``level`` of an open zarr group, with one-line errors for a missing level,
+    unreadable metadata (``.zarray`` not JSON...), a non-3-D or a non-numeric array."""
+    key = str(int(level))
+    try:
+        levels = sorted(k for k in group.array_keys() if k.isdigit())
+    except Exception as exc:
+        raise DataError(f"cannot list the pyramid levels ({type(exc).__name__}: {exc})",
+                        where) from None
+    if key not in levels:
+        raise DataError(f"tomogram has no pyramid level {level} (levels: "
+                        f"{', '.join(levels) or 'none'})", where)
+    try:
+        arr = group[key]
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise DataError(f"cannot read the metadata of pyramid level {level} (.zarray: "
+                        f"{type(exc).__name__}{': ' + first if first else ''})",
+                        f"{where}/{key}") from None
+    if len(arr.shape) != 3:
+        raise DataError(f"pyramid level {level} is not 3-D (shape {arr.shape})", where)
+    if np.dtype(arr.dtype).kind not in _NUMERIC_KINDS:
+        raise DataError(f"pyramid level {level} has dtype {np.dtype(arr.dtype).str}; a tomogram "
+                        "must hold integers or floats", f"{where}/{key}")
+    return arr
+
+
+def _local_array_dir(arr: Any) -> Path | None:
+    """The directory of a zarr array on a local file system (None for remote stores)."""
+    store = arr.store
+    fs = getattr(store, "fs", None)
+    if fs is not None:
+        protocol = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+        if not {"file", "local"} & set(protocol):
+            return None
+    root = getattr(store, "path", None) or getattr(store, "dir_path", lambda: None)()
+    if root is None:
+        return None
+    return Path(str(root)) / arr.path
+
+
+def _chunk_separator(arr: Any) -> str:
+    """The separator of the chunk keys zarr will actually read: an ``FSStore`` with a
+    ``key_separator`` (copick's: ``/``) rewrites every key to it, whatever ``.zarray`` says."""
+    sep = getattr(arr.store, "key_separator", None)
+    return sep or getattr(arr, "_dimension_separator", None) or "."
+
+
+def _scan_chunks(directory: str, ndim: int) -> tuple[dict[str, list[str]],
+                                                    list[tuple[str, str]]]:
+    """Chunk-like entries under an array directory: keys written with ``/`` (nested folders
+    of numbers) and with ``.`` (``0.0.0`` files), and problems with the entries' kinds
+    (``(key, problem)``). Uses ``os.scandir`` (no stat for plain files)."""
+    found: dict[str, list[str]] = {"/": [], ".": []}
+    kinds: dict[str, str] = {}
+
+    def visit(path: str, prefix: str, depth: int) -> None:
+        with os.scandir(path) as it:
+            for entry in it:
+                name = entry.name
+                if name.startswith("."):
+                    continue
+                if depth == 0 and name.count(".") == ndim - 1 and \
+                        name.replace(".", "").isdigit() and ndim > 1:
+                    found["."].append(name)
+                    kinds[name] = _entry_kind(entry)
+                    continue
+                if not name.isdigit():
+                    continue
+                key = prefix + name
+                if depth == ndim - 1:
+                    found["/"].append(key)
+                    kinds[key] = _entry_kind(entry)
+                elif entry.is_dir(follow_symlinks=False):
+                    visit(entry.path, key + "/", depth + 1)
+
+    visit(directory, "", 0)
+    return found, [(k, v) for k, v in kinds.items() if v]
+
+
+def _entry_kind(entry: os.DirEntry) -> str:
+    """'' for a readable chunk file, else what is wrong with the entry."""
+    if entry.is_dir(follow_symlinks=False):
+        return "is a directory, not a chunk file"
+    if not entry.is_file():
+        return "is not a readable file (a dangling link?)"
+    if not os.access(entry.path, os.R_OK):
+        return "cannot be read (permissions)"
+    return ""
+
+
+def _check_level(arr: Any, level: int, where: str) -> None:
+    """Refuse a local zarr array that would silently read as zeros: no chunk at all, chunk
+    keys with the other separator, or a chunk that is a directory or cannot be read.
+
+    Missing chunks in an otherwise complete array are allowed (zarr stores a chunk that holds
+    only the fill value as no file); the integrity listings of generated data
+    (:mod:`cryobench.data.integrity`) catch a deleted chunk there.
+    """
+    import math
+
+    directory = _local_array_dir(arr)
+    if directory is None or not directory.is_dir():
+        return
+    ndim = len(arr.shape)
+    grid = [math.ceil(s / c) if c else 0 for s, c in zip(arr.shape, arr.chunks, strict=True)]
+    if math.prod(grid) == 0:
+        return
+    sep = _chunk_separator(arr)
+    other = "." if sep == "/" else "/"
+    found, problems = _scan_chunks(str(directory), ndim)
+    bad = sorted((k, v) for k, v in problems if k in set(found[sep]))
+    if bad:
+        rel, problem = bad[0]
+        more = f" ({len(bad)} such chunks)" if len(bad) > 1 else ""
+        raise DataError(f"chunk {rel} of pyramid level {level} {problem}{more}; it would read "
+                        "as zeros", f"{where}/{arr.path}")
+    if found[other]:
+        example = sorted(found[other])[0]
+        raise DataError(f"pyramid level {level} has chunk keys separated by {other!r} (e.g. "
+                        f"{example}) but is read with {sep!r}-separated keys: every such chunk "
+                        f"would read as zeros (rewrite the store with dimension_separator "
+                        f"{sep!r})", f"{where}/{arr.path}")
+    if not found[sep]:
+        raise DataError(f"pyramid level {level} has no chunk files (the {'x'.join(map(str, grid))}"
+                        " chunk grid is empty): it would read as zeros", f"{where}/{arr.path}")
+
+
 class RunHandle:
     """One run at one tomogram type and voxel spacing; satisfies :class:`cryobench.methods.RunLike`.
 
@@ -406,6 +637,7 @@ class RunHandle:
         self._vs = vs
         self._tomo = tomo
         self._group: Any = None
+        self._checked_levels: set[int] = set()
         self.name: str = str(run.name)
         self.voxel_spacing: float = float(vs.voxel_size)
         self.particles: tuple[ParticleType, ...] = project.particles
@@ -440,15 +672,10 @@ class RunHandle:
 
     def _array(self, level: int) -> Any:
         group = self._open_group()
-        key = str(int(level))
-        try:
-            arr = group[key]
-        except Exception:
-            raise DataError(f"tomogram has no pyramid level {level} (levels: "
-                            f"{', '.join(sorted(group.array_keys())) or 'none'})",
-                            self.location) from None
-        if len(arr.shape) != 3:
-            raise DataError(f"pyramid level {level} is not 3-D (shape {arr.shape})", self.location)
+        arr = _open_level(group, int(level), self.location)
+        if level not in self._checked_levels:
+            _check_level(arr, int(level), self.location)
+            self._checked_levels.add(level)
         return arr
 
     def level_shape(self, level: int = 0) -> tuple[int, int, int]:
@@ -637,6 +864,9 @@ class ProjectWriter:
         ``picks``: ``particle_type, x, y, z`` in Å (an ``experiment`` column is ignored); objects
         of the project without picks get an empty ground-truth file.
         """
+        safe_component(run_name, "run name", self.config_path, error=DataError)
+        check_voxel_spacing(voxel_spacing, self.config_path, f" (run {run_name!r})",
+                            error=DataError)
         run = self.root.new_run(run_name, exist_ok=True)
         if volume is not None:
             from copick.util.ome import volume_pyramid, write_ome_zarr_3d
@@ -651,6 +881,7 @@ class ProjectWriter:
     def add_picks(self, run_name: str, picks: pd.DataFrame | None,
                   user: str = GROUND_TRUTH_USER, session: str = GROUND_TRUTH_SESSION) -> None:
         """Write picks (Å) for every pickable particle object of the project."""
+        safe_component(run_name, "run name", self.config_path, error=DataError)
         run = self.root.new_run(run_name, exist_ok=True)
         names = [o.name for o in self.root.config.pickable_objects if o.is_particle]
         if picks is None:

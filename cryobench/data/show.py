@@ -247,9 +247,18 @@ def render_run(run: RunHandle, out: str | os.PathLike[str], *, z: int | None = N
     ``z`` / ``y`` default to the plane cutting the most ground-truth particles. Returns what was
     drawn (planes and counts). The file is written atomically.
     """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     out = Path(out)
+    fmt = out.suffix.lstrip(".").lower() or "png"
+    formats = FigureCanvasAgg.get_supported_filetypes()
+    if fmt not in formats:
+        raise ConfigError(f"cannot draw a {out.suffix!r} file; use one of "
+                          f"{', '.join('.' + f for f in sorted(formats))}", out)
+    if out.is_dir():
+        raise ConfigError("is a directory; give the output image file", out)
     fig, info = slice_figure(run, z=z, y=y, predictions=predictions, truth=truth, level=level,
                              dpi=dpi)
     with atomic_path(out, suffix=out.suffix or ".png") as tmp:
-        fig.savefig(tmp, dpi=dpi, format=(out.suffix.lstrip(".") or "png"))
+        fig.savefig(tmp, dpi=dpi, format=fmt)
     return info

@@ -26,10 +26,12 @@ into every run record.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import difflib
 import hashlib
 import json
+import math
 import os
 import re
 import warnings
@@ -52,6 +54,7 @@ from cryobench.data.project import (
 )
 from cryobench.data.synth import CONFIG_NAME, MANIFEST_NAME
 from cryobench.errors import ConfigError, DataError, DataUnavailableError
+from cryobench.io.names import safe_component
 from cryobench.particles import ParticleType
 
 __all__ = [
@@ -120,20 +123,79 @@ def _validate_definition(d: Any, source: str) -> dict[str, Any]:
         raise ConfigError(f"source.kind must be one of {', '.join(SOURCE_KINDS)}", source)
     if kind == "copick" and not isinstance(d["source"].get("config"), str):
         raise ConfigError("a copick source needs 'config' (the path of a copick config)", source)
+    safe_component(d["name"], "split name", source, error=ConfigError)
     for role in ROLES:
         runs = d[role]
         if not isinstance(runs, list) or not all(isinstance(r, str) for r in runs):
             raise ConfigError(f"{role!r} must be a list of run names", source)
+        for r in runs:
+            safe_component(r, f"run name in {role!r}", source, error=ConfigError)
     parts = _validate_parts(d, source)
+    for part, part_runs in parts.items():
+        for r in part_runs:
+            safe_component(r, f"run name in part {part!r}", source, error=ConfigError)
     listed = [r for role in ROLES for r in d[role]] + [r for v in parts.values() for r in v]
     if len(set(listed)) != len(listed):
         raise ConfigError("a run appears in more than one role", source)
     if not listed and "assign" not in d and not d.get("by_dataset"):
         raise ConfigError("split lists no runs and has no 'assign' rule", source)
-    for k, fold in enumerate(d.get("folds") or []):
+    _validate_values(d, source)
+    folds = d.get("folds") or []
+    if not isinstance(folds, list):
+        raise ConfigError("'folds' must be a list of {train, val, test} objects", source)
+    for k, fold in enumerate(folds):
         if not isinstance(fold, dict) or any(r not in fold for r in ROLES):
             raise ConfigError(f"fold {k} needs train, val and test lists", source)
+        for role in ROLES:
+            if not isinstance(fold[role], list) or not all(isinstance(r, str)
+                                                          for r in fold[role]):
+                raise ConfigError(f"fold {k}: {role!r} must be a list of run names", source)
+            for r in fold[role]:
+                safe_component(r, f"run name in fold {k} {role!r}", source, error=ConfigError)
     return d
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _validate_values(d: dict[str, Any], source: str) -> None:
+    """Types and ranges of the optional keys (so a bad file fails here, in one line)."""
+    if not isinstance(d.get("description", ""), str):
+        raise ConfigError("'description' must be text", source)
+    tomo_type = d.get("tomo_type")
+    if tomo_type is not None:
+        safe_component(tomo_type, "tomo_type", source, error=ConfigError)
+    vs = d.get("voxel_spacing")
+    if vs is not None and not (_is_number(vs) and 0 < vs < 1e6):
+        raise ConfigError(f"voxel_spacing must be a positive number of Å or null, not {vs!r}",
+                          source)
+    src = d["source"]
+    if src["kind"] == "synth":
+        if not isinstance(src.get("preset"), str):
+            raise ConfigError("source.preset must be the name of a phantom preset", source)
+        seed = src.get("seed", 0)
+        if not (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**32):
+            raise ConfigError(f"source.seed must be an integer in [0, 2**32), not {seed!r}",
+                              source)
+        snr = src.get("snr")
+        if snr is not None and not (_is_number(snr) and snr > 0):
+            raise ConfigError(f"source.snr must be a positive number or null, not {snr!r}",
+                              source)
+        opts = src.get("run_options") or {}
+        if not isinstance(opts, dict) or not all(isinstance(v, dict) for v in opts.values()):
+            raise ConfigError("source.run_options must map run names to objects", source)
+    elif not isinstance(src.get("env", ""), str) or not isinstance(src.get("importer", ""),
+                                                                   str):
+        raise ConfigError("source.env and source.importer must be text", source)
+    rule = d.get("assign")
+    if rule is not None:
+        if not isinstance(rule, dict):
+            raise ConfigError("'assign' must be an object", source)
+        fractions = [rule.get("val_fraction", 0.1), rule.get("test_fraction", 0.2)]
+        if not (all(_is_number(f) and 0 <= f <= 1 for f in fractions) and sum(fractions) <= 1):
+            raise ConfigError("assign.val_fraction and assign.test_fraction must be in [0, 1] "
+                              "with a sum of at most 1", source)
 
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -222,6 +284,37 @@ def data_fingerprint(project: Project, runs: Iterable[str], tomo_type: str | Non
         crop = tuple(slice(max(0, s // 2 - 8), max(0, s // 2 - 8) + 16) for s in rh.shape)
         h.update(np.ascontiguousarray(rh.tomogram(0, crop)).tobytes())  # type: ignore[arg-type]
     return h.hexdigest()
+
+
+def _cache_damage(root: Path, manifest: Any) -> str | None:
+    """Why a cached synthetic project cannot be trusted (its zarr arrays differ from the
+    listings recorded at generation), or None. Caches written before listings were recorded
+    pass here and get them after the fingerprint check (:func:`_record_integrity`)."""
+    from cryobench.data.integrity import check_integrity
+    from cryobench.data.synth import INTEGRITY_KEY
+
+    if not isinstance(manifest, dict):
+        return "its manifest is not a JSON object"
+    listings = manifest.get(INTEGRITY_KEY)
+    if listings is None:
+        return None
+    if not isinstance(listings, dict):
+        return "its manifest's integrity listings are malformed"
+    return check_integrity(root, listings)
+
+
+def _record_integrity(root: Path, manifest: dict[str, Any], manifest_path: Path) -> None:
+    """Add the arrays' listings to a cache manifest that has none (an older cache that just
+    passed the fingerprint check)."""
+    from cryobench.data.integrity import array_listings
+    from cryobench.data.synth import INTEGRITY_KEY
+    from cryobench.io.atomic import atomic_write_text
+
+    if INTEGRITY_KEY in manifest:
+        return
+    manifest = {**manifest, INTEGRITY_KEY: array_listings(root)}
+    with contextlib.suppress(OSError):  # a read-only cache is still usable
+        atomic_write_text(manifest_path, json.dumps(manifest, indent=2) + "\n")
 
 
 def _hash_role(name: str, salt: str) -> float:
@@ -445,12 +538,15 @@ class Split:
         if cfg.is_file() and manifest_path.is_file():
             try:
                 manifest = json.loads(manifest_path.read_text())
-                project = open_project(cfg)
-                fp = data_fingerprint(project, runs, self.tomo_type, self.voxel_spacing)
-                if fp == manifest.get("data_fingerprint"):
-                    return project, fp
-                reason = "its data fingerprint does not match"
-            except (DataError, ValueError, OSError) as exc:
+                reason = _cache_damage(root, manifest)
+                if reason is None:
+                    project = open_project(cfg)
+                    fp = data_fingerprint(project, runs, self.tomo_type, self.voxel_spacing)
+                    if fp == manifest.get("data_fingerprint"):
+                        _record_integrity(root, manifest, manifest_path)
+                        return project, fp
+                    reason = "its data fingerprint does not match"
+            except (DataError, ValueError, OSError, TypeError, AttributeError) as exc:
                 reason = f"it is unreadable ({exc})"
             warnings.warn(f"regenerating cached split {self.definition['name']!r} at {root}: "
                           f"{reason}", RuntimeWarning, stacklevel=3)

@@ -15,14 +15,17 @@ from typing import Any
 
 import numpy as np
 
+from cryobench.data.integrity import array_listings
 from cryobench.errors import ConfigError, DataError
 from cryobench.io.atomic import atomic_dir, atomic_write_text
+from cryobench.io.names import safe_component
 from cryobench.particles import CZII_PARTICLES, ParticleType
 
 __all__ = [
     "CONFIG_NAME",
     "MANIFEST_NAME",
     "SYNTH_TOMO_TYPE",
+    "INTEGRITY_KEY",
     "get_preset",
     "run_seed",
     "synth_run_names",
@@ -35,6 +38,11 @@ CONFIG_NAME = "copick.json"
 MANIFEST_NAME = "cryobench-data.json"
 """Manifest written beside the config: how the data was made and its data fingerprint."""
 SYNTH_TOMO_TYPE = "denoised"
+MAX_SEED = 2**32 - 1
+"""Largest seed of a synthetic project (the seeds NumPy, torch and Python all accept, as on the
+command line)."""
+INTEGRITY_KEY = "integrity"
+"""Manifest key of the zarr arrays' listings (:func:`cryobench.data.integrity.array_listings`)."""
 
 
 def _phantom() -> Any:
@@ -124,15 +132,22 @@ def write_synthetic_project(
 
     from cryobench.data.project import create_project
 
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not (
+            0 <= int(seed) <= MAX_SEED):
+        raise ConfigError(f"seed must be an integer in [0, {MAX_SEED}], not {seed!r}")
     spec = get_preset(preset)
     phantom = _phantom()
     run_options = dict(run_options or {})
     names = list(run_names)
     if not names:
         raise ConfigError("a synthetic project needs at least one run")
+    for name in names:
+        safe_component(name, "run name", error=ConfigError)
     if len(set(names)) != len(names):
         raise ConfigError("run names must be unique")
     out = Path(out_dir).expanduser().resolve()
+    if out.parent == out:
+        raise DataError("the output must be a new directory, not the file system root", out)
     if out.exists() and not out.is_dir():
         raise DataError("output exists and is not a directory", out)
     if out.is_dir() and any(out.iterdir()) and not overwrite:
@@ -180,5 +195,6 @@ def write_synthetic_project(
             atomic_write_text(tmp_cfg, json.dumps(cfg))
             manifest["data_fingerprint"] = fingerprint_fn(tmp_cfg)
             tmp_cfg.unlink()
+        manifest[INTEGRITY_KEY] = array_listings(tmp)
         atomic_write_text(tmp / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
     return out / CONFIG_NAME

@@ -14,11 +14,12 @@ import numpy as np
 import pandas as pd
 
 from cryobench.errors import InputError
+from cryobench.io.numbers import check_voxel_spacing, numeric_column
 from cryobench.io.picks import read_csv_table
 
 __all__ = ["BYU_AXES", "BYU_SUBMISSION_COLUMNS", "BYU_SOLUTION_COLUMNS", "validate_byu",
            "read_byu_csv", "picks_to_byu", "is_byu_table", "is_byu_labels",
-           "byu_solution_from_labels", "read_byu_solution"]
+           "byu_solution_from_labels", "read_byu_solution", "motor_absent"]
 
 BYU_AXES: tuple[str, ...] = ("Motor axis 0", "Motor axis 1", "Motor axis 2")
 BYU_SUBMISSION_COLUMNS: tuple[str, ...] = ("tomo_id", *BYU_AXES)
@@ -32,18 +33,7 @@ def is_byu_table(columns) -> bool:
 
 
 def _numeric(df: pd.DataFrame, col: str, source: str | None) -> np.ndarray:
-    values = pd.to_numeric(df[col], errors="coerce")
-    bad = values.isna().to_numpy() & df[col].notna().to_numpy()
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise InputError(f"column {col!r} has a non-numeric value {df[col].iloc[row]!r} "
-                         f"(data row {row + 1})", source)
-    arr = values.to_numpy(dtype=np.float64)
-    if not np.isfinite(arr).all():
-        row = int(np.flatnonzero(~np.isfinite(arr))[0])
-        raise InputError(f"column {col!r} has a NaN or infinite value (data row {row + 1})",
-                         source)
-    return arr
+    return numeric_column(df, col, source)
 
 
 def validate_byu(df: pd.DataFrame, source: str | os.PathLike[str] | None = None, *,
@@ -73,19 +63,40 @@ def validate_byu(df: pd.DataFrame, source: str | os.PathLike[str] | None = None,
         out[col] = _numeric(df, col, src)
     if solution:
         out["Voxel spacing"] = _numeric(df, "Voxel spacing", src)
-        if (out["Voxel spacing"] <= 0).any():
-            row = int(np.flatnonzero((out["Voxel spacing"] <= 0).to_numpy())[0])
-            raise InputError(f"'Voxel spacing' must be positive (data row {row + 1})", src)
+        for row, vs in enumerate(out["Voxel spacing"]):
+            check_voxel_spacing(vs, src, f" (data row {row + 1})")
+        no_motor = motor_absent(out[list(BYU_AXES)].to_numpy(np.float64), src)
         if "Has motor" in df.columns:
             has = _numeric(df, "Has motor", src)
             if not np.isin(has, (0, 1)).all():
                 row = int(np.flatnonzero(~np.isin(has, (0, 1)))[0])
                 raise InputError(f"'Has motor' must be 0 or 1 (data row {row + 1})", src)
+            clash = (has == 1) == no_motor
+            if clash.any():
+                row = int(np.flatnonzero(clash)[0])
+                raise InputError(f"'Has motor' is {int(has[row])} but the motor axes are "
+                                 f"{'-1 (no motor)' if no_motor[row] else 'a position'} "
+                                 f"(data row {row + 1})", src)
             out["Has motor"] = has.astype(np.int64)
         else:
-            no_motor = (out[list(BYU_AXES)] == -1).any(axis=1)
             out["Has motor"] = (~no_motor).astype(np.int64)
     return out
+
+
+def motor_absent(axes: np.ndarray, source: str | os.PathLike[str] | None) -> np.ndarray:
+    """Per row of ``(n, 3)`` motor axes (voxels): True for the "no motor" row ``-1, -1, -1``.
+
+    A ground-truth row must be all three ``-1`` or a position with every axis ``>= 0``; a row
+    mixing ``-1`` with a position, or another negative value, is an error.
+    """
+    absent = (axes == -1).all(axis=1)
+    bad = ~absent & (axes < 0).any(axis=1)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise InputError(f"motor axes {', '.join(f'{v:g}' for v in axes[row])} are neither a "
+                         f"position (all >= 0) nor -1, -1, -1 for no motor (data row {row + 1})",
+                         None if source is None else str(source))
+    return absent
 
 
 def read_byu_csv(path: str | os.PathLike[str], *, solution: bool = False) -> pd.DataFrame:

@@ -27,7 +27,7 @@ from cryobench.report import figures as F
 from cryobench.report.entry_page import Figure
 from cryobench.report.leaderboard import classes_of, split_markdown
 from cryobench.report.loading import load_records
-from cryobench.report.render import environment, short_name
+from cryobench.report.render import Markdown, environment, short_name
 from cryobench.report.summary import Entry, config_json, one_split, summarise
 from cryobench.runner.record import RunRecord
 
@@ -155,7 +155,7 @@ def build_context(results: Sequence[str | os.PathLike[str]], split: str | None =
         "notes": notes, "bad_files": bad, "n_records": len(chosen),
         "classes": classes_of(entries), "metric": entries[0].metric,
         "beta": entries[0].cube.beta, "n_flips": n_flips, "version": __version__,
-        "table_md": split_markdown(split, entries),
+        "table_md": Markdown(split_markdown(split, entries)),
     }
 
 

@@ -35,6 +35,7 @@ import pandas as pd
 
 from cryobench.errors import ConfigError, DataError
 from cryobench.methods.base import PickingMethod, RunContext, RunLike
+from cryobench.methods.config_checks import Rule, integer, number, power_of_two
 from cryobench.methods.slices.dataset import (
     SliceSample,
     build_slice_dataset,
@@ -102,6 +103,13 @@ class SliceConfigMixin:
         if bad:
             raise ConfigError(f"box_px sides must be positive numbers (class {bad[0]!r})")
         self.box_px = sides
+
+    def slice_rules(self) -> dict[str, Rule]:
+        """Ranges of the shared fields (each subclass checks them with its own)."""
+        return {"bin": power_of_two(64), "min_fraction": number(0, 1, lo_open=True),
+                "empty_ratio": number(0, 100), "train_stride": integer(1, 1000),
+                "infer_stride": integer(1, 1000), "link_fraction": number(0, 10, lo_open=True),
+                "max_gap": integer(0, 100), "default_threshold": number(0, 1)}
 
 
 class SliceDetector(PickingMethod):
