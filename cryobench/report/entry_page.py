@@ -7,6 +7,8 @@ a site's time goes.
 
 from __future__ import annotations
 
+import math
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +17,7 @@ from cryobench.report import figures as F
 from cryobench.report.entry_analysis import EntryAnalysis, analyse_entry
 from cryobench.report.truth import GroundTruth, SplitData
 
-__all__ = ["Figure", "EntryPage", "entry_page", "entry_pages", "seed_fbeta"]
+__all__ = ["Figure", "EntryPage", "entry_page", "entry_pages", "seed_fbeta", "fbeta_spread"]
 
 
 @dataclass
@@ -35,6 +37,8 @@ class Figure:
 class EntryPage:
     analysis: EntryAnalysis
     figures: list[Figure] = field(default_factory=list)
+    fbeta_sd: dict[str, float | None] = field(default_factory=dict)
+    """Each class's F-beta spread over the seeds (:func:`fbeta_spread`)."""
 
     def figure(self, kind: str) -> Figure | None:
         return next((f for f in self.figures if f.kind == kind), None)
@@ -48,13 +52,25 @@ def seed_fbeta(e: Any) -> dict[str, list[float]]:
     return {c: [float(x) for x in fb[:, k]] for k, c in enumerate(e.cube.classes)}
 
 
+def fbeta_spread(seed_values: Mapping[str, Sequence[float]]) -> dict[str, float | None]:
+    """Each class's sample standard deviation (``ddof=1``) over the seeds of its per-seed
+    F-beta (:func:`seed_fbeta`); None with fewer than two seeds or a non-finite value."""
+    out: dict[str, float | None] = {}
+    for c, vals in seed_values.items():
+        v = [float(x) for x in vals]
+        out[c] = (statistics.stdev(v) if len(v) > 1 and all(math.isfinite(x) for x in v)
+                  else None)
+    return out
+
+
 def entry_page(e: Any, solutions: Mapping[str, GroundTruth], data: SplitData | None,
                data_why: str = "", title: str | None = None) -> EntryPage:
     """The analysis and figures of entry ``e``."""
     a = analyse_entry(e, solutions, data, data_why)
     beta = e.cube.beta
+    per_seed = seed_fbeta(e)
     figs = [Figure(f"class-{e.id}.png",
-                   F.class_bars(e.per_class, seed_fbeta(e), beta,
+                   F.class_bars(e.per_class, per_seed, beta,
                                 title if title is not None else f"{e.method} on {e.split}"),
                    f"Precision, recall and F{beta:g} per class (mean over seeds); dots are "
                    "single seeds.", "class")]
@@ -77,7 +93,7 @@ def entry_page(e: Any, solutions: Mapping[str, GroundTruth], data: SplitData | N
             "pr"))
     if a.slice is not None:
         figs.append(Figure(f"slice-{e.id}.png", a.slice.png, a.slice.caption, "slice"))
-    return EntryPage(a, figs)
+    return EntryPage(a, figs, fbeta_spread(per_seed))
 
 
 def entry_pages(entries: Sequence[Any], solutions: Mapping[str, GroundTruth],

@@ -260,7 +260,8 @@ def _extras(ep: Any) -> dict[str, Any]:
     a = ep.analysis
     return {"diagnostics": None if a.diagnostics is None else a.diagnostics.to_dict(),
             "distance_curve": None if a.distance is None else a.distance.to_dict(),
-            "pr_seeds": a.pr_seeds, "example_slice": a.slice is not None, "notes": a.notes}
+            "pr_seeds": a.pr_seeds, "example_slice": a.slice is not None, "notes": a.notes,
+            "fbeta_sd": ep.fbeta_sd}
 
 
 def _safe(name: str) -> str:

@@ -98,6 +98,7 @@ def _entry_block(e: Entry, page, solutions, data) -> dict[str, Any]:
                 "method's own thresholds were tuned on validation runs.", "sweep"))
     return {"e": e, "a": a, "figures": [f for f in figs if f.kind != "slice"],
             "slice": page.figure("slice"), "notes": notes, "exp_rows": _exp_rows(e),
+            "fbeta_sd": page.fbeta_sd,
             "config_text": config_json(e.config),
             "seed_rows": list(zip(e.records, e.seed_scores, strict=True))}
 
