@@ -387,3 +387,118 @@ def test_single_entry_figures_are_not_squashed(tmp_path):
     for fig in (tmp_path / "site" / "figures").glob("class-*.png"):
         w, _ = Image.open(fig).size
         assert w <= 720  # shown unscaled beside another figure
+
+
+def test_per_class_table_mean_and_spread_over_all_seeds_by_hand(scored, tmp_path):
+    """Each class row: F-beta mean ± sample SD over the 3 seeds, precision, recall and mean
+    TP/FP/FN per seed, all worked from the records' own counts."""
+    import statistics
+
+    from cryobench.metrics.counts import fbeta
+    from cryobench.runner.record import RunRecord
+
+    res, sols = scored
+    site = tmp_path / "site"
+    build_site([res], site, n_flips=20, solutions=sols, use_data=False)
+    page = _page(site, "unet3d")
+    rows = _table(page, "per-class")
+    assert rows[0][:5] == ["class", "weight", "precision", "recall",
+                           'F4 <span class="w">mean ± SD over seeds</span>']
+    assert rows[0][-3:] == ["TP", "FP", "FN"]
+    recs = [RunRecord.load(p) for p in sorted(res.rglob("record.json")) if "/unet3d/" in str(p)]
+    assert len(recs) == 3
+    by_class = {r[0]: r for r in rows[1:]}
+    for cls in ("ribosome", "virus-like-particle"):
+        sums = [[sum(getattr(c, k) for c in r.counts if c.particle_type == cls)
+                 for k in ("tp", "fp", "fn")] for r in recs]
+        per_seed = [fbeta(*s, 4.0, "czii") for s in sums]
+        fb = [float(x[2]) for x in per_seed]
+        row = by_class[cls]
+        assert row[4] == (f"<b>{statistics.mean(fb):.3f}</b> "
+                          f'<span class="sd">± {statistics.stdev(fb):.3f}</span>')
+        assert row[2] == f"{statistics.mean(float(x[0]) for x in per_seed):.3f}"
+        assert row[3] == f"{statistics.mean(float(x[1]) for x in per_seed):.3f}"
+        assert row[-3:] == [f"{statistics.mean(s[k] for s in sums):.1f}" for k in range(3)]
+    data = json.loads((site / "data" / "leaderboard.json").read_text())
+    (e,) = [e for e in data["entries"] if e["method"] == "unet3d"]
+    assert e["fbeta_sd"]["ribosome"] == pytest.approx(float(
+        re.search(r"± ([0-9.]+)", by_class["ribosome"][4]).group(1)), abs=5e-4)
+
+
+def test_one_seed_makes_up_no_spread(tmp_path):
+    write_fake_results(tmp_path / "r", methods=[("unet3d", 0.7)], seeds=[0])
+    build_site([tmp_path / "r"], tmp_path / "site", n_flips=0)
+    page = _page(tmp_path / "site", "unet3d")
+    rows = _table(page, "per-class")
+    assert rows[0][4] == "F4" and len(rows) == 7
+    assert not any("±" in r[4] for r in rows[1:])
+    assert "one seed: no seed-to-seed spread" in page
+
+
+def test_every_figure_a_page_references_exists_and_names_are_unique(scored, tmp_path):
+    res, sols = scored
+    site = tmp_path / "site"
+    build_site([res], site, n_flips=20, solutions=sols, use_data=False)
+    seen: dict[str, str] = {}
+    for page in (site / "methods").glob("*.html"):
+        text = page.read_text()
+        srcs = re.findall(r'<img src="\.\./figures/([^"]+)"', text)
+        kinds = {s.split("-", 1)[0] for s in srcs}
+        assert {"class", "distance", "pr"} <= kinds, (page.name, srcs)
+        for s in srcs:
+            assert (site / "figures" / s).is_file(), s
+            assert seen.setdefault(s, page.name) == page.name  # no figure shared by two pages
+            assert s.split("-", 1)[1].removesuffix(".png") == page.stem  # named after the page
+
+
+def test_hostile_record_text_is_escaped_on_method_pages(tmp_path):
+    """Config text, method name and split name from a record never reach a page as markup."""
+    from cryobench.report.split_report import write_report
+    from cryobench.testing.predictions import (
+        fabricate_solution,
+        write_scored_results,
+        write_solution,
+    )
+
+    evil = "<script>alert(1)</script>"
+    res, sols = tmp_path / "r", tmp_path / "s"
+    sol = fabricate_solution(["TS_1", "TS_2"], per_class=4)
+    write_scored_results(res, sol, [(f"m{evil}|x", 0.8)], seeds=(0, 1),
+                         config={"note": f"{evil}<img src=x onerror=alert(2)>|"})
+    write_solution(sols, "czii-synth", sol)
+    build_site([res], tmp_path / "site", n_flips=10, solutions=sols, use_data=False)
+    pages = list((tmp_path / "site").rglob("*.html"))
+    assert len(pages) == 2
+    for p in pages:
+        text = p.read_text()
+        assert "<script>" not in text and "<img src=x" not in text
+    method_page = next(p for p in pages if p.parent.name == "methods")
+    assert "&lt;script&gt;" in method_page.read_text()
+    assert '<table class="per-class">' in method_page.read_text()
+    md = tmp_path / "report.md"
+    write_report([res], md, n_flips=10, solutions=sols, use_data=False)
+    text = md.read_text()
+    assert "<script>" not in text and "&lt;script&gt;" in text
+    assert "| ribosome |" in text  # the class table is still a table
+
+
+def test_a_split_missing_from_the_solutions_degrades_to_a_note(scored, tmp_path):
+    """Solutions for the CZII split only, plus a malformed record: the BYU page is built with
+    its counts and says why the curves are missing, the CZII pages keep theirs, the malformed
+    record is listed and skipped."""
+    res, sols = scored
+    (sols / "byu-synth.csv").unlink()
+    for side in sols.glob("byu-synth*"):
+        side.unlink()
+    bad = res / "czii-synth" / "broken" / "x" / "seed-0" / "record.json"
+    bad.parent.mkdir(parents=True)
+    bad.write_text('{"schema_version": 1, "method": ')
+    site = tmp_path / "site"
+    out = build_site([res], site, n_flips=20, solutions=sols, use_data=False)
+    assert any(p.name == "record.json" and "broken" in str(p) for p, _ in out.bad_files)
+    page = _page(site, "cnn_regressor")
+    assert "no distance or precision-recall curves" in page
+    assert "no ground truth of split 'byu-synth' at hand" in page
+    assert '<table class="per-class">' in page and '<table class="distance">' not in page
+    assert '<table class="distance">' in _page(site, "unet3d")
+    assert "broken" in (site / "index.html").read_text()

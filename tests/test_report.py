@@ -284,6 +284,10 @@ def test_report_with_data_draws_curves_and_a_slice(tmp_path, tiny_split):
     assert any("slice-" in link for link in links)
     assert all((tmp_path / link).is_file() for link in links)
     assert "| **weighted score** |" in md.read_text()
+    # the per-class table: F-beta mean ± SD over the 2 seeds, in both
+    assert "mean ± SD over seeds" in html and '<span class="sd">± ' in html
+    rows = [r for r in md.read_text().splitlines() if r.startswith("| ribosome |")]
+    assert rows and re.search(r"\| [0-9.]+ ± [0-9.]+ \|", rows[0]), rows
 
 
 def test_report_names_what_it_leaves_out_without_data(tmp_path):
