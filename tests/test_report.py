@@ -352,6 +352,37 @@ def test_distance_curve_worked_by_hand():
     assert dc.official == 0.5 and dc.unit == "radius"
 
 
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(0, 30), matching=st.sampled_from(
+    ["kaggle", "one-to-one"]), on_edge=st.booleans())
+def test_distance_curve_equals_the_score_at_every_distance(seed, n, matching, on_edge):
+    """Each point is what the registry gives with only the distance replaced, also for picks
+    lying exactly on a threshold (m x radius along one axis)."""
+    from cryobench.metrics.params import MetricParams
+    from cryobench.metrics.registry import get_metric
+    from cryobench.particles import CZII_PARTICLES
+    from cryobench.report.curves import MULTIPLIERS, distance_curve
+
+    rng = np.random.default_rng(seed)
+    refs = _refs()
+    picks = refs.sample(n=n, replace=True, random_state=seed).reset_index(drop=True)
+    if on_edge:
+        radius = picks["particle_type"].map({p.name: p.radius for p in CZII_PARTICLES})
+        radius = radius.astype(np.float64).to_numpy()
+        picks["x"] += radius * rng.choice(MULTIPLIERS, n)
+    else:
+        picks[["x", "y", "z"]] += rng.normal(0, 60, (n, 3))
+    rec = _rec(matching=matching)
+    dc = distance_curve(rec, picks, _truth(refs))
+    base = MetricParams.from_record(rec.params)
+    for k, m in enumerate(MULTIPLIERS):
+        ev = get_metric("czii").evaluate(picks, refs, base.replace(distance_multiplier=m),
+                                         diagnostics=False)
+        assert dc.score[k] == ev.score
+        for c, v in dc.fbeta.items():
+            assert v[k] == ev.result.per_class[c].fbeta
+
+
 def test_distance_curve_byu_scales_the_match_distance():
     from cryobench.report.curves import distance_curve
     from cryobench.report.truth import GroundTruth

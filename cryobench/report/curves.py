@@ -2,8 +2,10 @@
 
 * :func:`distance_curve`: F-beta per class and the weighted score as the match distance
   changes (CZII: ``0.1 ... 1.0 x radius``; BYU: ``0.1 ... 1.0 x`` the record's distance),
-  each point a full score through :meth:`cryobench.metrics.registry.Metric.evaluate` with the
-  record's own parameters and only the distance replaced;
+  each point the score :meth:`cryobench.metrics.registry.Metric.evaluate` gives with the
+  record's own parameters and only the distance replaced (CZII: one validation and pair search
+  for all distances, each scored by the metric core's ``score_pairs``; a test checks it equals
+  ``evaluate`` at every distance);
 * :func:`pr_curves`: precision and recall per class at every pick-score level (keeping the picks
   scoring at least that level), from the counting core's threshold counts
   (:func:`~cryobench.metrics.counts.czii_threshold_curve` under the Kaggle rule,
@@ -86,7 +88,12 @@ def distance_curve(rec: RunRecord, picks: pd.DataFrame, truth: Any,
     sub = submission_of(metric, picks, truth)
     per_class: dict[str, list[float]] = {}
     scores = []
-    for m in multipliers:
+    if rec.metric == "czii" and len(multipliers):
+        for report in _czii_at_distances(sub, truth.table, base, multipliers):
+            scores.append(float(report.score))
+            for c, st in report.per_class.items():
+                per_class.setdefault(c, []).append(float(st.fbeta))
+    for m in (multipliers if rec.metric != "czii" else ()):
         p = (base.replace(distance_multiplier=float(m)) if rec.metric == "czii"
              else base.replace(distance_angstrom=float(m) * base.distance_angstrom))
         ev = metric.evaluate(sub, truth.table, p, per_experiment=False, diagnostics=False)
@@ -101,6 +108,42 @@ def distance_curve(rec: RunRecord, picks: pd.DataFrame, truth: Any,
     return DistanceCurve(np.asarray(multipliers, dtype=np.float64),
                          {c: np.asarray(v) for c, v in per_class.items()},
                          np.asarray(scores), float(official), unit)
+
+
+def _czii_at_distances(submission: pd.DataFrame, solution: pd.DataFrame, base: MetricParams,
+                       multipliers: tuple[float, ...]) -> list[Any]:
+    """The CZII report at each distance multiplier, as
+    :meth:`~cryobench.metrics.registry.Metric.evaluate` gives it with only
+    ``distance_multiplier`` replaced, from one validation and one pair search (at the largest
+    multiplier; each smaller one keeps the pairs passing the pair search's own exact test
+    ``d2 <= r * r`` with its thresholds, so every count is the same, bit for bit)."""
+    import dataclasses
+
+    from cryobench.metrics._matching import pairs_within
+    from cryobench.metrics.czii import (
+        check_score_params,
+        prepare,
+        resolve_radii_weights,
+        score_pairs,
+    )
+
+    beta = base.beta_for("czii")
+    for m in multipliers:
+        check_score_params(base.matching, beta, float(m))
+    radii, weights = resolve_radii_weights(base.radii, base.weights)
+    prep = prepare(submission, solution, radii, float(max(multipliers)))
+    ri, ci, d2 = pairs_within(prep.ref_xyz, prep.ref_group, prep.cand_xyz, prep.cand_group,
+                              prep.group_radius)
+    out = []
+    for m in multipliers:
+        class_radius = np.array([float(radii[c]) * float(m) for c in prep.classes])
+        at = dataclasses.replace(prep, class_radius=class_radius)
+        r = at.group_radius
+        keep = np.flatnonzero(d2 <= (r * r)[prep.ref_group[ri]])
+        out.append(score_pairs(at, ri[keep], ci[keep], d2[keep], radii=radii, weights=weights,
+                               beta=beta, distance_multiplier=float(m),
+                               matching=base.matching, per_experiment=False))
+    return out
 
 
 def _motor(rec: RunRecord) -> str:
