@@ -502,3 +502,24 @@ def test_a_split_missing_from_the_solutions_degrades_to_a_note(scored, tmp_path)
     assert '<table class="per-class">' in page and '<table class="distance">' not in page
     assert '<table class="distance">' in _page(site, "unet3d")
     assert "broken" in (site / "index.html").read_text()
+
+
+def test_an_analysis_that_fails_leaves_the_page_with_its_counts(scored, tmp_path, monkeypatch):
+    """An unexpected error while analysing one entry's predictions is named on its page; the
+    site, the per-class table and the records' diagnostics are still there."""
+    import cryobench.report.curves as curves
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("boom <b>")
+
+    monkeypatch.setattr(curves, "distance_curve", boom)
+    monkeypatch.setattr("cryobench.report.entry_analysis.distance_curve", boom)
+    res, sols = scored
+    site = tmp_path / "site"
+    build_site([res], site, n_flips=20, solutions=sols, use_data=False)
+    raw = next((site / "methods").glob("*--unet3d--*.html")).read_text()
+    assert "boom &lt;b&gt;" in raw and "boom <b>" not in raw
+    page = _page(site, "unet3d")
+    assert "no curves or example slice: analysing its predictions failed (RuntimeError" in page
+    assert len(_table(page, "per-class")) == 7
+    assert "mean over 2 of 3 seeds" in page  # seed 2's record has no diagnostics

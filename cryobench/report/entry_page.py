@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cryobench.report import figures as F
-from cryobench.report.entry_analysis import EntryAnalysis, analyse_entry
+from cryobench.report.diagnostics_table import diagnostics_table
+from cryobench.report.entry_analysis import EntryAnalysis, SeedAnalysis, analyse_entry
 from cryobench.report.truth import GroundTruth, SplitData
 
 __all__ = ["Figure", "EntryPage", "entry_page", "entry_pages", "seed_fbeta", "fbeta_spread"]
@@ -66,7 +67,16 @@ def fbeta_spread(seed_values: Mapping[str, Sequence[float]]) -> dict[str, float 
 def entry_page(e: Any, solutions: Mapping[str, GroundTruth], data: SplitData | None,
                data_why: str = "", title: str | None = None) -> EntryPage:
     """The analysis and figures of entry ``e``."""
-    a = analyse_entry(e, solutions, data, data_why)
+    try:
+        a = analyse_entry(e, solutions, data, data_why)
+    except Exception as exc:  # noqa: BLE001 - one entry's odd predictions never stop a site
+        why = f"analysing its predictions failed ({type(exc).__name__}: {exc})"
+        blocks = {r.seed: r.diagnostics for r in e.records if r.diagnostics}
+        diag = diagnostics_table(e.seeds, blocks, {s: "its record has no diagnostics"
+                                                   for s in e.seeds if s not in blocks}) \
+            if e.metric == "czii" else None
+        a = EntryAnalysis([SeedAnalysis(r.seed, why=why) for r in e.records], diag, None, None,
+                          [f"no curves or example slice: {why}"])
     beta = e.cube.beta
     per_seed = seed_fbeta(e)
     figs = [Figure(f"class-{e.id}.png",
