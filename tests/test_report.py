@@ -535,3 +535,25 @@ def test_entry_diagnostics_are_a_table_not_a_key_dump(tmp_path):
     blocks = [r.diagnostics for r in e.records if r.diagnostics]
     assert d.total.values["n_candidates"] == np.mean([b["n_candidates"] for b in blocks])
     assert e.to_dict()["diagnostics"]["over"] == "mean over 2 of 3 seeds"
+
+
+def test_report_with_a_solutions_folder_lacking_the_split(tmp_path):
+    """--solutions of another split: the report is written, with the per-class table, and says
+    the curves need ground truth of this split; the other split's solution fills nothing in."""
+    from cryobench.testing.predictions import (
+        fabricate_solution,
+        write_scored_results,
+        write_solution,
+    )
+
+    sol = fabricate_solution(["TS_1", "TS_2"], per_class=5)
+    write_scored_results(tmp_path / "res", sol, [("unet3d", 0.8)], seeds=(0, 1))
+    write_solution(tmp_path / "sols", "byu-synth",
+                   fabricate_solution(["t1", "t2"], metric="byu"), metric="byu")
+    out = tmp_path / "r.html"
+    res = write_report([tmp_path / "res"], out, n_flips=10, use_data=False,
+                       solutions=tmp_path / "sols")
+    html = out.read_text()
+    assert any("no ground truth of split 'czii-synth' at hand" in n for n in res.notes), res.notes
+    assert '<table class="per-class">' in html and '<table class="distance">' not in html
+    assert "Precision against recall per class" not in html
