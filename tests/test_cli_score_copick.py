@@ -122,3 +122,26 @@ def test_a_motor_project_is_scored_with_the_byu_rule(tmp_path):
     out = json.loads(result.output)
     assert out["metric"] == "byu"
     assert out["per_class"]["flagellar-motor"]["tp"] == 3  # within 1000 Å in every run
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "1e300"])
+def test_stored_picks_with_bad_coordinates_are_one_line(tiny_project, value):
+    truth = tiny_project.read_picks()
+    run = tiny_project.runs[0]
+    picks = truth[truth["experiment"] == run].copy()
+    picks["score"] = 1.0
+    tiny_project.write_picks(run, picks, user="cryobench", session="hostile")
+    files = sorted(tiny_project.config_path.parent.rglob("cryobench_hostile_*.json"))
+    try:
+        target = next(f for f in files if json.loads(f.read_text())["points"])
+        data = json.loads(target.read_text())
+        data["points"][0]["location"]["y"] = "__BAD__"
+        target.write_text(json.dumps(data).replace('"__BAD__"', value))
+        result = _score("--copick", str(tiny_project.config_path), "--session", "hostile")
+        assert result.exit_code == 2, result.output
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"error: {target}"), lines
+        assert "finite number" in lines[0]
+    finally:
+        for f in files:
+            f.unlink()

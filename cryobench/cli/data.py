@@ -53,32 +53,39 @@ def _print_summary(summary) -> None:
 
 
 @data.command("import-czii")
-@click.argument("train_dir", type=click.Path())
+@click.argument("kaggle_dir", metavar="KAGGLE_DIR", type=click.Path())
 @click.option("--out", "out", required=True, type=click.Path(),
               help="Output directory (new or empty).")
-def import_czii_cmd(train_dir: str, out: str) -> None:
-    """Import the Kaggle CZII TRAIN_DIR (static/ + overlay/) as a copick project.
+def import_czii_cmd(kaggle_dir: str, out: str) -> None:
+    """Import the Kaggle CZII training data as a copick project.
 
-    Tomograms stay in TRAIN_DIR/static (read-only static root); picks are copied as
-    curation_0_<object>.json into OUT/overlay.
+    KAGGLE_DIR is the competition folder or its train/ folder (the one holding static/ and
+    overlay/). Tomograms stay in train/static (a read-only static root); picks are copied as
+    curation_0_<object>.json into OUT/overlay. Kaggle's test/ has no picks: predict on it with
+    `cryobench predict`.
     """
     from cryobench.data.importers import import_czii
 
-    _print_summary(import_czii(train_dir, out))
+    _print_summary(import_czii(kaggle_dir, out))
 
 
 @data.command("import-byu")
-@click.argument("train_dir", type=click.Path())
+@click.argument("kaggle_dir", metavar="KAGGLE_DIR", type=click.Path())
 @click.option("--out", "out", required=True, type=click.Path(),
               help="Output directory (new or empty).")
 @click.option("--labels", type=click.Path(), default=None,
-              help="train_labels.csv [default: beside TRAIN_DIR's train/].")
+              help="train_labels.csv [default: KAGGLE_DIR/train_labels.csv].")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def import_byu_cmd(train_dir: str, out: str, labels: str | None, quiet: bool) -> None:
-    """Import the Kaggle BYU data (train/<tomo_id>/slice_NNNN.jpg + train_labels.csv)."""
+def import_byu_cmd(kaggle_dir: str, out: str, labels: str | None, quiet: bool) -> None:
+    """Import the Kaggle BYU training data as a copick project.
+
+    KAGGLE_DIR is the competition folder (train/<tomo_id>/slice_NNNN.jpg and
+    train_labels.csv) or its train/ folder (the labels then beside it). Kaggle's test/ has
+    no labels: predict on it with `cryobench predict`.
+    """
     from cryobench.data.importers import import_byu
 
-    _print_summary(import_byu(train_dir, out, labels=labels, progress=not quiet))
+    _print_summary(import_byu(kaggle_dir, out, labels=labels, progress=not quiet))
 
 
 def _source_label(src: dict) -> str:

@@ -27,7 +27,7 @@ from cryobench.errors import DataError, InputError
 from cryobench.io.atomic import atomic_write_text
 from cryobench.io.jsonfile import read_json
 from cryobench.io.names import safe_component
-from cryobench.io.numbers import check_voxel_spacing
+from cryobench.io.numbers import MAX_COORDINATE, check_voxel_spacing
 from cryobench.io.picks import PICKS_COLUMNS, validate_picks, write_picks_csv
 from cryobench.particles import CZII_PARTICLES, ParticleType
 
@@ -757,12 +757,21 @@ def _read_run_picks(project: Project, run: Any, user: str, session: str | None,
                             _picks_file_path(cp)) from None
         if len(xyz) == 0:
             continue
+        bad = ~np.isfinite(xyz).all(axis=1) | (np.abs(xyz) > MAX_COORDINATE).any(axis=1)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise DataError(f"point {i} has location {tuple(xyz[i].tolist())}: every coordinate "
+                            f"must be a finite number of at most {MAX_COORDINATE:g} Å "
+                            f"({int(bad.sum())} such point(s))", _picks_file_path(cp))
         df = pd.DataFrame({"experiment": pd.Series([run.name] * len(xyz), dtype=object),
                            "particle_type": pd.Series([cp.pickable_object_name] * len(xyz),
                                                       dtype=object),
                            "x": xyz[:, 0], "y": xyz[:, 1], "z": xyz[:, 2]})
         if with_score:
             df["score"] = np.asarray(scores, dtype=np.float64)
+            if not np.isfinite(df["score"]).all():
+                raise DataError("a point has a score that is not a finite number",
+                                _picks_file_path(cp))
         frames.append(df)
     if not frames:
         return _empty_picks(with_score)

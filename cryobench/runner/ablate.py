@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cryobench.errors import ConfigError, InputError, ResultsError
+from cryobench.errors import ConfigError, CryobenchError, InputError, ResultsError
 from cryobench.runner.executors import Cell, CellFailure, CellResult, Executor, commit, run_cell
 from cryobench.runner.manifest import check_ablation_name, manifest_path, write_manifest_data
 
@@ -207,6 +207,9 @@ def load_spec(path: str | os.PathLike[str]) -> AblationSpec:
     labels = data.get("labels", {})
     if not isinstance(labels, dict) or not all(isinstance(v, dict) for v in labels.values()):
         raise InputError("[labels] must hold one table per varied key", p)
+    for key in ("name", "method", "split", "budget", "title", "description", "device"):
+        if key in data and not isinstance(data[key], str):
+            raise InputError(f"{key} must be a string", p)
     seeds = data.get("seeds", [0, 1, 2])
     if not isinstance(seeds, list) or not all(isinstance(s, int) for s in seeds):
         raise InputError("seeds must be a list of integers", p)
@@ -225,10 +228,11 @@ def spec_from_options(method: str, split: str, vary: Sequence[str], seeds: str =
                       name: str | None = None) -> AblationSpec:
     """A spec from ``cryobench ablate --method M --split S --vary k=a,b ...`` options."""
     if not vary:
-        raise ConfigError("give at least one --vary key=value1,value2 (or a spec file)")
+        raise ConfigError("give at least one key=value1,value2 (or a spec file)", "--vary")
     v = parse_vary(vary)
     auto = f"{method}-" + "-".join(re.sub(r"[^A-Za-z0-9]+", "-", k) for k in v)
-    return AblationSpec(name=check_ablation_name(name or auto), method=method, split=split,
+    return AblationSpec(name=check_ablation_name(name or auto, "--name" if name else None),
+                        method=method, split=split,
                         vary=dict(v), seeds=parse_seeds(seeds), budget=budget,
                         fixed=dict(fixed or {}), title=name or f"{method}: " + ", ".join(v))
 
@@ -290,8 +294,18 @@ def make_plan(spec: AblationSpec, device: str | None = None) -> Plan:
 
     Raises:
         ConfigError: unknown method, unknown varied/fixed key, a value of the wrong type, an
-            unknown split, or a base cell that is not in the grid.
+            unknown split, or a base cell that is not in the grid (naming the spec file when
+            the spec came from one).
     """
+    try:
+        return _make_plan(spec, device)
+    except CryobenchError as exc:
+        if exc.path is None and spec.source is not None:
+            exc.path = str(spec.source)
+        raise
+
+
+def _make_plan(spec: AblationSpec, device: str | None) -> Plan:
     from cryobench.methods.config import validate_overrides
     from cryobench.runner import record as _record
     from cryobench.runner.run import default_budget, resolve_device
