@@ -181,7 +181,8 @@ def test_score_survives_any_csv(profile, role):
             bad.write_text(text, encoding="utf-8", errors="surrogatepass")
             sub, sol = (bad, SOL) if role == "submission" else (SUB, bad)
             check_cli(["score", str(sub), "--solution", str(sol), *flags], work=work,
-                      out=None, inputs=[bad, SUB, SOL])
+                      out=None, inputs=[bad, SUB, SOL],
+                      allowed=lambda line: any(f in line for f in flags if f.startswith("--")))
     prop()
 
 
