@@ -8,6 +8,8 @@ import io
 import json
 import re
 
+import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -214,3 +216,310 @@ def test_page_names_are_unique_whatever_the_split_name(tmp_path):
     assert len(pages) == len(set(pages)) == 2
     figs = list((tmp_path / "site" / "figures").glob("board-*.png"))
     assert len(figs) == 2
+
+
+# ----- method pages: diagnostics, curves, example slice ----------------------------------------
+def _offset_picks(solution, skill, seed):
+    """Every reference picked once, 0.75 x its radius away (F-beta 0 up to 0.7 x radius, 1
+    from 0.8 x on)."""
+    from cryobench.particles import CZII_PARTICLES
+
+    r = solution["particle_type"].map({p.name: p.radius for p in CZII_PARTICLES})
+    return solution.assign(x=solution["x"] + 0.75 * r, score=0.5 + 0.1 * seed)
+
+
+def _page(site, method: str) -> str:
+    (page,) = (site / "methods").glob(f"*--{method}--*.html")
+    return html.unescape(page.read_text())
+
+
+def _table(page: str, cls: str) -> list[list[str]]:
+    body = re.search(rf'<table class="{cls}">(.*?)</table>', page, re.S).group(1)
+    return [re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, re.S)
+            for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)]
+
+
+@pytest.fixture
+def scored(tmp_path):
+    """Fabricated records scored from their predictions, with a solutions folder: unet3d with
+    3 seeds (seed 2's record without diagnostics), deepfindet with seed 1's predictions gone,
+    'offset' (the hand-made case), and a BYU entry."""
+    from cryobench.testing.predictions import (
+        fabricate_solution,
+        write_scored_results,
+        write_solution,
+    )
+
+    res, sols = tmp_path / "results", tmp_path / "solutions"
+    sol = fabricate_solution(["TS_1", "TS_2", "TS_3"], per_class=8)
+    write_scored_results(res, sol, [("unet3d", 0.85)], seeds=(0, 1))
+    write_scored_results(res, sol, [("unet3d", 0.85)], seeds=(2,), diagnostics=False)
+    paths = write_scored_results(res, sol, [("deepfindet", 0.6)])
+    (paths[1].parent / "predictions.csv").unlink()
+    write_scored_results(res, sol, [("offset", 1.0)], seeds=(0, 1), picks_fn=_offset_picks)
+    write_solution(sols, "czii-synth", sol)
+    bsol = fabricate_solution([f"tomo_{i}" for i in range(10)], metric="byu")
+    write_scored_results(res, bsol, [("cnn_regressor", 0.7)], split="byu-synth", metric="byu")
+    write_solution(sols, "byu-synth", bsol, metric="byu")
+    return res, sols
+
+
+def test_method_pages_show_diagnostics_curves_and_say_what_is_missing(scored, tmp_path):
+    from cryobench.runner.record import RunRecord
+
+    res, sols = scored
+    site = tmp_path / "site"
+    build_site([res], site, n_flips=20, solutions=sols, use_data=False)
+    page = _page(site, "unet3d")
+    # diagnostics per class: a table, the mean over ALL three seeds (seed 2 computed)
+    rows = _table(page, "diagnostics")
+    assert rows[0] == ["class", "candidates", "matched", "duplicates", "unmatched",
+                       "duplicate rate", "unmatched rate"]
+    assert [r[0] for r in rows[1:]] == ["apo-ferritin", "beta-amylase", "beta-galactosidase",
+                                        "ribosome", "thyroglobulin", "virus-like-particle",
+                                        "<b>all classes</b>"]
+    recs = sorted((RunRecord.load(p) for p in res.rglob("record.json")
+                   if "/unet3d/" in str(p)), key=lambda r: r.seed)
+    from cryobench.metrics.params import MetricParams
+    from cryobench.metrics.registry import get_metric
+    from cryobench.report.verification import load_solutions
+
+    table = load_solutions(sols)[0]["czii-synth"].table
+    blocks = [r.diagnostics or get_metric("czii").evaluate(
+        pd.read_csv(r.predictions_path), table,
+        MetricParams.from_record(r.params)).diagnostics.to_dict() for r in recs]
+    want = np.mean([b["per_class"]["ribosome"]["n_candidates"] for b in blocks])
+    assert rows[4][1] == f"{want:.1f}"
+    assert "mean over 3 seeds" in page and "computed from the predictions of seed(s) 2" in page
+    # distance curve: a figure and a table, mean over the three seeds
+    assert (site / "figures").glob("distance-*unet3d*.png")
+    assert len(_table(page, "distance")) == 1 + 6 + 1
+    assert "Precision-recall over pick scores" in page
+    # deepfindet: seed 1 has no predictions: its curves are over 2 of 3 seeds, and it says so
+    page = _page(site, "deepfindet")
+    assert "mean over 2 of 3 seeds" in page
+    assert "curves over 2 of 3 seeds (seed 1: predictions.csv not found" in page
+    assert "No example slice: data not used (--no-data)." in page
+    # the JSON has the same
+    data = json.loads((site / "data" / "leaderboard.json").read_text())
+    by = {e["method"]: e for e in data["entries"]}
+    assert by["unet3d"]["diagnostics"]["over"] == "mean over 3 seeds"
+    assert by["deepfindet"]["distance_curve"]["seeds_used"] == [0, 2]
+    assert by["cnn_regressor"]["diagnostics"] is None and by["cnn_regressor"]["pr_seeds"]
+
+
+def test_f_beta_against_distance_worked_by_hand_on_the_page(scored, tmp_path):
+    res, sols = scored
+    site = tmp_path / "site"
+    build_site([res], site, n_flips=20, solutions=sols, use_data=False)
+    rows = _table(_page(site, "offset"), "distance")
+    head = rows[0]
+    assert head[1:] == ["0.1", "0.2", "0.3", "0.4", "0.5", "0.6", "0.7", "0.8", "0.9", "1"]
+    for row in rows[1:-1]:
+        assert row[1:] == ["0.000"] * 7 + ["1.000"] * 3, row
+    assert rows[-1][0] == "<b>weighted score</b>"
+    assert [re.sub(r"</?b>", "", c) for c in rows[-1][1:]] == ["0.000"] * 7 + ["1.000"] * 3
+
+
+def test_without_ground_truth_the_page_says_so(scored, tmp_path):
+    res, _ = scored
+    site = tmp_path / "site"
+    build_site([res], site, n_flips=20, use_data=False)
+    page = _page(site, "unet3d")
+    assert "mean over 2 of 3 seeds" in page  # seed 2 has no diagnostics and none can be made
+    assert "seed 2 left out: its record has no diagnostics" in page
+    assert "no distance or precision-recall curves (seeds 0, 1, 2: no ground truth" in page
+    assert '<table class="distance">' not in page
+
+
+def test_example_slice_when_the_split_data_is_at_hand(tmp_path):
+    from cryobench.data import load_split
+    from cryobench.testing.predictions import write_scored_results
+
+    sp = load_split("tiny")
+    sp.project(progress=False)
+    write_scored_results(tmp_path / "res", sp.solution("test"), [("unet3d", 0.7)],
+                         seeds=(0,), split="tiny", fingerprint=sp.fingerprint)
+    build_site([tmp_path / "res"], tmp_path / "site", n_flips=10)
+    page = _page(tmp_path / "site", "unet3d")
+    (fig,) = (tmp_path / "site" / "figures").glob("slice-*.png")
+    assert f'src="../figures/{fig.name}"' in page and "marked by outcome (Kaggle rule)" in page
+    assert '<table class="distance">' in page  # ground truth from the split's data
+
+
+def test_example_slice_outcomes_agree_with_the_counts(tmp_path):
+    """The slice's TP / FN references of the run are the score's tp / fn for that run."""
+    from cryobench.data import load_split
+    from cryobench.report.entry_analysis import _outcome_frames
+    from cryobench.report.truth import truth_from_split
+    from cryobench.testing.predictions import fabricate_picks
+
+    sp = load_split("tiny")
+    sp.project(progress=False)
+    truth = truth_from_split(sp)
+    run = sp.runs("test")[0]
+    picks = fabricate_picks(truth.table, 0.6, seed=2)
+    rec = fake_record(split="tiny")
+    rec.params = {"beta": 4.0, "distance_multiplier": 0.5, "matching": "kaggle",
+                  "radii": {p.name: p.radius for p in sp.particles},
+                  "weights": {p.name: p.weight for p in sp.particles}}
+    refs, mine, _ = _outcome_frames(rec, run, picks, truth)
+    from cryobench.metrics.params import MetricParams
+    from cryobench.metrics.registry import get_metric
+
+    counts = get_metric("czii").evaluate(picks, truth.table,
+                                         MetricParams.from_record(rec.params)).counts
+    mine_counts = counts[counts["experiment"] == run.name]
+    assert (refs["outcome"] == "tp").sum() == mine_counts["tp"].sum()
+    assert (refs["outcome"] == "fn").sum() == mine_counts["fn"].sum()
+    assert (mine["outcome"] != "").sum() - mine_counts["tp"].sum() <= mine_counts["fp"].sum()
+
+
+def test_single_entry_figures_are_not_squashed(tmp_path):
+    """One entry on a board: the plot keeps a readable height and its seed points inside."""
+    from PIL import Image
+
+    write_fake_results(tmp_path / "r", methods=[("unet3d", 0.7)])
+    build_site([tmp_path / "r"], tmp_path / "site", n_flips=10)
+    (board,) = (tmp_path / "site" / "figures").glob("board-*.png")
+    w, h = Image.open(board).size
+    assert h >= 190 and w <= 900
+    for fig in (tmp_path / "site" / "figures").glob("class-*.png"):
+        w, _ = Image.open(fig).size
+        assert w <= 720  # shown unscaled beside another figure
+
+
+def test_per_class_table_mean_and_spread_over_all_seeds_by_hand(scored, tmp_path):
+    """Each class row: F-beta mean ± sample SD over the 3 seeds, precision, recall and mean
+    TP/FP/FN per seed, all worked from the records' own counts."""
+    import statistics
+
+    from cryobench.metrics.counts import fbeta
+    from cryobench.runner.record import RunRecord
+
+    res, sols = scored
+    site = tmp_path / "site"
+    build_site([res], site, n_flips=20, solutions=sols, use_data=False)
+    page = _page(site, "unet3d")
+    rows = _table(page, "per-class")
+    assert rows[0][:5] == ["class", "weight", "precision", "recall",
+                           'F4 <span class="w">mean ± SD over seeds</span>']
+    assert rows[0][-3:] == ["TP", "FP", "FN"]
+    recs = [RunRecord.load(p) for p in sorted(res.rglob("record.json")) if "/unet3d/" in str(p)]
+    assert len(recs) == 3
+    by_class = {r[0]: r for r in rows[1:]}
+    for cls in ("ribosome", "virus-like-particle"):
+        sums = [[sum(getattr(c, k) for c in r.counts if c.particle_type == cls)
+                 for k in ("tp", "fp", "fn")] for r in recs]
+        per_seed = [fbeta(*s, 4.0, "czii") for s in sums]
+        fb = [float(x[2]) for x in per_seed]
+        row = by_class[cls]
+        assert row[4] == (f"<b>{statistics.mean(fb):.3f}</b> "
+                          f'<span class="sd">± {statistics.stdev(fb):.3f}</span>')
+        assert row[2] == f"{statistics.mean(float(x[0]) for x in per_seed):.3f}"
+        assert row[3] == f"{statistics.mean(float(x[1]) for x in per_seed):.3f}"
+        assert row[-3:] == [f"{statistics.mean(s[k] for s in sums):.1f}" for k in range(3)]
+    data = json.loads((site / "data" / "leaderboard.json").read_text())
+    (e,) = [e for e in data["entries"] if e["method"] == "unet3d"]
+    assert e["fbeta_sd"]["ribosome"] == pytest.approx(float(
+        re.search(r"± ([0-9.]+)", by_class["ribosome"][4]).group(1)), abs=5e-4)
+
+
+def test_one_seed_makes_up_no_spread(tmp_path):
+    write_fake_results(tmp_path / "r", methods=[("unet3d", 0.7)], seeds=[0])
+    build_site([tmp_path / "r"], tmp_path / "site", n_flips=0)
+    page = _page(tmp_path / "site", "unet3d")
+    rows = _table(page, "per-class")
+    assert rows[0][4] == "F4" and len(rows) == 7
+    assert not any("±" in r[4] for r in rows[1:])
+    assert "one seed: no seed-to-seed spread" in page
+
+
+def test_every_figure_a_page_references_exists_and_names_are_unique(scored, tmp_path):
+    res, sols = scored
+    site = tmp_path / "site"
+    build_site([res], site, n_flips=20, solutions=sols, use_data=False)
+    seen: dict[str, str] = {}
+    for page in (site / "methods").glob("*.html"):
+        text = page.read_text()
+        srcs = re.findall(r'<img src="\.\./figures/([^"]+)"', text)
+        kinds = {s.split("-", 1)[0] for s in srcs}
+        assert {"class", "distance", "pr"} <= kinds, (page.name, srcs)
+        for s in srcs:
+            assert (site / "figures" / s).is_file(), s
+            assert seen.setdefault(s, page.name) == page.name  # no figure shared by two pages
+            assert s.split("-", 1)[1].removesuffix(".png") == page.stem  # named after the page
+
+
+def test_hostile_record_text_is_escaped_on_method_pages(tmp_path):
+    """Config text, method name and split name from a record never reach a page as markup."""
+    from cryobench.report.split_report import write_report
+    from cryobench.testing.predictions import (
+        fabricate_solution,
+        write_scored_results,
+        write_solution,
+    )
+
+    evil = "<script>alert(1)</script>"
+    res, sols = tmp_path / "r", tmp_path / "s"
+    sol = fabricate_solution(["TS_1", "TS_2"], per_class=4)
+    write_scored_results(res, sol, [(f"m{evil}|x", 0.8)], seeds=(0, 1),
+                         config={"note": f"{evil}<img src=x onerror=alert(2)>|"})
+    write_solution(sols, "czii-synth", sol)
+    build_site([res], tmp_path / "site", n_flips=10, solutions=sols, use_data=False)
+    pages = list((tmp_path / "site").rglob("*.html"))
+    assert len(pages) == 2
+    for p in pages:
+        text = p.read_text()
+        assert "<script>" not in text and "<img src=x" not in text
+    method_page = next(p for p in pages if p.parent.name == "methods")
+    assert "&lt;script&gt;" in method_page.read_text()
+    assert '<table class="per-class">' in method_page.read_text()
+    md = tmp_path / "report.md"
+    write_report([res], md, n_flips=10, solutions=sols, use_data=False)
+    text = md.read_text()
+    assert "<script>" not in text and "&lt;script&gt;" in text
+    assert "| ribosome |" in text  # the class table is still a table
+
+
+def test_a_split_missing_from_the_solutions_degrades_to_a_note(scored, tmp_path):
+    """Solutions for the CZII split only, plus a malformed record: the BYU page is built with
+    its counts and says why the curves are missing, the CZII pages keep theirs, the malformed
+    record is listed and skipped."""
+    res, sols = scored
+    (sols / "byu-synth.csv").unlink()
+    for side in sols.glob("byu-synth*"):
+        side.unlink()
+    bad = res / "czii-synth" / "broken" / "x" / "seed-0" / "record.json"
+    bad.parent.mkdir(parents=True)
+    bad.write_text('{"schema_version": 1, "method": ')
+    site = tmp_path / "site"
+    out = build_site([res], site, n_flips=20, solutions=sols, use_data=False)
+    assert any(p.name == "record.json" and "broken" in str(p) for p, _ in out.bad_files)
+    page = _page(site, "cnn_regressor")
+    assert "no distance or precision-recall curves" in page
+    assert "no ground truth of split 'byu-synth' at hand" in page
+    assert '<table class="per-class">' in page and '<table class="distance">' not in page
+    assert '<table class="distance">' in _page(site, "unet3d")
+    assert "broken" in (site / "index.html").read_text()
+
+
+def test_an_analysis_that_fails_leaves_the_page_with_its_counts(scored, tmp_path, monkeypatch):
+    """An unexpected error while analysing one entry's predictions is named on its page; the
+    site, the per-class table and the records' diagnostics are still there."""
+    import cryobench.report.curves as curves
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("boom <b>")
+
+    monkeypatch.setattr(curves, "distance_curve", boom)
+    monkeypatch.setattr("cryobench.report.entry_analysis.distance_curve", boom)
+    res, sols = scored
+    site = tmp_path / "site"
+    build_site([res], site, n_flips=20, solutions=sols, use_data=False)
+    raw = next((site / "methods").glob("*--unet3d--*.html")).read_text()
+    assert "boom &lt;b&gt;" in raw and "boom <b>" not in raw
+    page = _page(site, "unet3d")
+    assert "no curves or example slice: analysing its predictions failed (RuntimeError" in page
+    assert len(_table(page, "per-class")) == 7
+    assert "mean over 2 of 3 seeds" in page  # seed 2's record has no diagnostics

@@ -31,9 +31,17 @@ def leaderboard() -> None:
 @click.option("--solutions", default=None, type=click.Path(file_okay=False),
               help="A folder of test-part solutions (`cryobench data solution SPLIT "
                    "--fingerprint -o DIR/SPLIT.csv`): records of those splits are rescored from "
-                   "their predictions and shown as verified, or flagged on a mismatch.")
+                   "their predictions and shown as verified, or flagged on a mismatch; method "
+                   "pages get curves (F-beta against the match distance, precision-recall) "
+                   "from it.")
+@click.option("--data/--no-data", "use_data", default=True, show_default=True,
+              help="Use a split's data when it is at hand (never generated): ground truth for "
+                   "the curves, and a tomogram for each method's example slice.")
+@click.option("--data-dir", default=None, type=click.Path(file_okay=False),
+              help="Data directory passed to the split loader.")
 def build(results: tuple[str, ...], out: str, fmt: str, split: str | None, n_flips: int,
-          seeds: str | None, title: str, solutions: str | None) -> None:
+          seeds: str | None, title: str, solutions: str | None, use_data: bool,
+          data_dir: str | None) -> None:
     """Build leaderboards from the run records (and ablation manifests) under RESULTS."""
     from cryobench.runner.ablate import parse_seeds
 
@@ -44,7 +52,8 @@ def build(results: tuple[str, ...], out: str, fmt: str, split: str | None, n_fli
         if split:
             raise click.UsageError("--split applies to --format md|csv; the site shows all")
         res = build_site(results, out or "site", n_flips=n_flips, title=title,
-                         expected_seeds=expected, solutions=solutions)
+                         expected_seeds=expected, solutions=solutions, use_data=use_data,
+                         data_dir=data_dir)
         for path, why in res.bad_files:
             click.echo(f"warning: {path}: skipped ({why})", err=True)
         boards = ", ".join(f"{s}: {n} row(s)" for s, n in res.boards.items())

@@ -21,12 +21,17 @@ __all__ = ["report"]
 @click.option("--seeds", default=None, help="Seeds every entry should have (default: all "
               "seeds seen in the split); entries missing some are flagged.")
 @click.option("--data/--no-data", "use_data", default=True, show_default=True,
-              help="Use the split's data (ground truth, tomograms) for precision-recall "
-                   "curves, threshold sweeps and the slice image, when it is available.")
+              help="Use the split's data (ground truth, tomograms) for the curves, threshold "
+                   "sweeps and example slices, when it is at hand (never generated).")
 @click.option("--data-dir", default=None, type=click.Path(file_okay=False),
               help="Data directory passed to the split loader.")
+@click.option("--solutions", default=None, type=click.Path(file_okay=False),
+              help="A folder of test-part solutions (`cryobench data solution SPLIT "
+                   "--fingerprint -o DIR/SPLIT.csv`): ground truth for the curves without "
+                   "the split's data.")
 def report(results: tuple[str, ...], out: str, split: str | None, n_flips: int,
-           seeds: str | None, use_data: bool, data_dir: str | None) -> None:
+           seeds: str | None, use_data: bool, data_dir: str | None,
+           solutions: str | None) -> None:
     """Write a report for one split from the run records under RESULTS (directories or
     record files)."""
     from cryobench.report.split_report import write_report
@@ -34,7 +39,7 @@ def report(results: tuple[str, ...], out: str, split: str | None, n_flips: int,
 
     res = write_report(results, out, split=split, n_flips=n_flips,
                        expected_seeds=parse_seeds(seeds) if seeds else None,
-                       use_data=use_data, data_dir=data_dir)
+                       use_data=use_data, data_dir=data_dir, solutions=solutions)
     for path, why in res.bad_files:
         click.echo(f"warning: {path}: skipped ({why})", err=True)
     for note in res.notes:

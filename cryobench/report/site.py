@@ -7,7 +7,9 @@ directory is built beside the destination and moved into place only when complet
 Layout::
 
     index.html                 one leaderboard per split (+ links to ablations)
-    methods/<entry id>.html    config, per-class table and plot, seeds, per-experiment counts
+    methods/<entry id>.html    per-class table and plot, diagnostics per class, F-beta against
+                               the match distance, precision-recall per class, an example
+                               slice, seeds, per-experiment counts, config
     ablations/<name>.html      cells, scores and paired differences to the base
     figures/*.png
     data/leaderboard.json      the aggregated tables; data/records.json: the records used
@@ -22,6 +24,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cryobench import __version__
 from cryobench.errors import ConfigError
@@ -62,6 +65,8 @@ class Loaded:
     hidden: set[tuple[str, str, str]]
     n_flips: int = 9999
     test_seed: int = 0
+    solutions: dict[str, Any] = field(default_factory=dict)
+    """The solutions given (split -> :class:`~cryobench.report.verification.Solution`)."""
 
 
 def load_entries(results: Sequence[str | os.PathLike[str]], n_flips: int = 9999,
@@ -94,7 +99,7 @@ def load_entries(results: Sequence[str | os.PathLike[str]], n_flips: int = 9999,
                  if c.is_base}
     hidden = {(c.split, a.method, c.config_hash) for a in ablations for c in a.cells
               if not c.is_base} - base_keys
-    return Loaded(records, bad, entries, ablations, hidden, n_flips, test_seed)
+    return Loaded(records, bad, entries, ablations, hidden, n_flips, test_seed, sols)
 
 
 def leaderboard_entries(loaded: Loaded) -> list[Entry]:
@@ -126,13 +131,6 @@ def _rel(path: str | os.PathLike[str], roots: Sequence[Path]) -> str:
     return str(path)
 
 
-def _seed_fbeta(e: Entry) -> dict[str, list[float]]:
-    from cryobench.report.stats import class_metrics
-
-    fb = class_metrics(e.cube.sums(), e.cube.beta, e.cube.rule)["fbeta"]
-    return {c: [float(x) for x in fb[:, k]] for k, c in enumerate(e.cube.classes)}
-
-
 def _exp_rows(e: Entry) -> list[tuple[str, list[str]]]:
     tot = e.cube.counts.sum(axis=0)  # (experiments, classes, 3)
     return [(exp, [f"{t[0]} / {t[1]} / {t[2]}" for t in tot[i]])
@@ -142,8 +140,13 @@ def _exp_rows(e: Entry) -> list[tuple[str, list[str]]]:
 def build_site(results: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str],
                n_flips: int = 9999, test_seed: int = 0, title: str = "cryobench leaderboards",
                expected_seeds: Sequence[int] | None = None,
-               solutions: str | os.PathLike[str] | None = None) -> SiteResult:
+               solutions: str | os.PathLike[str] | None = None, use_data: bool = True,
+               data_dir: str | None = None) -> SiteResult:
     """Build the static site from the records (and ablation manifests) under ``results``.
+
+    Method pages get curves from each record's predictions when ground truth of the record's
+    data is at hand (``solutions``, or the split's data when ``use_data`` and it is there), and
+    an example slice when the split's tomograms are (never generating data).
 
     Raises:
         ResultsError: no valid record at all, or records of mixed schema versions.
@@ -187,19 +190,19 @@ def build_site(results: Sequence[str | os.PathLike[str]], out_dir: str | os.Path
         (tmp / "index.html").write_text(page, encoding="utf-8")
         result.pages.append("index.html")
         tmpl = env.get_template("site_method.html.j2")
-        for e in loaded.entries:
-            fig = f"class-{e.id}.png"
-            (tmp / "figures" / fig).write_bytes(F.class_bars(
-                e.per_class, _seed_fbeta(e), e.cube.beta, f"{e.method} on {e.split}"))
+        entry_pages = _entry_pages(loaded, use_data, data_dir)
+        for e, ep in zip(loaded.entries, entry_pages, strict=True):
+            for f in ep.figures:
+                (tmp / "figures" / f.name).write_bytes(f.png)
             params = e.records[0].params
             seed_rows = list(zip(e.records, e.seed_scores, strict=True))
             page = tmpl.render(title=f"{e.method} on {e.split} – cryobench", root="../", e=e,
-                               class_figure=fig, seed_rows=seed_rows,
-                               diagnostics=e.diagnostics(), exp_rows=_exp_rows(e),
-                               config_text=config_json(e.config),
+                               page=ep, a=ep.analysis, seed_rows=seed_rows,
+                               exp_rows=_exp_rows(e), config_text=config_json(e.config),
                                params_text=config_json(params), **common)
             (tmp / "methods" / f"{e.id}.html").write_text(page, encoding="utf-8")
             result.pages.append(f"methods/{e.id}.html")
+        extras = {e.id: _extras(ep) for e, ep in zip(loaded.entries, entry_pages, strict=True)}
         tmpl = env.get_template("site_ablation.html.j2")
         for a in loaded.ablations:
             labels = [c.label + (" (base)" if c.is_base else "") for c in a.cells]
@@ -224,7 +227,7 @@ def build_site(results: Sequence[str | os.PathLike[str]], out_dir: str | os.Path
             "test_seed": test_seed,
             "leaderboards": {s: [e.to_dict() for e in es]
                              for s, es in group_by_split(shown).items()},
-            "entries": [e.to_dict() for e in loaded.entries],
+            "entries": [{**e.to_dict(), **extras[e.id]} for e in loaded.entries],
             "ablations": [a.to_dict() for a in loaded.ablations],
             "skipped_files": [{"path": _rel(p, roots), "reason": why} for p, why in loaded.bad],
         }
@@ -237,6 +240,28 @@ def build_site(results: Sequence[str | os.PathLike[str]], out_dir: str | os.Path
         (tmp / "leaderboard.csv").write_text(to_csv(shown), encoding="utf-8")
         (tmp / SITE_MARKER).write_text(f"cryobench {__version__}\n", encoding="utf-8")
     return result
+
+
+def _entry_pages(loaded: Loaded, use_data: bool, data_dir: str | None) -> list:
+    """Every entry's figures and analysis (see :mod:`cryobench.report.entry_page`)."""
+    from cryobench.report.entry_page import entry_pages
+    from cryobench.report.truth import open_split_data, truth_from_solution
+
+    truths = {k: truth_from_solution(v) for k, v in loaded.solutions.items()}
+    data = {}
+    for split in sorted({e.split for e in loaded.entries}):
+        data[split] = (open_split_data(split, data_dir) if use_data
+                       else (None, "data not used (--no-data)"))
+    return entry_pages(loaded.entries, truths, data)
+
+
+def _extras(ep: Any) -> dict[str, Any]:
+    """What a method page shows beyond the entry's counts, for ``leaderboard.json``."""
+    a = ep.analysis
+    return {"diagnostics": None if a.diagnostics is None else a.diagnostics.to_dict(),
+            "distance_curve": None if a.distance is None else a.distance.to_dict(),
+            "pr_seeds": a.pr_seeds, "example_slice": a.slice is not None, "notes": a.notes,
+            "fbeta_sd": ep.fbeta_sd}
 
 
 def _safe(name: str) -> str:

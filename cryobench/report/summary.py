@@ -139,16 +139,16 @@ class Entry:
     def device(self) -> str:
         return ", ".join(sorted({r.device for r in self.records}))
 
-    def diagnostics(self) -> dict[str, Any]:
-        """Metric-gaming diagnostics stored in the records (averaged over seeds), if any."""
-        found: dict[str, list[float]] = defaultdict(list)
-        for r in self.records:
-            for k, v in _flatten(r.diagnostics).items():
-                if k.startswith("params."):
-                    continue
-                if isinstance(v, (int, float)) and not isinstance(v, bool):
-                    found[k].append(float(v))
-        return {k: float(np.mean(v)) for k, v in sorted(found.items())}
+    def diagnostics(self) -> Any:
+        """The metric-gaming diagnostics in the records, as a per-class
+        :class:`~cryobench.report.diagnostics_table.DiagnosticsTable` over the seeds (saying
+        which seeds lack them), or None when no record has any."""
+        from cryobench.report.diagnostics_table import diagnostics_table
+
+        blocks = {r.seed: r.diagnostics for r in self.records if r.diagnostics}
+        missing = {r.seed: "its record has no diagnostics" for r in self.records
+                   if not r.diagnostics}
+        return diagnostics_table(self.seeds, blocks, missing)
 
     def to_dict(self) -> dict[str, Any]:
         """The entry as plain JSON-ready data (what the site's JSON holds)."""
@@ -171,23 +171,14 @@ class Entry:
             "per_class": self.per_class, "flags": self.flags, "date": self.date,
             "cryobench_version": self.versions, "device": self.device,
             "timings": {k: self.timing(k) for k in ("fit_s", "predict_s", "score_s", "total_s")},
-            "peak_memory_mb": self.peak_memory_mb, "diagnostics": self.diagnostics(),
+            "peak_memory_mb": self.peak_memory_mb,
+            "diagnostics": None if (d := self.diagnostics()) is None else d.to_dict(),
             "experiments": self.cube.experiments,
         }
 
 
 def _f(x: float | None) -> float | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(float(x), 6)
-
-
-def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if isinstance(d, dict):
-        for k, v in d.items():
-            out.update(_flatten(v, f"{prefix}{k}." if isinstance(v, dict) else f"{prefix}{k}"))
-    elif prefix:
-        out[prefix.rstrip(".")] = d
-    return out
 
 
 def _build_entry(key: tuple[str, str, str], recs: list[RunRecord],
