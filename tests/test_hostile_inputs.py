@@ -113,3 +113,11 @@ def test_one_malformed_record_never_aborts_the_build(tmp_path, change):
     assert f"warning: {path}: skipped" in res.output
     index = (tmp_path / "site" / "index.html").read_text()
     assert "flagged and skipped" in index and "deepfindet" not in index.split("<tbody>")[1]
+
+
+def test_link_text_cannot_close_an_image_early():
+    from cryobench.report.render import environment
+
+    env = environment(markdown=True)
+    out = env.from_string("![{{ c|link_text }}](fig.png)").render(c="x](http://evil) [<b>")
+    assert out == "![x\\](http://evil) \\[&lt;b&gt;](fig.png)"

@@ -70,3 +70,18 @@ def test_a_forked_child_gets_a_working_pool(monkeypatch):
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+@pytest.mark.parametrize("preset, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_the_cli_makes_openmp_wait_passively_unless_told(preset, expected):
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if preset:
+        env["OMP_WAIT_POLICY"] = preset
+    out = subprocess.run([sys.executable, "-c", "import os, cryobench.cli, sys; "
+                          "print(os.environ['OMP_WAIT_POLICY']); "
+                          "print('torch' in sys.modules)"],
+                         env=env, capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.split() == [expected, "False"]

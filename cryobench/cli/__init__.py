@@ -16,9 +16,12 @@ import sys
 import click
 
 from cryobench import __version__
+from cryobench._openmp import prefer_passive_waiting
 from cryobench.errors import CryobenchError
 
 __all__ = ["cli", "main"]
+
+prefer_passive_waiting()  # before any subcommand imports torch (see cryobench/_openmp.py)
 
 # name -> "module:attribute"; each module under cryobench/cli/ adds one line here.
 COMMANDS: dict[str, str] = {

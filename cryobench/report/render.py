@@ -25,6 +25,12 @@ def md_escape(text: object) -> str:
     return out.replace("\r", " ").replace("\n", " ")
 
 
+def md_link_text(text: object) -> Markdown:
+    """:func:`md_escape` for the text of a link or image (``[text](...)``): brackets escaped
+    too, so the text cannot close the link early and start another."""
+    return Markdown(md_escape(text).replace("[", "\\[").replace("]", "\\]"))
+
+
 def _md_finalize(value: object) -> object:
     if isinstance(value, Markdown) or not isinstance(value, str):
         return value
@@ -37,12 +43,14 @@ def environment(markdown: bool = False):
     Markdown (:func:`md_escape`) unless it is :class:`Markdown` already."""
     import jinja2
 
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         autoescape=not markdown, trim_blocks=True, lstrip_blocks=True,
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
         finalize=_md_finalize if markdown else None,
     )
+    env.filters["link_text"] = md_link_text
+    return env
 
 
 def short_name(name: str) -> str:
