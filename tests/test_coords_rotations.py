@@ -57,7 +57,8 @@ def test_rotation_round_trips(qs):
     assert tr.shape == (len(rots), 4, 4)
     np.testing.assert_array_equal(tr[:, 3], np.tile([0.0, 0.0, 0.0, 1.0], (len(rots), 1)))
     np.testing.assert_array_equal(coords.transform_to_rotation(tr), rots)
-    picks = pd.DataFrame({"experiment": ["a"] * len(rots), "particle_type": ["ribosome"] * len(rots),
+    n = len(rots)
+    picks = pd.DataFrame({"experiment": ["a"] * n, "particle_type": ["ribosome"] * n,
                           "x": 0.0, "y": 0.0, "z": 0.0})
     with_rot = coords.with_rotations(picks, rots)
     assert coords.has_rotations(with_rot) and not coords.has_rotations(picks)
