@@ -21,6 +21,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cryobench.coords import (
+    ROTATION_COLUMNS,
+    has_rotations,
+    picks_rotations,
+    rotation_to_transform,
+    transform_to_rotation,
+    with_rotations,
+)
 from cryobench.errors import DataError, InputError
 from cryobench.io.atomic import atomic_write_text
 from cryobench.io.picks import PICKS_COLUMNS, validate_picks, write_picks_csv
@@ -258,11 +266,14 @@ class Project:
         session = copick_name(session)
         scores = (df["score"].to_numpy(np.float64) if "score" in df.columns
                   else np.ones(len(df)))
+        transforms = _picks_transforms(df, f"picks for run {run_name}")
         payloads = {}
         for p in particles:
             mask = (df["particle_type"] == p.name).to_numpy()
             xyz = df.loc[mask, ["x", "y", "z"]].to_numpy(np.float64)
-            payloads[p.name] = _picks_payload(p.name, user, session, run_name, xyz, scores[mask])
+            payloads[p.name] = _picks_payload(
+                p.name, user, session, run_name, xyz, scores[mask],
+                None if transforms is None else transforms[mask])
         for obj_name, payload in payloads.items():
             cp = run.new_picks(obj_name, session, user, exist_ok=True)
             _store_picks_atomic(cp, payload)
@@ -470,10 +481,11 @@ def _read_run_picks(project: Project, run: Any, user: str, session: str | None,
                             f"sessions ({', '.join(sorted(sessions))}); choose one",
                             project.config_path)
     frames = []
+    rotations: list[np.ndarray] = []
     for cp in sorted(found, key=lambda c: c.pickable_object_name):
         try:
             cp.load()
-            xyz = np.asarray(cp.full_positions(), dtype=np.float64).reshape(-1, 3)
+            xyz, rot = _points_and_rotations(cp)
             scores = cp.scores()
         except Exception as exc:
             raise DataError(f"invalid picks file ({type(exc).__name__}: "
@@ -488,21 +500,64 @@ def _read_run_picks(project: Project, run: Any, user: str, session: str | None,
         if with_score:
             df["score"] = np.asarray(scores, dtype=np.float64)
         frames.append(df)
+        rotations.append(rot)
     if not frames:
         return _empty_picks(with_score)
-    return pd.concat(frames, ignore_index=True)
+    return _with_stored_rotations(pd.concat(frames, ignore_index=True), rotations)
 
 
 def _picks_payload(obj: str, user: str, session: str, run_name: str, xyz: np.ndarray,
-                   scores: np.ndarray) -> dict[str, Any]:
+                   scores: np.ndarray, transforms: np.ndarray | None = None) -> dict[str, Any]:
     from copick.models import CopickLocation, CopickPicksFile, CopickPoint
 
+    extra: list[dict[str, Any]] = (
+        [{}] * len(xyz) if transforms is None
+        else [{"transformation_": t.tolist()} for t in transforms])
     points = [CopickPoint(location=CopickLocation(x=float(p[0]), y=float(p[1]), z=float(p[2])),
-                          score=float(s))
-              for p, s in zip(xyz, scores, strict=True)]
+                          score=float(s), **e)
+              for p, s, e in zip(xyz, scores, extra, strict=True)]
     meta = CopickPicksFile(pickable_object_name=obj, user_id=user, session_id=session,
                            run_name=run_name, points=points)
     return meta.model_dump()
+
+
+def _picks_transforms(df: pd.DataFrame, source: str | None = None) -> np.ndarray | None:
+    """``(N, 4, 4)`` copick transforms from a table's ``rot_*`` columns (None without them).
+
+    The nine columns must all be present and finite; the rotation block is stored as given.
+    """
+    present = [c for c in ROTATION_COLUMNS if c in df.columns]
+    if not present:
+        return None
+    if not has_rotations(df):
+        missing = [c for c in ROTATION_COLUMNS if c not in df.columns]
+        raise InputError(f"orientation columns incomplete (missing {', '.join(missing)})", source)
+    try:
+        rot = picks_rotations(df)
+    except (TypeError, ValueError):
+        raise InputError("orientation columns rot_* must be numeric", source) from None
+    if not np.isfinite(rot).all():
+        raise InputError("orientation columns rot_* hold a NaN or infinite value", source)
+    return rotation_to_transform(rot)
+
+
+def _points_and_rotations(cp: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Centres (Å; location plus the transform's translation, as copick's ``full_positions``)
+    and the ``(N, 3, 3)`` rotation blocks of a loaded copick picks object."""
+    points, transforms = cp.numpy()
+    xyz = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    tr = np.asarray(transforms, dtype=np.float64).reshape(-1, 4, 4)
+    if len(xyz):
+        xyz = xyz + tr[:, :3, 3]
+    return xyz, transform_to_rotation(tr)
+
+
+def _with_stored_rotations(df: pd.DataFrame, rotations: list[np.ndarray]) -> pd.DataFrame:
+    """Add the ``rot_*`` columns when any stored transform has a non-identity rotation."""
+    rot = np.concatenate(rotations) if rotations else np.zeros((0, 3, 3))
+    if len(rot) == 0 or np.array_equal(rot, np.broadcast_to(np.eye(3), rot.shape)):
+        return df
+    return with_rotations(df, rot)
 
 
 def _store_picks_atomic(cp: Any, payload: dict[str, Any]) -> None:
@@ -588,16 +643,26 @@ class ProjectWriter:
         ``picks``: ``particle_type, x, y, z`` in Å (an ``experiment`` column is ignored); objects
         of the project without picks get an empty ground-truth file.
         """
-        run = self.root.new_run(run_name, exist_ok=True)
         if volume is not None:
-            from copick.util.ome import volume_pyramid, write_ome_zarr_3d
-
-            vs = run.new_voxel_spacing(round_spacing(voxel_spacing), exist_ok=True)
-            tomo = vs.new_tomogram(copick_name(tomo_type), exist_ok=True)
-            pyramid = volume_pyramid(np.asarray(volume), round_spacing(voxel_spacing), levels,
-                                     dtype=dtype)
-            write_ome_zarr_3d(tomo.zarr(), pyramid, chunk_size=tuple(chunks))
+            self.add_tomogram(run_name, volume, voxel_spacing, tomo_type=tomo_type,
+                              levels=levels, dtype=dtype, chunks=chunks)
+        else:
+            self.root.new_run(run_name, exist_ok=True)
         self.add_picks(run_name, picks)
+
+    def add_tomogram(self, run_name: str, volume: np.ndarray, voxel_spacing: float, *,
+                     tomo_type: str = "denoised", levels: int = 3, dtype: Any = np.float32,
+                     chunks: tuple[int, int, int] = TOMOGRAM_CHUNKS) -> None:
+        """Write (or overwrite) one tomogram of a run, with a ``levels``-level pyramid stored
+        as ``dtype`` (``RunHandle.tomogram`` always returns float32)."""
+        from copick.util.ome import volume_pyramid, write_ome_zarr_3d
+
+        run = self.root.new_run(run_name, exist_ok=True)
+        vs = run.new_voxel_spacing(round_spacing(voxel_spacing), exist_ok=True)
+        tomo = vs.new_tomogram(copick_name(tomo_type), exist_ok=True)
+        pyramid = volume_pyramid(np.asarray(volume), round_spacing(voxel_spacing), levels,
+                                 dtype=dtype)
+        write_ome_zarr_3d(tomo.zarr(), pyramid, chunk_size=tuple(chunks))
 
     def add_picks(self, run_name: str, picks: pd.DataFrame | None,
                   user: str = GROUND_TRUTH_USER, session: str = GROUND_TRUTH_SESSION) -> None:
@@ -616,7 +681,8 @@ class ProjectWriter:
             xyz = sel[["x", "y", "z"]].to_numpy(np.float64).reshape(-1, 3)
             sc = (sel["score"].to_numpy(np.float64) if "score" in sel.columns
                   else np.ones(len(sel)))
-            payload = _picks_payload(obj, user, session, run_name, xyz, sc)
+            payload = _picks_payload(obj, user, session, run_name, xyz, sc,
+                                     _picks_transforms(sel, str(self.config_path)))
             cp = run.new_picks(obj, session, user, exist_ok=True)
             _store_picks_atomic(cp, payload)
 

@@ -17,13 +17,14 @@ into every run record.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import difflib
 import hashlib
 import json
 import os
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -166,6 +167,24 @@ def data_fingerprint(project: Project, runs: Iterable[str], tomo_type: str | Non
     return h.hexdigest()
 
 
+@contextlib.contextmanager
+def _generation_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (POSIX ``flock``): two processes asking for the same
+    synthetic split generate it once; the second waits and then reuses the cache."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no lock
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
 def _hash_role(name: str, salt: str) -> float:
     digest = hashlib.sha256(f"{salt}:{name}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
@@ -303,9 +322,13 @@ class Split:
         return self._project
 
     def _synthetic_project(self, progress: bool) -> tuple[Project, str]:
-        from cryobench.data.synth import write_synthetic_project
-
         root = self.cache_path()
+        with _generation_lock(root.with_name(f".{root.name}.lock")):
+            return self._synthetic_project_locked(root, progress)
+
+    def _synthetic_project_locked(self, root: Path, progress: bool) -> tuple[Project, str]:
+        from cryobench.data.synth import get_preset, write_synthetic_project
+
         cfg, manifest_path = root / CONFIG_NAME, root / MANIFEST_NAME
         runs = self._generation_runs()
         if cfg.is_file() and manifest_path.is_file():
@@ -326,11 +349,13 @@ class Split:
                                     self.voxel_spacing)
 
         src = self.source
+        made = tuple(getattr(get_preset(src["preset"]), "tomo_types", ()))
         write_synthetic_project(
             root, src["preset"], runs, seed=int(src.get("seed", 0)), snr=src.get("snr"),
             run_options=src.get("run_options"), progress=progress,
             extra_manifest={"split": self.definition["name"]},
-            fingerprint_fn=fingerprint, overwrite=True)
+            fingerprint_fn=fingerprint, overwrite=True,
+            tomo_types=[self.tomo_type] if self.tomo_type in made else None, resume=True)
         manifest = json.loads(manifest_path.read_text())
         self._prune_stale(root)
         return open_project(cfg), str(manifest["data_fingerprint"])
@@ -347,6 +372,9 @@ class Split:
             if old != keep and old.is_dir() and len(stem) == 16 and "-" not in stem:
                 shutil.rmtree(old, ignore_errors=True)
         for tmp in keep.parent.glob(f".{name}-*"):
+            stem = tmp.name[len(name) + 2:]  # "<key>.<suffix>" of this split's entries only
+            if not (len(stem) > 17 and stem[16] == "." and "-" not in stem[:16]):
+                continue
             if tmp.is_dir() and time.time() - tmp.stat().st_mtime > 86400:
                 shutil.rmtree(tmp, ignore_errors=True)
 
