@@ -49,8 +49,10 @@ def generate_tomogram(
     """Generate one tomogram and its ground-truth picks.
 
     The same ``(spec, seed, snr, has_motor)`` gives bit-identical arrays and picks (for a given
-    numpy/scipy build); the scene, the voxel spacing, the motor draw and the noise come from
-    independent child streams of ``seed``, so changing ``snr`` keeps the scene.
+    numpy/scipy build and CPU family); the scene, the voxel spacing, the motor draw and the
+    imaging (noise, per-tilt parameters) come from independent child streams of ``seed``, so
+    changing ``snr`` keeps the scene. ``spec.imaging`` chooses the first generation's Fourier
+    filter or the tilt series (:mod:`.tilt`); ``spec.crowd`` the crowded scene (:mod:`.crowd`).
 
     Args:
         spec: the recipe (see :data:`cryobench.data.phantom.PRESETS`).
@@ -58,9 +60,10 @@ def generate_tomogram(
         snr: override ``spec.snr`` (``var(signal) / var(noise)``).
         has_motor: ``task="motor"`` only: force a motor (True) or none (False); None draws it
             with probability ``spec.motor_probability``.
-        keep_clean: also return the noiseless imaged volume (costs one more inverse FFT and
-            about 0.6 GB at the czii size).
-        workers: FFT threads.
+        keep_clean: also return the noiseless imaged volume (first generation: one more
+            inverse FFT and about 0.6 GB at the czii size; tilt series: one more
+            back-projection, in the ``wbp`` normalisation).
+        workers: threads for the FFTs and the tilt-series projector.
 
     Returns:
         A :class:`Phantom`; picks are in Å, voxel ``i`` centred at ``i * spacing``.

@@ -232,10 +232,23 @@ def back_project(images: np.ndarray, shape: tuple[int, int, int], angles_deg: np
 
 
 def _ctf(k2: np.ndarray, defocus_um: float, optics: Optics) -> np.ndarray:
-    """Signed CTF ``-sin(chi + asin(A))`` at squared frequencies ``k2`` (1/Å²), float64."""
+    """Signed CTF ``-sin(chi + asin(A))`` at squared frequencies ``k2`` (1/Å², float32)."""
     lam = electron_wavelength(optics.voltage_kv)
-    chi = np.pi * lam * defocus_um * 1e4 * k2 - 0.5 * np.pi * optics.cs_mm * 1e7 * lam**3 * k2**2
-    return -np.sin(chi + np.arcsin(optics.amplitude_contrast))
+    a1 = np.float32(np.pi * lam * defocus_um * 1e4)
+    a2 = np.float32(0.5 * np.pi * optics.cs_mm * 1e7 * lam**3)
+    chi = k2 * (a1 - a2 * k2)
+    chi += np.float32(np.arcsin(optics.amplitude_contrast))
+    return -np.sin(chi)
+
+
+def _mean_std(vol: np.ndarray) -> tuple[float, float]:
+    """Mean and standard deviation in float64, accumulated slab by slab (no big temporaries)."""
+    flat = vol.reshape(vol.shape[0], -1) if vol.ndim > 1 else vol[None]
+    n = flat.size
+    mean = sum(float(r.sum(dtype=np.float64)) for r in flat) / n
+    m32 = np.float32(mean)
+    ss = sum(float(np.square(r - m32).sum(dtype=np.float64)) for r in flat)
+    return mean, float(np.sqrt(ss / n))
 
 
 def _ramp(k: np.ndarray, cutoff: float, falloff: float) -> np.ndarray:
@@ -300,60 +313,58 @@ def image_tilt_series(
     images = project(density, angles, workers=workers, margin=tilt.detector_margin)
     _, ny, n_det = images.shape
     n_pad = sfft.next_fast_len(2 * n_det)
-    ky = sfft.fftfreq(ny)[:, None]  # cycles/pixel
-    ku = sfft.rfftfreq(n_pad)[None, :]
-    k2 = (ky * ky + ku * ku) / spacing**2  # 1/Å²
-    kabs = np.sqrt(k2)
-    ramp = _ramp(ku, tilt.ramp_cutoff, tilt.ramp_falloff)
-    crit = critical_exposure(kabs)
-    envelope = np.exp(-tilt.bfactor / 4.0 * k2)
+    ky = sfft.fftfreq(ny).astype(np.float32)[:, None]  # cycles/pixel
+    ku = sfft.rfftfreq(n_pad).astype(np.float32)[None, :]
+    k2 = (ky * ky + ku * ku) * np.float32(1.0 / spacing**2)  # 1/Å²
+    ramp = _ramp(ku, tilt.ramp_cutoff, tilt.ramp_falloff).astype(np.float32)
+    dose_rate = (-0.5 / critical_exposure(np.sqrt(k2))).astype(np.float32)
+    log_envelope = np.float32(-tilt.bfactor / 4.0) * k2
 
-    # pass 1: the imaged signal of every tilt (kept in Fourier space), and its untilted variance
-    spectra = np.empty((n_tilt, ny, n_pad // 2 + 1), dtype=np.complex64)
-    signal_var0 = 0.0
-    centre = int(np.argmin(np.abs(angles)))
-    for a in range(n_tilt):
+    def imaged(a: int) -> np.ndarray:
+        """Half spectrum of tilt ``a``: CTF, envelopes (B-factor, dose) and alignment shift."""
         f = sfft.rfft2(images[a], s=(ny, n_pad), workers=workers)
-        phase = np.exp(-2j * np.pi * (ky * shifts[a, 0] + ku * shifts[a, 1]))
-        filt = _ctf(k2, defocus[a], optics) * envelope
-        filt = filt * np.exp(-dose_before[a] / (2.0 * crit))
-        f *= (filt * phase).astype(np.complex64)
-        spectra[a] = f
-        if a == centre:
-            img = sfft.irfft2(f, s=(ny, n_pad), workers=workers)[:, :n_det]
-            signal_var0 = float(np.var(img, dtype=np.float64))
-    del images
+        amp = _ctf(k2, defocus[a], optics)
+        amp *= np.exp(log_envelope + np.float32(dose_before[a]) * dose_rate)
+        f *= amp
+        f *= np.exp(np.complex64(-2j * np.pi * shifts[a, 0]) * ky)
+        f *= np.exp(np.complex64(-2j * np.pi * shifts[a, 1]) * ku)
+        return f
 
-    # pass 2: per-tilt noise (white in the image), phase flip, ramp filter, back to real space
+    # the untilted image first: its signal variance sets the noise of every tilt
+    centre = int(np.argmin(np.abs(angles)))
+    f_centre = imaged(centre)
+    signal_var0 = _mean_std(sfft.irfft2(f_centre, s=(ny, n_pad), workers=workers)[:, :n_det])[1]
+    signal_var0 = signal_var0**2
     path = ice_thickness_angstrom / tilt.ice_mfp_angstrom
     rel_var = np.exp(path / np.cos(np.deg2rad(angles)) - path)
     noise_var0 = 0.0 if np.isinf(tomo_snr) else signal_var0 / tomo_snr
     noise_std = np.sqrt(noise_var0 * rel_var)
+
+    # each tilt: white noise (shot noise), phase flip with the estimated defocus, ramp filter
     filtered = np.empty((n_tilt, ny, n_det), dtype=np.float32)
     clean = np.empty_like(filtered) if keep_clean else None
     for a in range(n_tilt):
-        flip = np.sign(_ctf(k2, defocus_est[a], optics))
-        post = (flip * ramp).astype(np.float32)
-        f = spectra[a]
+        f = f_centre if a == centre else imaged(a)
+        post = np.sign(_ctf(k2, defocus_est[a], optics)) * ramp
         if clean is not None:
             clean[a] = sfft.irfft2(f * post, s=(ny, n_pad), workers=workers)[:, :n_det]
         if noise_std[a] > 0:
             noise = rng.standard_normal((ny, n_det), dtype=np.float32)
             noise *= np.float32(noise_std[a])
-            f = f + sfft.rfft2(noise, s=(ny, n_pad), workers=workers)
-        filtered[a] = sfft.irfft2(f * post, s=(ny, n_pad), workers=workers)[:, :n_det]
-    del spectra
+            f += sfft.rfft2(noise, s=(ny, n_pad), workers=workers)
+        f *= post
+        filtered[a] = sfft.irfft2(f, s=(ny, n_pad), workers=workers)[:, :n_det]
+    images = f_centre = None  # freed before the back-projection
 
     wbp = back_project(filtered, shape, angles, workers=workers, margin=tilt.detector_margin)
     del filtered
-    mean = float(np.mean(wbp, dtype=np.float64))
-    std = float(np.std(wbp, dtype=np.float64))
+    mean, std = _mean_std(wbp)
     scale = np.float32(-1.0 / std if std > 0 else -1.0)  # protein dark, as in raw tomograms
     wbp -= np.float32(mean)
     wbp *= scale
-    denoised = ndimage.gaussian_filter(wbp, tilt.denoise_sigma_px, mode="nearest")
-    d_std = float(np.std(denoised, dtype=np.float64))
-    denoised -= np.float32(np.mean(denoised, dtype=np.float64))
+    denoised = ndimage.gaussian_filter(wbp, tilt.denoise_sigma_px, mode="nearest", truncate=3.0)
+    d_mean, d_std = _mean_std(denoised)
+    denoised -= np.float32(d_mean)
     if d_std > 0:
         denoised *= np.float32(1.0 / d_std)
     clean_vol = None
