@@ -160,7 +160,8 @@ def _lonely(name: str, **crowd):
     return dataclasses.replace(
         TINY2, shape=(40, 64, 64), counts=counts, clutter=(0, 0), gold=(0, 0),
         amplitude_jitter=0.0,
-        crowd=Crowding(confusers=(0, 0), sheet_probability=0.0, **crowd))
+        crowd=Crowding(confusers=(0, 0), sheet_probability=0.0, faint_fraction=0.0,
+                       density_scale=(), **crowd))
 
 
 @pytest.mark.parametrize("builder", ["crowd", "first-generation"])
@@ -185,6 +186,23 @@ def test_recorded_rotation_reproduces_the_placed_particle(builder, name):
     stamp_body(wrong, CZII_TEMPLATES[name], centre, rot_zyx[:, [1, 0, 2]] * [1, 1, -1],
                spec.voxel_spacing, soft=0.6)
     assert np.abs(wrong - density).max() > 0.3
+
+
+def test_faint_particles_and_class_density_scale():
+    spec = dataclasses.replace(
+        _lonely("beta-galactosidase"),
+        crowd=Crowding(confusers=(0, 0), sheet_probability=0.0, faint_fraction=1.0,
+                       faint_density=(0.2, 0.2), density_scale=(("beta-galactosidase", 1.5),)))
+    density, picks, meta = build_crowded_scene(spec, spec.voxel_spacing,
+                                               np.random.default_rng(3))
+    assert meta["faint_picks"] == [0]
+    df = _picks_frame(picks, spec.voxel_spacing)
+    again = np.zeros_like(density)
+    stamp_body(again, CZII_TEMPLATES["beta-galactosidase"],
+               df[["z", "y", "x"]].to_numpy()[0] / spec.voxel_spacing,
+               rotation_xyz_to_zyx(picks_rotations(df))[0], spec.voxel_spacing,
+               amplitude=0.2 * 1.5, soft=0.6)
+    np.testing.assert_allclose(again, density, atol=1e-5)
 
 
 def test_crowded_scene_has_confusers_edges_and_surface_gold():

@@ -14,7 +14,10 @@ this adds what makes real tomograms hard to pick:
   back-projection draws streaks from them;
 * **particles cut by the edges**: a fraction of the particles may have their centre anywhere in
   the volume's x-y extent, so part of the body lies outside (their picks are kept, as in the
-  CZII annotations).
+  CZII annotations);
+* **faint particles**: a fraction of every class is much fainter than the rest (annotated
+  particles that no picker finds on real data), and per-class density factors set the
+  difficulty of each class (see :class:`cryobench.data.phantom.spec.Crowding`).
 
 Placement follows :mod:`.czii` (largest first, no overlaps, one of each class first).
 """
@@ -53,8 +56,8 @@ def _vlp_like(rng: np.random.Generator) -> tuple[Blob, ...]:
 
 
 def _ribosome_like(rng: np.random.Generator) -> tuple[Blob, ...]:
-    s = rng.uniform(0.7, 0.9)
-    amp = rng.uniform(0.6, 0.9)
+    s = rng.uniform(0.8, 1.0)
+    amp = rng.uniform(0.7, 1.0)
     return (
         Blob(center=(20.0 * s, 0.0, 0.0), axes=(110.0 * s, 95.0 * s, 90.0 * s), amplitude=amp),
         Blob(center=(-95.0 * s, 0.0, 0.0), axes=(40.0 * s, 70.0 * s, 70.0 * s), amplitude=amp),
@@ -190,13 +193,19 @@ def build_crowded_scene(
     rest = [k for k in largest_first(radii) for _ in range(counts[k] - 1)]
     picks: list[tuple[str, np.ndarray, np.ndarray]] = []
     placed = dict.fromkeys(names, 0)
+    scale = dict(crowd.density_scale)
     n_edge = 0
+    faint: list[int] = []
     for k in first + rest:
         edge = bool(rng.random() < crowd.edge_fraction)
         c = occ.place(rng, radii[k], *_bounds(shape, z0, z1, radii[k], edge))
         if c is None:
             continue
         amp = 1.0 + rng.uniform(-spec.amplitude_jitter, spec.amplitude_jitter)
+        if rng.random() < crowd.faint_fraction:
+            amp *= rng.uniform(*crowd.faint_density)
+            faint.append(len(picks))
+        amp *= scale.get(names[k], 1.0)
         rot = random_rotation(rng)
         stamp_body(density, CZII_TEMPLATES[names[k]], c, rot, spacing, amplitude=amp, soft=soft)
         picks.append((names[k], c, rot))
@@ -216,7 +225,8 @@ def build_crowded_scene(
         c = occ.place(rng, body_r[k], *_bounds(shape, z0, z1, body_r[k], False), tries=64)
         if c is None:
             continue
-        stamp_body(density, body, c, random_rotation(rng), spacing, soft=soft)
+        stamp_body(density, body, c, random_rotation(rng), spacing,
+                   amplitude=scale.get(name, 1.0), soft=soft)
         n_conf[name] += 1
 
     n_clutter = 0
@@ -233,6 +243,7 @@ def build_crowded_scene(
         "counts": placed,
         "requested_counts": dict(zip(names, counts, strict=True)),
         "particles_cut_by_edges": n_edge,
+        "faint_picks": faint,
         "confusers": n_conf,
         "clutter": n_clutter,
         "vesicles": n_ves,

@@ -105,7 +105,7 @@ PRESETS.update({
         voxel_spacing=10.0,
         particles=CZII_PARTICLES,
         counts=tuple(CZII_COUNTS[p.name] for p in CZII_PARTICLES),
-        snr=0.05,
+        snr=0.07,
         optics=V2_OPTICS,
         clutter=(300, 450),
         vesicles=(1, 3),

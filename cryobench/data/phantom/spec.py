@@ -32,6 +32,13 @@ class Crowding:
         edge_fraction: share of particles whose centre may lie within one radius of the x-y
             edges (the body is cut by the edge).
         gold_amplitude: density of a gold bead (protein is about 1).
+        faint_fraction: share of the particles (every class) drawn faint: their density is
+            scaled by a factor in ``faint_density``. They stand for the annotated particles no
+            picker finds (damaged at the air-water interface, hidden in dense surroundings) and
+            cap the recall of the easy classes below 1, as on the real data.
+        faint_density: density factor range of a faint particle.
+        density_scale: ``(class, factor)`` pairs scaling a class's template density (and that of
+            its look-alikes) in this scene only; the first-generation templates are unchanged.
     """
 
     confusers: tuple[int, int] = (8, 16)
@@ -40,6 +47,9 @@ class Crowding:
     sheet_radius: tuple[float, float] = (3000.0, 8000.0)
     edge_fraction: float = 0.08
     gold_amplitude: float = 8.0
+    faint_fraction: float = 0.1
+    faint_density: tuple[float, float] = (0.1, 0.3)
+    density_scale: tuple[tuple[str, float], ...] = (("beta-galactosidase", 1.3),)
 
 
 @dataclass(frozen=True)
