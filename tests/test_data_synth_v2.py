@@ -105,3 +105,23 @@ def test_v2_split_definitions():
         assert d["name"].endswith("-v2") and d["source"]["preset"].endswith("-v2")
         assert len(set(d["train"] + d["val"] + d["test"])) == sum(
             len(d[r]) for r in ("train", "val", "test"))
+
+
+def test_snr_v2_ablation_splits_differ_from_czii_synth_v2_only_in_snr():
+    from pathlib import Path
+
+    from cryobench.runner.ablate import load_spec
+
+    root = Path(__file__).resolve().parents[1] / "leaderboards" / "ablations"
+    spec = load_spec(root / "snr_v2.toml")
+    base = split_definition("czii-synth-v2")
+    snrs = []
+    for path in sorted((root / "splits").glob("czii-synth-v2-snr*.json")):
+        d = split_definition(str(path))
+        snrs.append(d["source"]["snr"])
+        for key in ("task", "metric", "tomo_type", "voxel_spacing", "train", "val", "test"):
+            assert d[key] == base[key], key
+        assert {k: v for k, v in d["source"].items() if k != "snr"} == {
+            k: v for k, v in base["source"].items() if k != "snr"}
+    assert len(snrs) == 5 and phantom.PRESETS["czii-v2"].snr in snrs
+    assert spec is not None
