@@ -27,4 +27,4 @@ PER_PARTICLE_FULL = {
     "sw_batch_size": 8,
     "threads": 0,
 }
-"""The seed report's per-particle recipes (GPU): full resolution, 64^3 patches, 40 epochs."""
+"""The published per-particle recipes (GPU): full resolution, 64^3 patches, 40 epochs."""

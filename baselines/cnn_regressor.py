@@ -1,6 +1,6 @@
 """``cnn_regressor`` (motor task): a 3D CNN that regresses ``[confidence, z, y, x]`` per patch.
 
-Source recipe (seed report): four conv blocks 16 -> 128 channels (BatchNorm, LeakyReLU, max
+Source recipe: four conv blocks 16 -> 128 channels (BatchNorm, LeakyReLU, max
 pooling), global average pooling, dense 128, dropout 0.3, outputs ``[confidence, z, y, x]``,
 BCE + MSE loss. Inference by progressive sampling: a coarse pass over a grid of windows (a
 fraction of the slices), then a fine pass of shifted windows around the best candidates, then
@@ -19,9 +19,21 @@ import numpy as np
 import pandas as pd
 
 from cryobench.coords import voxels_to_picks
-from cryobench.errors import ConfigError, DataError, MethodError
+from cryobench.errors import DataError, MethodError
 from cryobench.io.atomic import atomic_path, atomic_write_text
 from cryobench.methods.base import PickingMethod, RunContext, RunLike
+from cryobench.methods.config_checks import (
+    PRECISIONS,
+    SCHEDULES,
+    check_config,
+    check_memory,
+    conv3d_bytes,
+    int_sequence,
+    int_tuple,
+    integer,
+    number,
+    one_of,
+)
 
 __all__ = ["CNNRegressor"]
 
@@ -70,24 +82,30 @@ class CNNRegressorConfig:
     channels_last: bool = True
 
     def __post_init__(self) -> None:
-        self.channels = tuple(int(c) for c in self.channels)
-        checks = {
-            "target_spacing": self.target_spacing > 0,
-            "patch_size": self.patch_size >= 2 ** len(self.channels),
-            "batch_size": self.batch_size >= 1,
-            "epochs": self.epochs >= 0,
-            "steps_per_epoch": self.steps_per_epoch >= 1,
-            "lr": self.lr > 0,
-            "coarse_stride": 0 < self.coarse_stride <= 1,
-            "n_candidates": self.n_candidates >= 1,
-            "pos_fraction": 0 <= self.pos_fraction <= 1,
-            "channels": len(self.channels) >= 1,
-            "precision": self.precision in ("auto", "fp32", "bf16", "fp16"),
-        }
-        bad = [k for k, ok in checks.items() if not ok]
-        if bad:
-            raise ConfigError(f"invalid value for {', '.join(bad)}: "
-                              + ", ".join(f"{k}={getattr(self, k)!r}" for k in bad))
+        self.channels = int_sequence(self.channels, "channels")
+        check_config(self, {
+            "target_spacing": number(0, 1e4, lo_open=True),
+            "channels": int_tuple(1, 8, 1, 4096), "hidden": integer(1, 65_536),
+            "dropout": number(0, 1, hi_open=True),
+            "patch_size": (lambda v: isinstance(v, int) and 2 ** len(self.channels) <= v <= 1024,
+                           f"an integer in [{2 ** len(self.channels)}, 1024] (at least 2 to "
+                           "the number of channels)"),
+            "batch_size": integer(1, 4096), "epochs": integer(0, 100_000),
+            "steps_per_epoch": integer(1, 1_000_000), "lr": number(0, 10, lo_open=True),
+            "weight_decay": number(0, 10), "schedule": one_of(*SCHEDULES),
+            "grad_clip": number(0, None), "patience": integer(0, 100_000),
+            "val_patches": integer(0, 100_000), "pos_fraction": number(0, 1),
+            "point_margin": integer(0, 512), "coord_weight": number(0, 1e6),
+            "augment": one_of(True, False), "coarse_stride": number(0, 1, lo_open=True),
+            "n_candidates": integer(1, 1000), "fine_shift": number(0, 1),
+            "nms_distance": number(0, 1e6, lo_open=True), "default_threshold": number(0, 1),
+            "batch_windows": integer(1, 4096), "threads": integer(0, 1024),
+            "precision": one_of(*PRECISIONS), "channels_last": one_of(True, False)})
+        check_memory("this config", {
+            "training (batch_size x patch_size^3 x channels)": conv3d_bytes(
+                self.channels, self.patch_size, self.batch_size, training=True),
+            "inference (batch_windows x patch_size^3 x channels)": conv3d_bytes(
+                self.channels, self.patch_size, self.batch_windows, training=False)})
 
 
 def _bin_for(spacing: float, target: float) -> int:
@@ -101,6 +119,7 @@ class CNNRegressor(PickingMethod):
     description = ("3D CNN regressing [confidence, z, y, x] per patch, progressive sampling "
                    "(motor task)")
     tasks = ("motor",)
+    extra = "baselines"
     Config = CNNRegressorConfig
     budgets = {
         "smoke": {"target_spacing": 40.0, "channels": (4, 8, 8, 8), "hidden": 16,
@@ -306,19 +325,19 @@ class CNNRegressor(PickingMethod):
              "precision_used": self.precision_used}, indent=2))
 
     def load_state(self, directory: Path) -> None:
-        import torch
+        from cryobench.methods.weights import load_tensors, state_error
 
         d = Path(directory)
+        weights = load_tensors(d / "weights.pt", f"saved {self.name!r} weights")
         try:
             state = json.loads((d / "state.json").read_text())
-            weights = torch.load(d / "weights.pt", map_location="cpu", weights_only=True)
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise MethodError(f"cannot load saved {self.name!r} state: {exc}", d) from exc
-        self.particle_type = state["particle_type"]
-        self.threshold = float(state["threshold"])
-        self.val_fbeta = state.get("val_fbeta")
-        self.history = list(state.get("history", []))
-        self.precision_used = str(state.get("precision_used", ""))
-        self.model, self._fused = self._network(), None
-        self.model.load_state_dict(weights)
+            self.particle_type = str(state["particle_type"])
+            self.threshold = float(state["threshold"])
+            self.val_fbeta = state.get("val_fbeta")
+            self.history = list(state.get("history", []))
+            self.precision_used = str(state.get("precision_used", ""))
+            self.model, self._fused = self._network(), None
+            self.model.load_state_dict(weights)
+        except (OSError, ValueError, RuntimeError, KeyError, TypeError, AttributeError) as exc:
+            raise state_error(self.name, exc, d) from None
         self.model.eval()

@@ -1,6 +1,6 @@
 """``deepfindet``: one multi-class residual 3D U-Net (DeepFindET).
 
-Source recipe (seed report): filters 48-64-80, BatchNorm, LeakyReLU, softmax over the classes
+Source recipe: filters 48-64-80, BatchNorm, LeakyReLU, softmax over the classes
 plus background, Tversky loss with class weights, 72^3 patches in the full budget.
 """
 
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from baselines._budgets import SMOKE
+from cryobench.methods.config_checks import Rule, number
 from cryobench.methods.engine.segmentation import SegmentationConfig, SegmentationMethod
 
 __all__ = ["DeepFindET"]
@@ -37,6 +38,11 @@ class DeepFindETConfig(SegmentationConfig):
     recipe). With a few hundred CPU steps, Tversky alone leaves the small classes at zero."""
     ce_pos_weight: float = 32.0
     """Cross-entropy weight of the particle classes (background: 1)."""
+
+    def rules(self) -> dict[str, Rule]:
+        return {**super().rules(), "tversky_alpha": number(0, 1), "tversky_beta": number(0, 1),
+                "background_weight": number(0, 1e3), "ce_weight": number(0, 1e3),
+                "ce_pos_weight": number(0, 1e6, lo_open=True)}
 
 
 class DeepFindET(SegmentationMethod):

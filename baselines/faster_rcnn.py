@@ -7,8 +7,8 @@ the detector is torchvision's Faster R-CNN with random initialisation (``weights
 particle radii, and no resizing of the slices (``min_size``/``max_size`` = the slice size).
 Inference runs on every (``cpu``: every second) slice; boxes are lifted to 3D and thresholded
 per class with thresholds tuned on the validation runs only. ``slice_metrics(runs)`` gives the
-slice-level mAP@0.5/0.7/0.9 of the last predictions. torchvision is imported only inside the
-method (extra ``detection``).
+slice-level COCO mAP and mAP@0.5/0.7/0.9 (overall and per class) of the last predictions.
+torchvision is imported only inside the method (extra ``detection``).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 
 from cryobench.errors import ConfigError
 from cryobench.methods.base import RunContext
+from cryobench.methods.config_checks import check_config, check_memory, integer, number, one_of
 from cryobench.methods.slices.dataset import SliceSample
 from cryobench.methods.slices.detector import Detections, SliceConfigMixin, SliceDetector
 
@@ -68,17 +69,27 @@ class FasterRCNNConfig(SliceConfigMixin):
     2-core machine two OpenMP threads made steps 2-60x slower and erratic (measured)."""
 
     def __post_init__(self) -> None:
+        self.check_box_px()
         if self.backbone not in BACKBONES:
             raise ConfigError(f"unknown backbone {self.backbone!r}; choose one of "
                               f"{', '.join(BACKBONES)}")
-        bad = [k for k, ok in {"bin": self.bin >= 1 and not self.bin & (self.bin - 1),
-                               "steps": self.steps >= 1, "batch_size": self.batch_size >= 1,
-                               "infer_stride": self.infer_stride >= 1,
-                               "train_stride": self.train_stride >= 1,
-                               "lr": self.lr > 0}.items() if not ok]
-        if bad:
-            raise ConfigError("invalid value for " + ", ".join(
-                f"{k}={getattr(self, k)!r}" for k in bad))
+        check_config(self, {
+            **self.slice_rules(),
+            "steps": integer(1, 10_000_000), "batch_size": integer(1, 1024),
+            "lr": number(0, 10, lo_open=True), "weight_decay": number(0, 10),
+            "grad_clip": number(0, None), "augment": one_of(True, False),
+            "score_floor": number(0, 1, hi_open=True),
+            "detections_per_slice": integer(1, 100_000), "box_head_dim": integer(1, 65_536),
+            "fpn_channels": integer(1, 4096), "crop": integer(0, 8192),
+            "threads": integer(0, 1024)})
+        if 0 < self.crop < 32:
+            raise ConfigError(f"invalid value for crop={self.crop!r} (expected 0 for whole "
+                              "slices or at least 32 pixels)")
+        # a rough 4 KiB of activations per pixel and image while training (backbone, FPN,
+        # RPN and their gradients); whole slices (crop 0) are counted as 1024 px wide
+        side = self.crop or 1024
+        check_memory("this config", {"training (batch_size x crop^2)":
+                                     4096.0 * self.batch_size * side * side})
 
 
 def anchor_sizes(diameters_px: list[float], min_fraction: float, levels: int
@@ -315,13 +326,16 @@ class FasterRCNN(SliceDetector):
             {"anchors": self.anchors, "image_size": self.image_size, "history": self.history}))
 
     def load_weights(self, directory: Path) -> None:
-        import torch
+        from cryobench.methods.weights import load_tensors, state_error
 
-        meta = json.loads((directory / "faster_rcnn.json").read_text())
-        self.anchors = tuple(tuple(float(v) for v in a) for a in meta["anchors"])
-        self.image_size = int(meta["image_size"])
-        self.history = list(meta.get("history", []))
-        self.model = self._build()
-        self.model.load_state_dict(torch.load(directory / "faster_rcnn.pt", map_location="cpu",
-                                              weights_only=True))
+        weights = load_tensors(directory / "faster_rcnn.pt", f"saved {self.name!r} weights")
+        try:
+            meta = json.loads((directory / "faster_rcnn.json").read_text())
+            self.anchors = tuple(tuple(float(v) for v in a) for a in meta["anchors"])
+            self.image_size = int(meta["image_size"])
+            self.history = list(meta.get("history", []))
+            self.model = self._build()
+            self.model.load_state_dict(weights)
+        except (OSError, ValueError, RuntimeError, KeyError, TypeError, AttributeError) as exc:
+            raise state_error(self.name, exc, directory) from None
         self.model.eval()

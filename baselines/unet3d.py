@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from baselines._budgets import SMOKE
+from cryobench.methods.config_checks import Rule, number
 from cryobench.methods.engine.segmentation import SegmentationConfig, SegmentationMethod
 
 __all__ = ["UNet3D"]
@@ -22,6 +23,10 @@ class UNet3DConfig(SegmentationConfig):
     """Cross-entropy weight of every particle class (background: 1)."""
     dice_weight: float = 1.0
     """Weight of the soft Dice term over the particle classes."""
+
+    def rules(self) -> dict[str, Rule]:
+        return {**super().rules(), "pos_weight": number(0, 1e6, lo_open=True),
+                "dice_weight": number(0, 1e3)}
 
 
 class UNet3D(SegmentationMethod):

@@ -1,6 +1,6 @@
 """``unet_per_particle``: one binary 3D U-Net per particle type, merged by a conflict rule.
 
-Source recipe (seed report): two resolution levels of 32 and 64 channels and a 128-channel
+Source recipe: two resolution levels of 32 and 64 channels and a 128-channel
 bottleneck, BatchNorm, ReLU, Dice loss, AdamW at 1e-4; predictions merged voxel-wise -
 background when every network says background, a voxel claimed by several classes goes to the
 class scoring highest on training frequency and validation recall, probability breaking ties.
@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from baselines._budgets import PER_PARTICLE_FULL, SMOKE
+from cryobench.methods.config_checks import Rule, number
 from cryobench.methods.engine.segmentation import PerParticleConfig, PerParticleSegmentation
 
 __all__ = ["UNetPerParticle"]
@@ -25,6 +26,10 @@ class UNetPerParticleConfig(PerParticleConfig):
     """Weight of an added BCE term (0 in the full budget, the pure Dice recipe). In a few
     hundred CPU steps Dice alone barely moves on these sparse targets."""
     bce_pos_weight: float = 5.0
+
+    def rules(self) -> dict[str, Rule]:
+        return {**super().rules(), "bce_weight": number(0, 1e3),
+                "bce_pos_weight": number(0, 1e6, lo_open=True)}
 
 
 class UNetPerParticle(PerParticleSegmentation):

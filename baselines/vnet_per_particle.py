@@ -1,6 +1,6 @@
 """``vnet_per_particle``: one binary small V-Net per particle type, merged by a conflict rule.
 
-Source recipe (seed report): the per-particle scheme of ``unet_per_particle`` with a small
+Source recipe: the per-particle scheme of ``unet_per_particle`` with a small
 V-Net - residual blocks, 8-16-32 channels and 64 in the bottleneck, GroupNorm, PReLU,
 strided-convolution downsampling, additive skips - trained with BCE, positive weight 5.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from baselines._budgets import PER_PARTICLE_FULL, SMOKE
+from cryobench.methods.config_checks import Rule, number
 from cryobench.methods.engine.segmentation import PerParticleConfig, PerParticleSegmentation
 
 __all__ = ["VNetPerParticle"]
@@ -22,6 +23,9 @@ class VNetPerParticleConfig(PerParticleConfig):
     channels: tuple[int, ...] = (8, 16, 32, 64)
     pos_weight: float = 5.0
     """BCE weight of positive voxels."""
+
+    def rules(self) -> dict[str, Rule]:
+        return {**super().rules(), "pos_weight": number(0, 1e6, lo_open=True)}
 
 
 class VNetPerParticle(PerParticleSegmentation):

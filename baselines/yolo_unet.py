@@ -12,8 +12,9 @@
   fusion weight, that threshold and the per-class score thresholds are tuned on the validation
   runs only.
 * ``postprocess`` (``none`` | ``intensity`` | ``light_merge`` | ``hard_particle``) selects one of
-  the seed report's post-processing variants (:mod:`cryobench.methods.slices.postprocess_variants`)
-  for ablations with ``--set postprocess=...``; the ``intensity`` thresholds and polarity are tuned
+  the top CZII solutions' post-processing variants
+  (:mod:`cryobench.methods.slices.postprocess_variants`) for ablations with
+  ``--set postprocess=...``; the ``intensity`` thresholds and polarity are tuned
   on the validation runs as well.
 
 ultralytics (AGPL-3.0) is imported only inside the method (extra ``yolo``).
@@ -22,6 +23,7 @@ ultralytics (AGPL-3.0) is imported only inside the method (extra ``yolo``).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,14 +33,30 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cryobench.errors import ConfigError
+from cryobench.errors import ConfigError, MethodError
+from cryobench.io.atomic import atomic_write_text
 from cryobench.methods.base import RunContext, RunLike
+from cryobench.methods.config_checks import (
+    Rule,
+    check_config,
+    check_memory,
+    float_tuple,
+    int_sequence,
+    integer,
+    number,
+    one_of,
+)
 from cryobench.methods.engine.segmentation import SegmentationConfig, SegmentationMethod
 from cryobench.methods.slices.dataset import SliceSample
 from cryobench.methods.slices.detector import Detections, SliceConfigMixin, SliceDetector
 from cryobench.methods.slices.postprocess_variants import VARIANTS
+from cryobench.methods.slices.yolo_runtime import MODEL_YAML
 
-__all__ = ["YoloUNet", "YoloUNetConfig"]
+__all__ = ["YoloUNet", "YoloUNetConfig", "YOLO_WEIGHTS"]
+
+YOLO_WEIGHTS = "yolo_weights.pt"
+"""File of a saved model's YOLO tensors (``torch.save`` of a state dict, read with
+``weights_only=True``)."""
 
 
 @dataclass
@@ -82,36 +100,67 @@ class YoloUNetConfig(SliceConfigMixin):
     """Voting ball radius as a fraction of the particle radius."""
     # --- post-processing variant ---
     postprocess: str = "none"
-    """``none`` | ``intensity`` | ``light_merge`` | ``hard_particle`` (seed report variants)."""
+    """``none`` | ``intensity`` | ``light_merge`` | ``hard_particle`` (the top CZII solutions'
+    post-processing variants)."""
     threads: int = 1
     """torch CPU threads during fit/predict (0: leave as is). One by default: on a shared
     2-core machine two OpenMP threads made steps 2-60x slower and erratic (measured)."""
 
     def __post_init__(self) -> None:
-        self.unet_channels = tuple(int(c) for c in self.unet_channels)
-        self.unet_strides = tuple(int(s) for s in self.unet_strides)
-        self.fusion_weights = tuple(float(w) for w in self.fusion_weights)
-        self.unet_thresholds = tuple(float(t) for t in self.unet_thresholds)
-        if self.postprocess not in VARIANTS:
-            raise ConfigError(f"unknown postprocess {self.postprocess!r}; choose one of "
-                              f"{', '.join(VARIANTS)}")
-        checks = {
-            "bin": self.bin >= 1 and not self.bin & (self.bin - 1),
-            "imgsz": self.imgsz >= 32 and self.imgsz % 32 == 0,
-            "epochs": self.epochs >= 1,
-            "batch": self.batch >= 1,
-            "conf": 0 <= self.conf < 1,
-            "infer_stride": self.infer_stride >= 1,
-            "train_stride": self.train_stride >= 1,
-            "unet_strides": len(self.unet_strides) == len(self.unet_channels) - 1,
-            "fusion_weights": bool(self.fusion_weights)
-            and all(0 <= w <= 1 for w in self.fusion_weights),
-            "unet_thresholds": bool(self.unet_thresholds),
-        }
-        bad = [k for k, ok in checks.items() if not ok]
-        if bad:
-            raise ConfigError("invalid value for " + ", ".join(
-                f"{k}={getattr(self, k)!r}" for k in bad))
+        self.check_box_px()
+        self.unet_channels = int_sequence(self.unet_channels, "unet_channels")
+        self.unet_strides = int_sequence(self.unet_strides, "unet_strides")
+        try:
+            self.fusion_weights = tuple(float(w) for w in self.fusion_weights)
+            self.unet_thresholds = tuple(float(t) for t in self.unet_thresholds)
+        except (TypeError, ValueError):
+            raise ConfigError(f"invalid value for fusion_weights={self.fusion_weights!r} or "
+                              f"unet_thresholds={self.unet_thresholds!r} (expected lists of "
+                              "numbers)") from None
+        check_config(self, {
+            **self.slice_rules(),
+            "imgsz": (lambda v: isinstance(v, int) and 32 <= v <= 4096 and v % 32 == 0,
+                      "a multiple of 32 in [32, 4096]"),
+            "epochs": integer(1, 100_000), "batch": integer(1, 1024),
+            "yolo_lr": number(0, 10, lo_open=True), "conf": number(0, 1, hi_open=True),
+            "iou": number(0, 1, lo_open=True), "max_det": integer(1, 100_000),
+            "unet": one_of(True, False),
+            "unet_strides": (lambda v: len(v) == len(self.unet_channels) - 1,
+                             "one stride fewer than unet_channels"),
+            "fusion_weights": float_tuple(1, 100, 0, 1),
+            "unet_thresholds": float_tuple(1, 100, 0, 1),
+            "region_fraction": number(0, 10, lo_open=True),
+            "postprocess": one_of(*VARIANTS), "threads": integer(0, 1024)})
+        # YOLOv8n keeps roughly 400 bytes per input pixel and image while training, rough
+        check_memory("this config", {"YOLO training (batch x imgsz^2)":
+                                     400.0 * self.batch * self.imgsz**2})
+        self.unet_config()  # the U-Net half's fields, checked now rather than at fit time
+
+    def unet_config(self) -> _UNetConfig:
+        """The config of the U-Net half (its ``unet_*`` fields, checked by its own rules;
+        errors name the ``unet_*`` fields)."""
+        try:
+            return self._make_unet_config()
+        except ConfigError as exc:
+            names = "|".join(_UNET_FIELDS)
+            raise ConfigError(re.sub(rf"(?<![\w])({names})=", r"unet_\1=", exc.message)
+                              ) from None
+
+    def _make_unet_config(self) -> _UNetConfig:
+        return _UNetConfig(
+            bin=self.bin, channels=self.unet_channels, strides=self.unet_strides,
+            res_units=self.unet_res_units, patch_size=self.unet_patch_size,
+            batch_size=self.unet_batch_size, epochs=self.unet_epochs,
+            steps_per_epoch=self.unet_steps_per_epoch, lr=self.unet_lr,
+            pos_weight=self.unet_pos_weight, radius_fraction=self.unet_radius_fraction,
+            roi_size=self.unet_roi_size, sw_batch_size=self.unet_sw_batch_size,
+            floor=self.unet_floor, threads=self.threads, val_patches=1)
+
+
+_UNET_FIELDS = ("channels", "strides", "res_units", "patch_size", "batch_size", "epochs",
+                "steps_per_epoch", "lr", "pos_weight", "radius_fraction", "roi_size",
+                "sw_batch_size", "floor")
+"""Fields of the U-Net half that ``YoloUNetConfig`` sets from its ``unet_<field>``."""
 
 
 @dataclass
@@ -119,6 +168,17 @@ class _UNetConfig(SegmentationConfig):
     strides: tuple[int, ...] = (2, 2, 1)
     res_units: int = 1
     pos_weight: float = 16.0
+
+    def __post_init__(self) -> None:
+        self.strides = int_sequence(self.strides, "strides")
+        super().__post_init__()
+
+    def rules(self) -> dict[str, Rule]:
+        return {**super().rules(),
+                "strides": (lambda v: len(v) == len(self.channels) - 1
+                            and all(s in (1, 2) for s in v),
+                            "one stride (1 or 2) fewer than the channels"),
+                "res_units": integer(0, 8), "pos_weight": number(0, 1e6, lo_open=True)}
 
 
 class _FusionUNet(SegmentationMethod):
@@ -210,6 +270,9 @@ class YoloUNet(SliceDetector):
         super().__init__(config)
         self.yolo = None
         self.yolo_weights: Path | None = None
+        """The checkpoint this run's training wrote (in its work dir)."""
+        self.yolo_state: dict[str, Any] | None = None
+        """The trained YOLO's tensors: what :meth:`save_weights` stores."""
         self.unet_method: _FusionUNet | None = None
         self.fusion_weight = 1.0
         self.unet_threshold = float("inf")
@@ -238,7 +301,12 @@ class YoloUNet(SliceDetector):
                        ctx: RunContext) -> None:
         from cryobench.methods.engine.segmentation import torch_threads
         from cryobench.methods.slices.yolo_format import write_yolo_dataset
-        from cryobench.methods.slices.yolo_runtime import import_ultralytics, load_yolo, train_yolo
+        from cryobench.methods.slices.yolo_runtime import (
+            import_ultralytics,
+            load_yolo,
+            train_yolo,
+            yolo_state_dict,
+        )
 
         cfg = self.config
         import_ultralytics(self._config_dir(ctx), self.name)
@@ -251,8 +319,9 @@ class YoloUNet(SliceDetector):
             self.yolo_weights = train_yolo(
                 data, work / "yolo_runs", epochs=cfg.epochs, imgsz=cfg.imgsz, batch=cfg.batch,
                 seed=ctx.seed, device=ctx.device, amp=ctx.amp, num_classes=len(self.classes),
-                lr0=cfg.yolo_lr, quiet=not ctx.progress)
-        self.yolo = load_yolo(self.yolo_weights)
+                lr0=cfg.yolo_lr, quiet=True, progress=ctx.progress, desc="train yolo")
+        self.yolo = load_yolo(self.yolo_weights)  # this run's own checkpoint
+        self.yolo_state = yolo_state_dict(self.yolo)
         if cfg.unet:
             self._train_unet(ctx)
 
@@ -270,15 +339,7 @@ class YoloUNet(SliceDetector):
 
     # ----- U-Net ------------------------------------------------------------------------------
     def _unet_config(self) -> _UNetConfig:
-        cfg = self.config
-        return _UNetConfig(
-            bin=cfg.bin, channels=cfg.unet_channels, strides=cfg.unet_strides,
-            res_units=cfg.unet_res_units, patch_size=cfg.unet_patch_size,
-            batch_size=cfg.unet_batch_size, epochs=cfg.unet_epochs,
-            steps_per_epoch=cfg.unet_steps_per_epoch, lr=cfg.unet_lr,
-            pos_weight=cfg.unet_pos_weight, radius_fraction=cfg.unet_radius_fraction,
-            roi_size=cfg.unet_roi_size, sw_batch_size=cfg.unet_sw_batch_size,
-            floor=cfg.unet_floor, threads=cfg.threads, val_patches=1)
+        return self.config.unet_config()
 
     def _train_unet(self, ctx: RunContext) -> None:
         train_runs, val_runs = self._fit_runs
@@ -346,8 +407,8 @@ class YoloUNet(SliceDetector):
                         truths: list[pd.DataFrame]) -> None:
         """Per-class polarity (sign of the mean intensity at true particles) and threshold
         (maximising that class's F4 after the score thresholds) for ``postprocess=intensity``."""
-        from cryobench.methods.engine.postprocess import class_counts, fbeta
         from cryobench.methods.slices.postprocess_variants import local_intensity, min_spacing
+        from cryobench.metrics.counts import class_counts, fbeta
 
         radii = self.radii
         kept = [self.threshold(c) for c in cands]
@@ -370,7 +431,7 @@ class YoloUNet(SliceDetector):
             best_t, best_f = -np.inf, -1.0
             for t in [-np.inf, *levels.tolist()]:
                 sub = min_spacing(mine[v >= t].drop(columns="_z"), radii)
-                f = fbeta(*class_counts(sub, ref, 0.5 * p.radius), beta=4.0)
+                f = float(fbeta(*class_counts(sub, ref, 0.5 * p.radius), beta=4.0)[2])
                 if f > best_f + 1e-12:
                     best_t, best_f = t, f
             self.intensity_thresholds[p.name] = float(best_t)
@@ -385,12 +446,17 @@ class YoloUNet(SliceDetector):
 
     # ----- persistence -------------------------------------------------------------------------
     def save_weights(self, directory: Path) -> None:
-        shutil.copyfile(self.yolo_weights, directory / "yolo.pt")
+        from cryobench.methods.slices.yolo_runtime import save_yolo_state
+
+        if self.yolo_state is None:
+            raise MethodError(f"method {self.name!r} is not fitted; call fit() or load() first")
+        save_yolo_state(self.yolo_state, directory / YOLO_WEIGHTS)
         if self.unet_method is not None:
             (directory / "unet").mkdir(exist_ok=True)
             self.unet_method.save(directory / "unet")
         finite = {k: v for k, v in self.intensity_thresholds.items() if np.isfinite(v)}
-        (directory / "yolo_unet.json").write_text(json.dumps({
+        atomic_write_text(directory / "yolo_unet.json", json.dumps({
+            "yolo": {"architecture": MODEL_YAML, "classes": len(self.classes)},
             "fusion_weight": self.fusion_weight,
             "unet_threshold": None if not np.isfinite(self.unet_threshold)
             else self.unet_threshold,
@@ -399,21 +465,39 @@ class YoloUNet(SliceDetector):
         }, indent=2))
 
     def load_weights(self, directory: Path) -> None:
-        from cryobench.methods.slices.yolo_runtime import import_ultralytics, load_yolo
+        """Load a saved model without unpickling anything but tensors (see
+        :func:`~cryobench.methods.slices.yolo_runtime.build_yolo`)."""
+        from cryobench.methods.slices.yolo_runtime import (
+            build_yolo,
+            import_ultralytics,
+            yolo_state_dict,
+        )
 
+        meta_path = directory / "yolo_unet.json"
+        if not (directory / YOLO_WEIGHTS).exists() and (directory / "yolo.pt").exists():
+            raise MethodError("this model directory holds a pickled ultralytics checkpoint "
+                              "(yolo.pt), which cryobench does not load: a pickle can run any "
+                              f"code. Models saved by cryobench hold {YOLO_WEIGHTS} (tensors "
+                              "only); retrain to get one", directory / "yolo.pt")
+        try:
+            meta = json.loads(meta_path.read_text())
+            yolo_meta = meta["yolo"]
+            n_classes = int(yolo_meta["classes"])
+            if yolo_meta["architecture"] != MODEL_YAML or n_classes != len(self.classes):
+                raise ValueError(f"architecture {yolo_meta['architecture']!r} with "
+                                 f"{n_classes} classes (expected {MODEL_YAML!r} with "
+                                 f"{len(self.classes)})")
+            self.fusion_weight = float(meta["fusion_weight"])
+            t = meta["unet_threshold"]
+            self.unet_threshold = float("inf") if t is None else float(t)
+            self.intensity_thresholds = {str(k): float(v)
+                                         for k, v in meta["intensity_thresholds"].items()}
+            self.polarity = {str(k): float(v) for k, v in meta["polarity"].items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise MethodError(f"cannot load saved {self.name!r} state ({type(exc).__name__}: "
+                              f"{exc})", meta_path) from None
         import_ultralytics(directory / "ultralytics", self.name)
-        meta = json.loads((directory / "yolo_unet.json").read_text())
-        self.fusion_weight = float(meta["fusion_weight"])
-        t = meta["unet_threshold"]
-        self.unet_threshold = float("inf") if t is None else float(t)
-        self.intensity_thresholds = {k: float(v) for k, v in meta["intensity_thresholds"].items()}
-        self.polarity = {k: float(v) for k, v in meta["polarity"].items()}
-        self.yolo_weights = directory / "yolo.pt"
-        self.yolo = load_yolo(self.yolo_weights)
+        self.yolo = build_yolo(n_classes, directory / YOLO_WEIGHTS)
+        self.yolo_state = yolo_state_dict(self.yolo)
         self.unet_method = (_FusionUNet.load(directory / "unet")
                             if (directory / "unet" / "method.json").exists() else None)
-
-    def config_summary(self) -> dict[str, Any]:
-        """Tuned values worth recording beside the config."""
-        return {"fusion_weight": self.fusion_weight, "unet_threshold": self.unet_threshold,
-                "intensity_thresholds": self.intensity_thresholds, "polarity": self.polarity}

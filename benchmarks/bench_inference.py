@@ -1,6 +1,6 @@
 """Whole-tomogram inference time and peak memory of ``unet3d`` (cpu budget) on the CPU.
 
-Target (issue 4): a 184 x 630 x 630 tomogram in <= 30 s with a peak of <= 4 GB.
+Target: a 184 x 630 x 630 tomogram in <= 30 s with a peak of <= 4 GB.
 
 The script trains a ``unet3d`` briefly on small in-memory runs (the network's size, not its
 quality, sets the time; a briefly trained model gives realistic candidate counts), saves it,
@@ -34,7 +34,7 @@ def worker(state: str, repeat: int, threads: int) -> None:
         torch.set_num_threads(threads)
     from baselines.unet3d import UNet3D
     from cryobench.methods.base import RunContext
-    from cryobench.methods.engine.fakes import make_fake_runs
+    from cryobench.testing.fakes import make_fake_runs
 
     method = UNet3D.load(state)
     run = make_fake_runs(1, SHAPE, per_class=30, noise=0.5, seed=123, prefix="bench")[0]
@@ -64,8 +64,8 @@ def train_state(directory: Path) -> None:
     torch.set_num_threads(2)
     from baselines.unet3d import UNet3D
     from cryobench.methods.base import RunContext
-    from cryobench.methods.engine.fakes import make_fake_runs
     from cryobench.particles import CZII_PARTICLES
+    from cryobench.testing.fakes import make_fake_runs
 
     runs = make_fake_runs(3, (48, 96, 96), particles=CZII_PARTICLES, per_class=2, seed=5)
     method = UNet3D(UNet3D.default_config("cpu", epochs=2, steps_per_epoch=10))

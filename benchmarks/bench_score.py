@@ -15,7 +15,7 @@ picks, 100 experiments), writes both as CSV, then times:
 * ``naive loop``: the Kaggle script's structure — a pandas boolean mask per (experiment, type)
   and a KD-tree ``query_ball_tree`` per group — written out below.
 
-Both scores must agree exactly. Targets (issue 2): ≥ 20x faster than the loop, the command's
+Both scores must agree exactly. Targets: ≥ 20x faster than the loop, the command's
 total wall time within 2x of the parse-only program's, peak memory < 1 GB. The in-process
 ratio (start-up excluded on both sides) is printed too. ``CRYOBENCH_NUM_THREADS=1`` times the
 single-threaded scorer.

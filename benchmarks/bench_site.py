@@ -2,7 +2,7 @@
 report for one split <= 5 s).
 
 Builds fabricated run records (schema v1, realistic counts; see
-:mod:`cryobench.report.synthetic`) in a temporary directory, then times, in this process:
+:mod:`cryobench.testing.records`) in a temporary directory, then times, in this process:
 
 * ``build_site`` over 100 records (2 splits, 34 configurations, 1000 bootstrap resamples each),
 * ``write_report`` for one split (7 methods x 3 seeds) as HTML, without the data-dependent
@@ -22,7 +22,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 def _fabricate(root: Path) -> int:
-    from cryobench.report.synthetic import write_fake_results
+    from cryobench.testing.records import write_fake_results
 
     czii_exps = [f"TS_synth_{i}" for i in range(6, 16)]
     byu_exps = [f"tomo_{i:03d}" for i in range(40)]
@@ -46,7 +46,7 @@ def _fabricate(root: Path) -> int:
 def main() -> None:
     from cryobench.report.site import build_site
     from cryobench.report.split_report import write_report
-    from cryobench.report.synthetic import write_fake_results
+    from cryobench.testing.records import write_fake_results
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -58,7 +58,7 @@ def main() -> None:
         imports = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        res = build_site([tmp / "results"], tmp / "site", n_boot=1000)
+        res = build_site([tmp / "results"], tmp / "site", n_flips=1000)
         site_s = time.perf_counter() - t0
         pages = len(res.pages)
 
@@ -69,7 +69,7 @@ def main() -> None:
             write_fake_results(one, methods=[(method, skill)], seeds=(0, 1, 2),
                                experiments=[f"TS_synth_{i}" for i in range(6, 16)])
         t0 = time.perf_counter()
-        write_report([one], tmp / "report.html", n_boot=1000, use_data=False)
+        write_report([one], tmp / "report.html", n_flips=1000, use_data=False)
         report_s = time.perf_counter() - t0
         size_kb = (tmp / "report.html").stat().st_size / 1024
 

@@ -8,6 +8,7 @@ challenge. Any copick project's pickable objects can be turned into the same str
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -21,6 +22,10 @@ __all__ = [
 ]
 
 
+MAX_RADIUS = 1e5
+"""Largest particle radius accepted, in Å (10 µm: larger than any tomogram)."""
+
+
 @dataclass(frozen=True)
 class ParticleType:
     """One pickable particle class.
@@ -31,6 +36,7 @@ class ParticleType:
         radius: particle radius in Å.
         weight: weight of the class in the weighted score.
         color: RGB(A) display colour, 0-255.
+        symmetry: point-group symmetry (``C1``, ``C2``, ``D2``, ``T``, ``O``, ``I``...), if known.
     """
 
     name: str
@@ -38,12 +44,22 @@ class ParticleType:
     radius: float
     weight: float = 1.0
     color: tuple[int, ...] = (128, 128, 128, 255)
+    symmetry: str | None = None
 
     def __post_init__(self) -> None:
         if "_" in self.name:
             raise ValueError(f"particle name {self.name!r} may not contain underscores (copick)")
-        if self.radius <= 0:
-            raise ValueError(f"particle {self.name!r} needs a positive radius, got {self.radius}")
+        if isinstance(self.label, bool) or not isinstance(self.label, int) or not (
+                1 <= self.label <= 255):
+            raise ValueError(f"particle {self.name!r} needs a label in [1, 255] (label volumes "
+                             f"are uint8, 0 is background), got {self.label!r}")
+        if not (isinstance(self.radius, (int, float)) and 0 < self.radius <= MAX_RADIUS):
+            raise ValueError(f"particle {self.name!r} needs a radius in (0, {MAX_RADIUS:g}] Å, "
+                             f"got {self.radius}")
+        if not (isinstance(self.weight, (int, float)) and math.isfinite(self.weight)
+                and self.weight >= 0):
+            raise ValueError(f"particle {self.name!r} needs a finite weight >= 0, got "
+                             f"{self.weight}")
 
 
 CZII_PARTICLES: tuple[ParticleType, ...] = (

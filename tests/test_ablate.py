@@ -7,13 +7,13 @@ import sys
 import types
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from cryobench.cli import cli
 from cryobench.errors import ConfigError, InputError
 from cryobench.report.ablation import ablation_text, load_ablation
-from cryobench.report.synthetic import synthetic_cell
 from cryobench.runner import store
 from cryobench.runner.ablate import (
     load_spec,
@@ -24,6 +24,7 @@ from cryobench.runner.ablate import (
     spec_from_options,
 )
 from cryobench.runner.executors import Cell, LocalExecutor, RayExecutor, make_executor
+from cryobench.testing.records import synthetic_cell
 
 SPECS = sorted((Path(__file__).parents[1] / "leaderboards" / "ablations").glob("*.toml"))
 
@@ -102,20 +103,47 @@ def test_spec_errors(tmp_path):
         make_plan(load_spec(bad))
 
 
+PENDING_SPLITS = {"byu-synth-v2": "tiny-motor"}
+"""Splits a shipped spec is written against that another branch is building, and a split of
+the same task that stands in for it here until it exists (then the spec is planned as is)."""
+
+
 @pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
 def test_shipped_specs_parse(path):
+    from cryobench.data.splits import list_splits
+
     spec = load_spec(path)
     assert spec.seeds == [0, 1, 2] and spec.budget == "cpu" and spec.title
     values = [v for vs in spec.vary.values() for v in vs]
     assert len(values) >= 2
+    if spec.split in PENDING_SPLITS and spec.split not in list_splits():
+        import dataclasses
+
+        spec = dataclasses.replace(spec, split=PENDING_SPLITS[spec.split])
     # Every varied key exists in the method's config and every value has the right type.
     plan = make_plan(spec)
-    assert len(plan.points) == len(values) and sum(p.is_base for p in plan.points) == 1
+    cells = int(np.prod([len(vs) for vs in spec.vary.values()]))
+    assert len(plan.points) == cells and sum(p.is_base for p in plan.points) == 1
     if "split" in spec.vary:
         from cryobench.runner.ablate import _split_arg, split_name
 
         names = [split_name(_split_arg(v, spec)) for v in spec.vary["split"]]
         assert len(set(names)) == len(names)
+
+
+def test_centernet_spec_plans_on_tiny_motor():
+    """The CenterNet ablation (CLAHE, noise + blur, focal + GIoU: a 2 x 2 x 2 grid) plans on any
+    motor split; the base cell is the full recipe."""
+    import dataclasses
+
+    spec = load_spec(SPECS[[p.stem for p in SPECS].index("centernet")])
+    assert spec.method == "centernet_slices" and spec.split == "byu-synth-v2"
+    plan = make_plan(dataclasses.replace(spec, split="tiny-motor", budget="smoke"))
+    assert len(plan.points) == 8 and len({p.config_hash for p in plan.points}) == 8
+    base = [p for p in plan.points if p.is_base]
+    assert len(base) == 1 and base[0].overrides == {"clahe": True, "noise_blur": True,
+                                                    "giou": True}
+    assert base[0].label == "CLAHE, noise + blur, focal + GIoU"
 
 
 def test_split_curve_resolves_definitions_relative_to_the_spec():
@@ -139,7 +167,7 @@ def test_sweep_runs_resumes_and_reports(tmp_path):
     assert (first.ran, first.skipped, len(calls)) == (4, 0, 4)
     again = run_ablation(plan, tmp_path, LocalExecutor(progress=False), fn=counting)
     assert (again.ran, again.skipped, len(calls)) == (0, 4, 4)
-    abl = load_ablation(tmp_path, first.manifest, n_boot=200)
+    abl = load_ablation(tmp_path, first.manifest, n_flips=200)
     base, other = abl.cells
     assert base.is_base and base.entry.seeds == [0, 1] and base.diff is None
     assert other.diff == pytest.approx(other.entry.score - base.entry.score)
@@ -185,7 +213,7 @@ def test_a_failing_cell_does_not_stop_the_sweep(tmp_path):
     out = run_ablation(plan, tmp_path, LocalExecutor(progress=False), fn=flaky)
     assert out.ran == 3 and len(out.failures) == 1
     assert out.failures[0].user_error and out.failures[0].message == "bad cell"
-    abl = load_ablation(tmp_path, out.manifest, n_boot=50)
+    abl = load_ablation(tmp_path, out.manifest, n_flips=50)
     assert any("missing seed(s) 1" in n for n in (c.note for c in abl.cells))
 
 
@@ -194,7 +222,7 @@ def test_every_record_lands_in_the_store_layout(tmp_path):
     run_ablation(plan, tmp_path, LocalExecutor(progress=False), fn=synthetic_cell)
     for p in plan.points:
         rec = store.read_complete(store.run_dir(tmp_path, "tiny", "unet3d", p.config_hash, 3))
-        assert rec is not None and rec["config_hash"] == p.config_hash
+        assert rec is not None and rec.config_hash == p.config_hash
     manifest = json.loads(next(tmp_path.rglob("ablation.json")).read_text())
     assert manifest["kind"] == "cryobench-ablation" and len(manifest["cells"]) == 2
 
@@ -293,3 +321,25 @@ def test_real_tiny_sweep_local_vs_ray(tmp_path):
     for p in (tmp_path / "local").rglob("predictions.csv"):
         assert p.read_bytes() == (tmp_path / "ray" / p.relative_to(tmp_path / "local")
                                   ).read_bytes()
+
+
+def test_the_plan_is_printed_before_anything_runs(tmp_path):
+    from cryobench.runner.ablate import summarise_plan
+    from cryobench.testing.records import fake_record
+
+    r = CliRunner().invoke(cli, ["ablate", "--method", "unet3d", "--split", "tiny", "--vary",
+                                 "lr=0.001,0.002", "--seeds", "0,1", "--budget", "smoke",
+                                 "--results", str(tmp_path), "--dry-run"])
+    assert r.exit_code == 0, r.output
+    first = r.output.splitlines()[0]
+    assert "2 cell(s) x 2 seed(s) of unet3d (budget smoke)" in first
+    assert "4 run(s) to do, 0 already complete" in first and "time unknown" in first
+    # an estimate from earlier real runs of the method at that budget (synthetic ones ignored)
+    plan = _plan(vary=["lr=0.001,0.002"], seeds="0,1")
+    for seed, secs in ((7, 100.0), (8, 300.0)):
+        rec = fake_record("unet3d", "tiny", seed)
+        rec.budget, rec.device, rec.timings["total_s"] = "smoke", "cpu", secs
+        rec.save(tmp_path / "tiny" / "unet3d" / "x" / f"seed-{seed}" / "record.json")
+    s = summarise_plan(plan, tmp_path)
+    assert s.todo == 4 and s.seconds_per_run == 200.0 and s.estimate_s == 800.0
+    assert "median of 2 earlier unet3d smoke-budget run(s)" in s.basis

@@ -16,7 +16,7 @@ import pytest
 from cryobench.errors import ConfigError, MethodError
 from cryobench.io import validate_picks
 from cryobench.methods.base import RunContext
-from cryobench.methods.engine.fakes import make_fake_motor_runs, make_fake_runs
+from cryobench.testing.fakes import make_fake_motor_runs, make_fake_runs
 
 pytest.importorskip("torch")
 
@@ -177,6 +177,6 @@ def test_deepfindet_loss_choices_train(loss):
 
 
 def test_deepfindet_loss_choice_is_validated():
-    with pytest.raises(ConfigError, match="loss must be one of"):
+    with pytest.raises(ConfigError, match="config key 'loss': expected one of 'tversky'"):
         DeepFindET.default_config("cpu", loss="hinge")
     assert DeepFindET.default_config("cpu").loss == "tversky"

@@ -12,8 +12,8 @@ import pytest
 from cryobench.methods.registry import get_method, list_methods
 from cryobench.testing import check_method
 
-BUILTIN = ["cnn_regressor", "deepfindet", "faster_rcnn", "unet3d", "unet_per_particle",
-           "vnet_per_particle", "yolo_unet"]
+BUILTIN = ["centernet_slices", "cnn_regressor", "deepfindet", "faster_rcnn", "unet3d",
+           "unet_per_particle", "vnet_per_particle", "yolo_unet"]
 
 
 def test_every_builtin_method_is_registered_and_importable():
@@ -30,6 +30,16 @@ def test_conformance_suite_on_tiny(name, tmp_path):
         pytest.skip(f"extra {info.extra!r} not installed (missing {info.extra_missing})")
     cls = get_method(name)
     passed = check_method(cls, work_dir=tmp_path)
+    assert len(passed) == 5, passed
+
+
+@pytest.mark.parametrize("name", ["centernet_slices"])
+def test_conformance_suite_on_tiny_motor(name, tmp_path):
+    """Methods for both tasks whose first task is ``particles`` also pass on ``tiny-motor``."""
+    info = {i.name: i for i in list_methods()}[name]
+    if info.extra_missing:
+        pytest.skip(f"extra {info.extra!r} not installed (missing {info.extra_missing})")
+    passed = check_method(get_method(name), split="tiny-motor", work_dir=tmp_path)
     assert len(passed) == 5, passed
 
 

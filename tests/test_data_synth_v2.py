@@ -7,8 +7,7 @@ import pytest
 import zarr
 
 import cryobench.data.phantom as phantom
-from cryobench.data import load_split, open_project
-from cryobench.data import synth
+from cryobench.data import load_split, open_project, synth
 from cryobench.data.splits import data_fingerprint, split_definition
 from cryobench.errors import ConfigError
 

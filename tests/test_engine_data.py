@@ -15,7 +15,7 @@ from cryobench.methods.engine.data import (  # noqa: E402
     normalise,
     prepare_run,
 )
-from cryobench.methods.engine.fakes import make_fake_runs  # noqa: E402
+from cryobench.testing.fakes import make_fake_runs  # noqa: E402
 
 
 def test_downsample_keeps_voxel_centres():

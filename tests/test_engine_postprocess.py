@@ -8,15 +8,19 @@ import pytest
 
 from cryobench.methods.engine.postprocess import (
     apply_thresholds,
-    class_counts,
     component_centroids,
     extract_candidates,
-    fbeta,
     find_peaks,
     nms,
     tune_motor_threshold,
     tune_thresholds,
 )
+from cryobench.metrics.counts import class_counts
+from cryobench.metrics.counts import fbeta as _fbeta
+
+
+def fbeta(tp, fp, fn, beta):
+    return float(_fbeta(tp, fp, fn, beta)[2])
 
 
 def gaussian(shape, centre, sigma, amp=1.0):

@@ -133,3 +133,48 @@ def test_bf16_channels_last_training_learns(tmp_path):
     assert res.precision == "bf16"
     assert res.history[-1]["loss"] < 0.3 * res.history[0]["loss"]
     assert next(model.parameters()).is_contiguous()  # layout restored
+
+
+def test_the_first_epoch_gives_a_time_estimate(tmp_path):
+    said = []
+    torch.manual_seed(0)
+    batches, _, _ = problem()
+    ctx = RunContext(work_dir=tmp_path, progress=False, log=said.append)
+    train_model(torch.nn.Linear(4, 1), batches, torch.nn.functional.mse_loss,
+                TrainSettings(epochs=3, steps_per_epoch=2, desc="toy"), ctx)
+    assert len(said) == 1 and said[0].startswith("toy: the first of 3 epochs took")
+    assert "more to train" in said[0]
+
+
+def test_multi_head_outputs_and_targets(tmp_path):
+    """A model may return a tuple of tensors and targets may be tuples or dicts (moved to the
+    device, outputs cast to float32 for the loss), as the CenterNet heads do."""
+
+    class TwoHeads(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = torch.nn.Linear(4, 1), torch.nn.Linear(4, 1)
+
+        def forward(self, x):
+            return self.a(x), {"b": self.b(x)}
+
+    batches, _, _ = problem()
+
+    def paired(epoch):
+        for x, y in batches(epoch):
+            yield x, (y, {"b": -y})
+
+    seen = []
+
+    def loss_fn(out, y):
+        seen.append((out[0].dtype, out[1]["b"].dtype))
+        return (torch.nn.functional.mse_loss(out[0], y[0])
+                + torch.nn.functional.mse_loss(out[1]["b"], y[1]["b"]))
+
+    torch.manual_seed(0)
+    model = TwoHeads()
+    ctx = RunContext(work_dir=tmp_path, progress=False)
+    res = train_model(model, paired, loss_fn, TrainSettings(epochs=10, steps_per_epoch=8,
+                                                            lr=0.05), ctx)
+    assert res.history[-1]["loss"] < 0.3 * res.history[0]["loss"]
+    assert set(seen) == {(torch.float32, torch.float32)}

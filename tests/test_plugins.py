@@ -90,7 +90,7 @@ def test_plugin_runs_through_cryobench_run(plugin_site, tmp_path):
     assert out.returncode == 0, out.stderr
     rec = json.loads(out.stdout)
     path = next(tmp_path.rglob("record.json"))
-    assert record.load(path) == rec
+    assert record.load(path).to_dict() == rec
     assert rec["method"] == "blobs" and rec["split"] == "tiny" and rec["budget"] == "smoke"
     assert rec["config"] == {"sigma": 1.0, "min_distance": 3, "max_picks": 50}
     assert rec["metric"] == "czii" and 0 <= rec["score"] <= 1
@@ -119,3 +119,19 @@ def test_plugin_own_pytest_conformance_test(plugin_site):
                   "tests/test_conformance.py")
     assert out.returncode == 0, out.stdout + out.stderr
     assert "5 passed" in out.stdout
+
+
+def test_the_example_package_builds_beside_a_runs_folder(plugin_site, tmp_path):
+    """The example's pyproject names its package, so a `runs/` folder beside it (the default
+    results directory) does not break the build (setuptools' flat-layout discovery would)."""
+    import shutil
+
+    pkg = tmp_path / "cryobench-blobs"
+    shutil.copytree(plugin_site / "cryobench_blobs", pkg / "cryobench_blobs")
+    shutil.copy(plugin_site / "pyproject.toml", pkg / "pyproject.toml")
+    (pkg / "runs" / "tiny").mkdir(parents=True)
+    out = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
+                          "--no-build-isolation", "-w", str(tmp_path / "dist"), str(pkg)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert list((tmp_path / "dist").glob("cryobench_blobs-0.1.0-*.whl"))

@@ -15,16 +15,15 @@ from cryobench.errors import ResultsError
 from cryobench.report import stats
 from cryobench.report.loading import load_records
 from cryobench.report.split_report import write_report
-from cryobench.report.summary import rank_entries, summarise
-from cryobench.report.synthetic import fake_record, record_path, write_fake_results
-from cryobench.runner import record as R
+from cryobench.report.summary import label, rank_entries, summarise
+from cryobench.testing.records import fake_record, record_path, write_fake_results
 
 CZII_W = {"apo-ferritin": 1.0, "beta-amylase": 0.0, "beta-galactosidase": 2.0, "ribosome": 1.0,
           "thyroglobulin": 2.0, "virus-like-particle": 1.0}
 
 
 def _write(results, rec):
-    R.write(record_path(results, rec), rec)
+    rec.save(record_path(results, rec))
 
 
 def _random_counts(rng, experiments, classes, neg_fp=False):
@@ -96,12 +95,11 @@ def test_loading_reports_bad_files_and_keeps_good_ones(tmp_path):
     (tmp_path / "junk.record.json").write_text("{not json")
     (tmp_path / "notes.json").write_text("{}")  # not named like a record: not looked at
     newer = fake_record(seed=5)
-    newer["schema_version"] = 99
     p = record_path(tmp_path, newer)
     p.parent.mkdir(parents=True)
-    p.write_text(json.dumps(newer))
+    p.write_text(json.dumps({**newer.to_dict(), "schema_version": 99}))
     records, bad = load_records([tmp_path])
-    assert sorted(r["seed"] for r in records) == [0, 1]
+    assert sorted(r.seed for r in records) == [0, 1]
     reasons = {q.name if q.name == "junk.record.json" else "newer": why for q, why in bad}
     assert len(bad) == 2
     assert "JSON" in reasons["junk.record.json"]
@@ -118,11 +116,11 @@ def test_loading_nothing_is_an_error(tmp_path):
 def test_entries_are_recomputed_from_counts_and_ranked(tmp_path):
     write_fake_results(tmp_path)
     records, _ = load_records([tmp_path])
-    entries = summarise(records, n_boot=200)
+    entries = summarise(records, n_flips=200)
     assert [e.method for e in entries] == ["unet3d", "deepfindet", "faster_rcnn"]
     for e in entries:
         assert not e.flags
-        stored = np.mean([r["score"] for r in e.records])
+        stored = np.mean([r.score for r in e.records])
         assert e.score == pytest.approx(stored, abs=1e-9)
         assert e.interval[0] <= e.score <= e.interval[1]
         assert e.seeds == [0, 1, 2]
@@ -133,13 +131,14 @@ def test_missing_seed_and_class_are_flagged_not_ranked(tmp_path):
     write_fake_results(tmp_path, methods=[("unet3d", 0.7)])
     write_fake_results(tmp_path, methods=[("deepfindet", 0.9)], seeds=[0, 1])
     rec = fake_record("faster_rcnn", seed=0, skill=0.5)
-    rec["counts"] = [c for c in rec["counts"] if c["particle_type"] != "ribosome"]
-    rec["score"] = float(stats.CountCube.from_rows([0], [rec["counts"]], CZII_W, 4)
-                         .seed_scores()[0])
+    rec.counts = [c for c in rec.counts if c.particle_type != "ribosome"]
+    rec.score = float(stats.CountCube.from_rows([0], [rec.count_rows()], CZII_W, 4)
+                      .seed_scores()[0])
     for s in (0, 1, 2):
-        _write(tmp_path, dict(rec, seed=s))
+        rec.seed = s
+        _write(tmp_path, rec)
     records, _ = load_records([tmp_path])
-    by = {e.method: e for e in summarise(records, n_boot=100)}
+    by = {e.method: e for e in summarise(records, n_flips=100)}
     assert by["unet3d"].rank == 1 and not by["unet3d"].flags
     assert by["deepfindet"].rank is None
     assert any("missing seed(s) 2" in f for f in by["deepfindet"].flags)
@@ -149,26 +148,46 @@ def test_missing_seed_and_class_are_flagged_not_ranked(tmp_path):
 
 def test_stored_score_disagreeing_with_counts_is_flagged(tmp_path):
     rec = fake_record(seed=0)
-    rec["score"] = rec["score"] + 0.1
-    rec["metrics"]["czii"]["score"] = rec["score"]
+    rec.score = rec.score + 0.1
+    rec.metrics["czii"]["score"] = rec.score
     _write(tmp_path, rec)
     records, _ = load_records([tmp_path])
-    (e,) = summarise(records, n_boot=0)
+    (e,) = summarise(records, n_flips=0)
     assert any("differs from its counts" in f for f in e.flags)
     assert e.interval is None
 
 
-def test_ties_share_a_rank_when_intervals_overlap(tmp_path):
-    write_fake_results(tmp_path, methods=[("a", 0.70), ("b", 0.69), ("c", 0.2)], seeds=[0],
-                       experiments=["e1", "e2"])
+def test_ranks_separate_only_what_the_paired_comparison_separates(tmp_path):
+    exps = [f"e{i}" for i in range(12)]
+    for salt, (name, skill) in enumerate([("a", 0.70), ("b", 0.69), ("c", 0.2)]):
+        write_fake_results(tmp_path, methods=[(name, skill)], seeds=[0, 1, 2], experiments=exps,
+                           rng_salt=salt)
     records, _ = load_records([tmp_path])
-    entries = summarise(records, n_boot=300)
-    ranks = {e.method: e.rank for e in entries}
-    assert ranks["a"] == ranks["b"] == 1 and ranks["c"] == 3
-    # competition ranking after a tie group; flagged ones go last
+    entries = summarise(records, n_flips=300)
+    by = {e.method: e for e in entries}
+    assert by["a"].rank == by["b"].rank == 1 and by["c"].rank == 3
+    assert by["a"].tied_with == [label(by["b"])] and by["c"].tied_with == []
+    assert by["a"].interval_info.includes_seed_spread
+    # flagged entries go last, unranked
     entries[0].flags.append("x")
     rank_entries(entries)
-    assert entries[-1].rank is None
+    assert entries[-1].rank is None and entries[-1].tied_with == []
+
+
+def test_one_seed_or_few_tomograms_cannot_rank_and_say_so(tmp_path):
+    write_fake_results(tmp_path, methods=[("a", 0.9), ("c", 0.1)], seeds=[0],
+                       experiments=[f"e{i}" for i in range(12)])
+    records, _ = load_records([tmp_path])
+    entries = summarise(records, n_flips=300)
+    assert [e.rank for e in entries] == [1, 1]
+    assert "fewer than two seeds" in entries[0].rank_note
+    assert not entries[0].interval_info.includes_seed_spread
+    (tmp_path / "b").mkdir()
+    write_fake_results(tmp_path / "b", methods=[("a", 0.9), ("c", 0.1)], seeds=[0, 1, 2],
+                       experiments=["e1", "e2", "e3", "e4"])
+    records, _ = load_records([tmp_path / "b"])
+    entries = summarise(records, n_flips=300)
+    assert [e.rank for e in entries] == [1, 1] and entries[0].rank_note
 
 
 # ----- the report ----------------------------------------------------------------------------
@@ -181,7 +200,7 @@ def _no_external_refs(html: str) -> None:
 def test_html_report_is_self_contained(tmp_path):
     write_fake_results(tmp_path / "res")
     out = tmp_path / "report.html"
-    res = write_report([tmp_path / "res"], out, n_boot=200, use_data=False)
+    res = write_report([tmp_path / "res"], out, n_flips=200, use_data=False)
     html = out.read_text()
     _no_external_refs(html)
     assert res.split == "czii-synth" and res.n_entries == 3 and res.n_records == 9
@@ -196,7 +215,7 @@ def test_html_report_is_self_contained(tmp_path):
 def test_markdown_report_links_its_figures(tmp_path):
     write_fake_results(tmp_path / "res", methods=[("unet3d", 0.7)])
     out = tmp_path / "r.md"
-    write_report([tmp_path / "res"], out, n_boot=100, use_data=False)
+    write_report([tmp_path / "res"], out, n_flips=100, use_data=False)
     text = out.read_text()
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
     assert links and all((tmp_path / link).is_file() for link in links)
@@ -209,7 +228,7 @@ def test_several_splits_need_a_choice(tmp_path):
                        metric="byu")
     with pytest.raises(ResultsError, match="2 splits"):
         write_report([tmp_path], tmp_path / "r.html", use_data=False)
-    res = write_report([tmp_path], tmp_path / "r.html", split="byu-synth", n_boot=50,
+    res = write_report([tmp_path], tmp_path / "r.html", split="byu-synth", n_flips=50,
                        use_data=False)
     assert res.n_entries == 1 and "F2" in (tmp_path / "r.html").read_text()
 
@@ -223,7 +242,7 @@ def test_report_cli_errors_are_one_line(tmp_path):
     assert r.exit_code == 2 and ".html or .md" in r.output
     assert not (tmp_path / "r.pdf").exists()
     r = runner.invoke(cli, ["report", str(tmp_path), "-o", str(tmp_path / "r.html"),
-                            "--no-data", "--bootstrap", "50"])
+                            "--no-data", "--flips", "50"])
     assert r.exit_code == 0, r.output
     assert "wrote" in r.output and (tmp_path / "r.html").is_file()
 
@@ -243,10 +262,10 @@ def test_report_with_data_draws_curves_and_a_slice(tmp_path):
                        noise.assign(score=rng.uniform(0, 0.6, len(noise)))])
     rec = fake_record("unet3d", "tiny", 0, 0.7, experiments=sp.role_runs("test"))
     path = record_path(tmp_path, rec)
-    R.write(path, rec)
+    rec.save(path)
     write_picks_csv(picks, path.parent / "predictions.csv")
     out = tmp_path / "r.html"
-    res = write_report([tmp_path], out, n_boot=50)
+    res = write_report([tmp_path], out, n_flips=50)
     html = out.read_text()
     assert [n for n in res.notes if "say little" not in n] == [], res.notes
     for caption in ("Precision-recall per class", "minimum prediction score kept",

@@ -20,8 +20,9 @@ from cryobench.cli import cli
 from cryobench.errors import ConfigError, MethodError, ResultsError
 from cryobench.io import read_picks_csv
 from cryobench.methods import PickingMethod, registry
+from cryobench.methods import config as overrides
 from cryobench.particles import BYU_MOTOR, CZII_PARTICLES
-from cryobench.runner import overrides, record, store
+from cryobench.runner import record, store
 from cryobench.runner import run as run_mod
 from cryobench.runner.run import run
 
@@ -74,8 +75,13 @@ class FakeSplit:
                     for i, p in enumerate(CZII_PARTICLES)]
             self._runs[name_] = FakeRun(name_, pd.DataFrame(rows))
 
-    def project(self, progress: bool = True) -> FakeProject:
-        return self._project
+    writes_predictions = True
+
+    def prepare(self, progress: bool = True) -> None:
+        pass
+
+    def write_predictions(self, run, picks, *, user, session):
+        self._project.write_picks(run, picks, user=user, session=session)
 
     def runs(self, role: str) -> list[FakeRun]:
         return [self._runs[n] for n in self.roles[role]]
@@ -170,10 +176,10 @@ def split():
 def test_run_writes_a_valid_record_predictions_and_copick_picks(tmp_path, split):
     res = run(RandomPicker, split, seed=3, budget="smoke", out=tmp_path, progress=False)
     assert not res.skipped
-    rec = res.record
+    rec = res.record.to_dict()
     chash = record.config_hash(rec["config"])
     assert res.path == store.run_dir(tmp_path, "fake", "random-picker", chash, 3) / "record.json"
-    assert record.load(res.path) == rec
+    assert record.load(res.path).to_dict() == rec
     assert rec["method"] == "random-picker" and rec["split"] == "fake" and rec["seed"] == 3
     assert rec["budget"] == "smoke" and rec["device"] == "cpu" and rec["task"] == "particles"
     assert rec["config"]["n_per_class"] == 1  # the smoke budget's override
@@ -191,7 +197,7 @@ def test_run_writes_a_valid_record_predictions_and_copick_picks(tmp_path, split)
     assert "score" in preds.columns
     session = rec["copick"]["session"]
     assert "_" not in session
-    assert split.project().written == [("TS_d", 6, "cryobench", session),
+    assert split._project.written == [("TS_d", 6, "cryobench", session),
                                        ("TS_e", 6, "cryobench", session)]
     assert (res.directory / "model" / "state.json").exists()
     assert not (res.directory / "work").exists()
@@ -201,7 +207,7 @@ def test_run_writes_a_valid_record_predictions_and_copick_picks(tmp_path, split)
 
 def test_oracle_scores_one(tmp_path, split):
     Oracle.split = split
-    rec = run(Oracle, split, out=tmp_path, progress=False).record
+    rec = run(Oracle, split, out=tmp_path, progress=False).record.to_dict()
     assert rec["score"] == pytest.approx(1.0)
     assert all(c["fp"] == 0 and c["fn"] == 0 for c in rec["counts"])
 
@@ -212,7 +218,7 @@ def test_same_seed_same_picks_and_reruns_skip(tmp_path, split):
     b = run(RandomPicker, split, seed=1, out=tmp_path / "b", progress=False)
     pa = pd.read_csv(a.directory / "predictions.csv")
     pd.testing.assert_frame_equal(pa, pd.read_csv(b.directory / "predictions.csv"))
-    assert a.record["config_hash"] == b.record["config_hash"]
+    assert a.record.config_hash == b.record.config_hash
     assert RandomPicker.fits == 2
     again = run(RandomPicker, split, seed=1, out=tmp_path / "a", progress=False)
     assert again.skipped and again.record == a.record and RandomPicker.fits == 2
@@ -255,7 +261,7 @@ def test_existing_directory_with_another_config_or_data_is_an_error(tmp_path, sp
 def test_bad_input(tmp_path, split):
     with pytest.raises(ConfigError, match="no config key 'n_per_klass'"):
         run(RandomPicker, split, overrides={"n_per_klass": 2}, out=tmp_path)
-    with pytest.raises(ConfigError, match="n_per_class: expected an integer"):
+    with pytest.raises(ConfigError, match="config key 'n_per_class': expected an integer"):
         run(RandomPicker, split, overrides={"n_per_class": "two"}, out=tmp_path)
     with pytest.raises(MethodError, match="supports task.*motor.*'particles' task"):
         run(MotorOnly, split, out=tmp_path)
@@ -370,7 +376,7 @@ def test_cli_run_prints_the_table_and_json(tmp_path, cli_env):
     assert "particle_type" in res.output and "ribosome" in res.output
     assert "czii score:" in res.output and "record: " in res.output
     rec_path = next(tmp_path.rglob("record.json"))
-    rec = record.load(rec_path)
+    rec = record.load(rec_path).to_dict()
     assert rec["config"]["n_per_class"] == 2 and rec["budget"] == "cpu"
     # rerun: skipped, says where the record is
     res = runner.invoke(cli, args)
@@ -384,7 +390,7 @@ def test_cli_run_prints_the_table_and_json(tmp_path, cli_env):
 @pytest.mark.parametrize("extra, message", [
     (["--method", "random-pickr"], "unknown method 'random-pickr'; did you mean random-picker"),
     (["--split", "nope"], "unknown split 'nope'"),
-    (["--set", "n_per_class=lots"], "--set n_per_class: expected an integer"),
+    (["--set", "n_per_class=lots"], "config key 'n_per_class': expected an integer"),
     (["--set", "bogus=1"], "no config key 'bogus'"),
     (["--set", "bogus"], "--set expects key=value"),
     (["--device", "quantum"], "unknown device 'quantum'"),
@@ -465,7 +471,7 @@ class MotorGuess(PickingMethod):
 def test_motor_task_is_scored_with_the_byu_metric(tmp_path):
     split = FakeMotorSplit()
     MotorGuess.split = split
-    rec = run(MotorGuess, split, out=tmp_path, progress=False).record
+    rec = run(MotorGuess, split, out=tmp_path, progress=False).record.to_dict()
     assert rec["metric"] == "byu" and rec["task"] == "motor"
     counts = {c["experiment"]: (c["tp"], c["fp"], c["fn"]) for c in rec["counts"]}
     assert counts == {"TS_d": (1, 0, 0), "TS_e": (0, 1, 0)}
@@ -485,7 +491,7 @@ def test_default_method_runs_end_to_end_on_tiny(tmp_path):
     assert res.exit_code == 0, res.output
     rec = json.loads(res.stdout)
     path = next(tmp_path.rglob("record.json"))
-    assert record.load(path) == rec
+    assert record.load(path).to_dict() == rec
     assert rec["method"] == "unet3d" and rec["split"] == "tiny" and rec["metric"] == "czii"
     assert rec["n_test_runs"] >= 1 and 0 <= rec["score"] <= 1
     assert {c["experiment"] for c in rec["counts"]} == {"TS_tiny_4"}
@@ -505,7 +511,7 @@ def test_records_hold_diagnostics_and_figures_the_method_reports(tmp_path, split
         def slice_metrics(self, runs):
             return {"slice_map50": 0.5, "n_runs": len(runs)}
 
-    rec = run(Reporting, split, out=tmp_path, progress=False).record
+    rec = run(Reporting, split, out=tmp_path, progress=False).record.to_dict()
     assert rec["metrics"]["method"] == {"val_objective": 0.25, "slice_map50": 0.5, "n_runs": 2.0}
     diag = rec["metrics"]["diagnostics"]
     assert 0 <= diag["duplicate_rate"] <= 1 and 0 <= diag["unmatched_rate"] <= 1

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from cryobench.report.synthetic import write_fake_results
+from cryobench.testing.records import write_fake_results
 
 ROOT = Path(__file__).resolve().parents[1]
 OFFICIAL = ROOT / "leaderboards" / "results"
@@ -57,7 +57,7 @@ def site(tmp_path_factory) -> tuple[Path, dict[str, int], list[str]]:
                            metric="byu", experiments=[f"tomo_{i}" for i in range(10)])
     given = os.environ.get("CRYOBENCH_SITE_DIR")
     out = Path(given) if given else tmp_path_factory.mktemp("build") / "site"
-    res = build_site([results], out, n_boot=200)
+    res = build_site([results], out, n_flips=200)
     data = json.loads((out / "data" / "leaderboard.json").read_text())
     assert {s: len(rows) for s, rows in data["leaderboards"].items()} == res.boards
     return out, res.boards, res.pages

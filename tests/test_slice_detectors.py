@@ -1,6 +1,6 @@
 """The slice detectors end to end: faster_rcnn and yolo_unet on small in-memory runs.
 
-Smoke budgets on bright balls in noise (cryobench.methods.engine.fakes): fit, predict, save, load
+Smoke budgets on bright balls in noise (cryobench.testing.fakes): fit, predict, save, load
 give identical picks; the missing-extra error names the pip command; YOLO never touches the
 network. The conformance suite on the ``tiny`` split runs for every method elsewhere.
 """
@@ -18,7 +18,7 @@ import pytest
 from cryobench.errors import ConfigError, MethodError
 from cryobench.io.picks import validate_picks
 from cryobench.methods.base import RunContext
-from cryobench.methods.engine.fakes import make_fake_motor_runs, make_fake_runs
+from cryobench.testing.fakes import make_fake_motor_runs, make_fake_runs
 
 pytest.importorskip("torchvision")
 
@@ -96,7 +96,9 @@ def test_faster_rcnn_fit_predict_save_load(tmp_path, runs):
     picks = m.predict(_no_truth(test), ctx)
     _check(picks, test)
     metrics = m.slice_metrics([test])
-    assert set(metrics) == {"slice_map50", "slice_map70", "slice_map90"}
+    assert {"slice_map", "slice_map50", "slice_map70", "slice_map90"} <= set(metrics)
+    per_class = {k for k in metrics if "/" in k}
+    assert per_class and {k.split("/")[1] for k in per_class} <= {p.name for p in test.particles}
     assert all(0.0 <= v <= 1.0 for v in metrics.values())
     assert {"val_slice_map50", "val_objective"} <= set(m.extra_metrics)
     m.save(tmp_path / "saved")
@@ -150,6 +152,15 @@ def test_yolo_unet_offline_fit_predict_save_load_and_variants(tmp_path, runs, no
     assert (ctx.work_dir / "yolo_data" / "data.yaml").exists()
     assert m.unet_method is not None and 0.0 <= m.fusion_weight <= 1.0
     m.save(tmp_path / "saved")
+    # nothing but tensors-only files: every .pt loads with weights_only=True, no pickled
+    # ultralytics checkpoint is shipped
+    import torch
+
+    saved = sorted(p.relative_to(tmp_path / "saved").as_posix()
+                   for p in (tmp_path / "saved").rglob("*.pt"))
+    assert saved == ["unet/weights.pt", "yolo_weights.pt"]
+    for f in saved:
+        torch.load(tmp_path / "saved" / f, weights_only=True)
     loaded = YoloUNet.load(tmp_path / "saved")
     pd.testing.assert_frame_equal(loaded.predict(test, ctx), picks, check_exact=True)
     assert no_network == [], f"ultralytics attempted network access: {no_network}"

@@ -54,6 +54,7 @@ def test_two_threads_use_the_pool_and_a_nested_submit_runs_inline(monkeypatch):
     assert inner is outer  # ran inline in the pool thread, not queued behind it
 
 
+@pytest.mark.allow_skip("platforms without os.fork")
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_forked_child_gets_a_working_pool(monkeypatch):
     """The parent's pool threads do not survive a fork; the child must not wait on them."""

@@ -6,10 +6,20 @@ import json
 
 import click
 
+from cryobench.cli._options import FLIPS
+
 __all__ = ["ablate"]
 
 
-@click.command("ablate")
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+@click.command("ablate", short_help="Run an ablation grid of one method (a spec file or --vary).")
 @click.argument("spec", required=False, type=click.Path(dir_okay=False))
 @click.option("--method", "-m", default=None, help="Method (when no SPEC file is given).")
 @click.option("--split", "-s", default=None, help="Split name or split JSON file.")
@@ -36,8 +46,9 @@ __all__ = ["ablate"]
               help="GPUs Ray reserves per cell (fractions share a GPU).")
 @click.option("--rerun", is_flag=True, help="Run cells again even when their record exists.")
 @click.option("--dry-run", is_flag=True, help="Validate and list the cells; run nothing.")
-@click.option("--bootstrap", "n_boot", type=int, default=1000, show_default=True,
-              help="Bootstrap resamples for the intervals.")
+@click.option("--flips", "n_flips", type=FLIPS, default=9999, show_default=True,
+              help="Random sign flips of a paired comparison when there are too many test "
+                   "experiments to enumerate every flip (0: no intervals, no ranks).")
 @click.option("--data", "data_dir", default=None, type=click.Path(file_okay=False),
               help="Data directory passed to the split loader.")
 @click.option("--json", "as_json", is_flag=True, help="Print the analysis as JSON.")
@@ -45,7 +56,7 @@ __all__ = ["ablate"]
 def ablate(spec: str | None, method: str | None, split: str | None, vary: tuple[str, ...],
            sets: tuple[str, ...], seeds: str | None, budget: str | None, device: str | None,
            name: str | None, results: str, executor: str, address: str | None,
-           cpus_per_task: float, gpus_per_task: float, rerun: bool, dry_run: bool, n_boot: int,
+           cpus_per_task: float, gpus_per_task: float, rerun: bool, dry_run: bool, n_flips: int,
            data_dir: str | None, as_json: bool, progress: bool) -> None:
     """Run an ablation grid (SPEC.toml, or --method/--split/--vary) and report each cell's score
     with its 95% interval and the paired difference to the base cell.
@@ -80,6 +91,14 @@ def ablate(spec: str | None, method: str | None, split: str | None, vary: tuple[
             raise ConfigError("give a SPEC file, or --method, --split and --vary")
         sp = A.spec_from_options(method, split, vary, seeds or "0,1,2", budget, fixed, name)
     plan = A.make_plan(sp, device)
+    summary = A.summarise_plan(plan, results, rerun)
+    est = ("unknown" if summary.estimate_s is None
+           else f"about {_duration(summary.estimate_s)}")
+    click.echo(f"ablation {sp.name}: {summary.n_cells} cell(s) x {summary.n_seeds} seed(s) of "
+               f"{sp.method} (budget {plan.budget}) into {results}: {summary.todo} run(s) to do, "
+               f"{summary.done} already complete; time {est} ({summary.basis})"
+               + ("" if dry_run else "; --dry-run lists the cells without running them"),
+               err=True)
     if dry_run:
         click.echo(f"{sp.name}: {len(plan.points)} cell(s) x {len(sp.seeds)} seed(s), "
                    f"method {sp.method}, budget {plan.budget}")
@@ -99,7 +118,7 @@ def ablate(spec: str | None, method: str | None, split: str | None, vary: tuple[
     total = len(plan.points) * len(sp.seeds)
     if outcome.failures and len(outcome.failures) == total:
         raise ResultsError("every cell failed; nothing to report", outcome.manifest)
-    abl = load_ablation(results, outcome.manifest, n_boot)
+    abl = load_ablation(results, outcome.manifest, n_flips)
     if as_json:
         click.echo(json.dumps(abl.to_dict(), indent=2, default=str))
     else:

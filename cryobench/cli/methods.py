@@ -9,6 +9,8 @@ import json
 
 import click
 
+from cryobench.cli._options import SEED
+
 __all__ = ["methods"]
 
 
@@ -20,7 +22,7 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(lines)
 
 
-@click.group("methods")
+@click.group("methods", short_help="List, describe and validate picking methods.")
 def methods() -> None:
     """List, describe and validate picking methods (built-in and plugins)."""
 
@@ -59,6 +61,14 @@ def _type_name(tp) -> str:
     return tp.__name__ if isinstance(tp, type) else str(tp).replace("typing.", "")
 
 
+def _plain(text: str) -> str:
+    """A docstring without reST markup: ``x`` -> x, :func:`~a.b.c` -> c."""
+    import re
+
+    text = re.sub(r":\w+:`~?(?:[\w.]*\.)?([\w]+)`", r"\1", text)
+    return text.replace("``", "")
+
+
 def _fmt(value) -> str:
     return json.dumps(value) if not isinstance(value, str) else value
 
@@ -71,20 +81,21 @@ def info_cmd(name: str, as_json: bool) -> None:
     import dataclasses
 
     from cryobench.methods.base import BUDGETS
+    from cryobench.methods.config import field_docs, field_types
     from cryobench.methods.registry import get_method, method_info
-    from cryobench.runner.overrides import field_types
     from cryobench.runner.record import jsonable
 
     meta = method_info(name)
     cls = get_method(name)
     configs = {b: jsonable(dataclasses.asdict(cls.default_config(b))) for b in BUDGETS}
     types = field_types(cls.Config)
+    docs = field_docs(cls.Config)
     fields = [f.name for f in dataclasses.fields(cls.Config)]
     if as_json:
         click.echo(json.dumps({
             "name": name, "target": meta.target, "description": meta.description,
             "tasks": list(cls.tasks), "extra": cls.extra,
-            "fields": {f: {"type": _type_name(types[f]),
+            "fields": {f: {"type": _type_name(types[f]), "doc": docs.get(f),
                            "defaults": {b: configs[b][f] for b in BUDGETS}} for f in fields},
         }, indent=2))
         return
@@ -95,6 +106,12 @@ def info_cmd(name: str, as_json: bool) -> None:
     click.echo("")
     rows = [[f, _type_name(types[f]), *(_fmt(configs[b][f]) for b in BUDGETS)] for f in fields]
     click.echo(_table(rows, ["FIELD", "TYPE", *BUDGETS]))
+    described = [f for f in fields if f in docs]
+    if described:
+        click.echo("\nWhat the fields mean:")
+        width = max(len(f) for f in described)
+        for f in described:
+            click.echo(f"  {f.ljust(width)}  {_plain(docs[f])}")
     click.echo("\nOverride with: cryobench run --method "
                f"{name} --split SPLIT --set FIELD=VALUE")
 
@@ -105,7 +122,7 @@ def info_cmd(name: str, as_json: bool) -> None:
               help="Split to check on (default: tiny; tiny-motor for motor-only methods).")
 @click.option("--budget", default="smoke", show_default=True,
               type=click.Choice(["smoke", "cpu", "full"]))
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=SEED)
 @click.option("--data", "data_dir", default=None, type=click.Path(file_okay=False),
               help="Data directory passed to the split loader.")
 def validate_cmd(name: str, split: str | None, budget: str, seed: int,

@@ -8,7 +8,8 @@ Everything a method sees of the data comes through here::
         vol = run.tomogram()               # float32 (z, y, x)
         picks = run.picks()                # experiment, particle_type, x, y, z (Å)
 
-copick (and zarr) are used only in :mod:`cryobench.data.project`.
+copick (and zarr) are used only in :mod:`cryobench.data.project` and, for the remote backends,
+:mod:`cryobench.data.portal` (the CryoET Data Portal) and :mod:`cryobench.data.croissant`.
 """
 
 from cryobench.data.project import (

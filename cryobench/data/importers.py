@@ -14,10 +14,12 @@ Both write the output directory atomically (a temporary sibling renamed into pla
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,6 +34,10 @@ from cryobench.data.project import (
 from cryobench.data.synth import CONFIG_NAME, MANIFEST_NAME
 from cryobench.errors import DataError, InputError
 from cryobench.io.atomic import atomic_dir, atomic_write_text
+from cryobench.io.byu import motor_absent
+from cryobench.io.jsonfile import read_json
+from cryobench.io.names import safe_component
+from cryobench.io.numbers import MAX_COORDINATE, check_voxel_spacing, numeric_column
 from cryobench.io.picks import read_csv_table
 from cryobench.particles import BYU_MOTOR, CZII_PARTICLES
 
@@ -41,6 +47,12 @@ BYU_TOMO_TYPE = "byu"
 BYU_LABEL_COLUMNS: tuple[str, ...] = ("tomo_id", "Motor axis 0", "Motor axis 1", "Motor axis 2",
                                       "Voxel spacing")
 """Columns ``train_labels.csv`` must have (``Array shape (axis k)`` are checked when present)."""
+MAX_STACK_SIDE = 8192
+"""Most slices per stack and most pixels per side of a slice image."""
+MAX_SLICE_PIXELS = 64 * 2**20
+"""Most pixels in one slice image (checked from its header before decoding)."""
+MAX_STACK_VOXELS = 4 * 2**30
+"""Most voxels in one imported tomogram (4 GiB as uint8)."""
 
 
 @dataclass
@@ -57,6 +69,8 @@ class ImportSummary:
 
 def _check_out(out: Path) -> Path:
     out = out.expanduser().resolve()
+    if out.parent == out:
+        raise DataError("the output must be a new directory, not the file system root", out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise DataError("output exists and is not an empty directory (choose a new one)", out)
     return out
@@ -77,6 +91,35 @@ def _czii_root(train_dir: Path) -> Path:
                     "(expected <kaggle>/train with static/ and overlay/)", train_dir)
 
 
+_UNLABELLED = ("{what}: this looks like unlabelled data (such as Kaggle's test/); an import "
+               "makes a labelled benchmark project from the training data, unlabelled tomograms "
+               "are for prediction (`cryobench predict`)")
+
+
+def _czii_points(data: Any, f: Path) -> list[dict[str, Any]]:
+    """The ``points`` of a Kaggle CZII picks file, each location checked (finite, in range)."""
+    if not isinstance(data, dict):
+        raise DataError("a CZII picks file must be a JSON object", f)
+    points = data.get("points") or []
+    if not isinstance(points, list):
+        raise DataError("'points' must be a list", f)
+    for k, point in enumerate(points):
+        loc = point.get("location") if isinstance(point, dict) else None
+        if not isinstance(loc, dict) or any(c not in loc for c in "xyz"):
+            raise DataError(f"point {k} has no location with x, y, z", f)
+        for c in "xyz":
+            v = loc[c]
+            try:
+                ok = (isinstance(v, (int, float)) and not isinstance(v, bool)
+                      and math.isfinite(float(v)) and abs(float(v)) <= MAX_COORDINATE)
+            except OverflowError:
+                ok = False
+            if not ok:
+                raise DataError(f"point {k}: location.{c} = {str(v)[:24]!r} is not a finite "
+                                f"coordinate (|value| <= {MAX_COORDINATE:g} Å)", f)
+    return points
+
+
 def import_czii(train_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str]
                 ) -> ImportSummary:
     """Import the Kaggle CZII ``train`` directory into a copick project at ``out_dir``.
@@ -88,12 +131,15 @@ def import_czii(train_dir: str | os.PathLike[str], out_dir: str | os.PathLike[st
     out = _check_out(Path(out_dir))
     static_runs = root / "static" / "ExperimentRuns"
     overlay_runs = root / "overlay" / "ExperimentRuns"
-    runs = sorted(p.name for p in static_runs.iterdir() if p.is_dir())
+    entries = sorted(p for p in static_runs.iterdir() if p.is_dir())
+    hidden = [p.name for p in entries if p.name.startswith(".")]  # .ipynb_checkpoints ...
+    runs = [safe_component(p.name, "run folder name", p, error=DataError)
+            for p in entries if not p.name.startswith(".")]
     if not runs:
         raise DataError("no runs in static/ExperimentRuns", static_runs)
     known = {p.name for p in CZII_PARTICLES}
     summary = ImportSummary(config=out / CONFIG_NAME, runs=runs,
-                            picks={p.name: 0 for p in CZII_PARTICLES})
+                            picks={p.name: 0 for p in CZII_PARTICLES}, skipped=list(hidden))
     # read and check everything first: nothing is written if the input is bad
     payloads: dict[str, dict[str, dict]] = {}
     for run in runs:
@@ -108,21 +154,17 @@ def import_czii(train_dir: str | os.PathLike[str], out_dir: str | os.PathLike[st
             if obj not in known:
                 summary.skipped.append(f"{run}/{f.name}")
                 continue
-            try:
-                data = json.loads(f.read_text(encoding="utf-8"))
-                points = data.get("points") or []
-                for p in points:
-                    loc = p["location"]
-                    float(loc["x"]), float(loc["y"]), float(loc["z"])
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError,
-                    ValueError, AttributeError) as exc:
-                raise DataError(f"unreadable CZII picks file ({type(exc).__name__}: {exc})",
-                                f) from None
+            data = read_json(f, "CZII picks file", error=DataError)
+            points = _czii_points(data, f)
             data.update(pickable_object_name=obj, user_id=GROUND_TRUTH_USER,
                         session_id=GROUND_TRUTH_SESSION, run_name=run, points=points)
             data.setdefault("unit", "angstrom")
             payloads[run][obj] = data
             summary.picks[obj] += len(points)
+    if not any(summary.picks.values()):
+        raise DataError(_UNLABELLED.format(
+            what="no ground-truth picks (overlay/ExperimentRuns/<run>/Picks/<object>.json) in "
+                 "any run"), root)
     with atomic_dir(out) as tmp:
         create_project(tmp / CONFIG_NAME, tmp / "overlay", CZII_PARTICLES,
                        name="CZII CryoET Object Identification (train)",
@@ -154,6 +196,9 @@ _SLICE_RE = re.compile(r"(\d+)")
 def _byu_layout(train_dir: Path, labels: Path | None) -> tuple[Path, Path]:
     if not train_dir.exists():
         raise DataError("directory not found", train_dir)
+    if labels is None and train_dir.name == "test":
+        raise DataError(_UNLABELLED.format(what="a Kaggle test/ directory has no labels"),
+                        train_dir)
     if (train_dir / "train").is_dir():
         stacks = train_dir / "train"
         default_labels = train_dir / "train_labels.csv"
@@ -164,53 +209,107 @@ def _byu_layout(train_dir: Path, labels: Path | None) -> tuple[Path, Path]:
             default_labels = train_dir.parent / "train_labels.csv"
     lab = labels if labels is not None else default_labels
     if not lab.exists():
+        if labels is None and (train_dir / "test").is_dir():
+            raise DataError(_UNLABELLED.format(what="no train_labels.csv"), train_dir)
         raise DataError("BYU label file not found (expected train_labels.csv beside train/; "
                         "or pass --labels)", lab)
     return stacks, lab
 
 
 def _read_byu_labels(path: Path) -> pd.DataFrame:
+    """``train_labels.csv``, checked row by row (data rows counted from 1 after the header)."""
     df = read_csv_table(path)
     missing = [c for c in BYU_LABEL_COLUMNS if c not in df.columns]
     if missing:
         raise InputError(f"missing column(s) {', '.join(map(repr, missing))}; expected "
                          f"{', '.join(BYU_LABEL_COLUMNS)}", path)
+    if len(df) == 0:
+        raise InputError("no data rows", path)
     numeric = [c for c in df.columns if c.startswith("Motor axis") or c == "Voxel spacing"
-               or c.startswith("Array shape")]
+               or c.startswith("Array shape") or c == "Has motor"]
     for col in numeric:
-        vals = pd.to_numeric(df[col], errors="coerce")
-        if vals.isna().any():
-            row = int(np.flatnonzero(vals.isna().to_numpy())[0])
-            raise InputError(f"column {col!r} has a missing or non-numeric value (data row "
-                             f"{row + 1})", path)
-        df[col] = vals.astype(np.float64)
-    if (df["Voxel spacing"] <= 0).any():
-        raise InputError("column 'Voxel spacing' has a non-positive value", path)
-    df["tomo_id"] = df["tomo_id"].astype(str).str.strip()
+        df[col] = numeric_column(df, col, path)
+    for row, vs in enumerate(df["Voxel spacing"]):
+        check_voxel_spacing(vs, path, f" (data row {row + 1})")
+    for col in (c for c in df.columns if c.startswith("Array shape")):
+        bad = (df[col] < 1) | (df[col] > MAX_STACK_SIDE) | (df[col] != np.round(df[col]))
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise InputError(f"column {col!r} must be a whole number in [1, {MAX_STACK_SIDE}] "
+                             f"(data row {row + 1})", path)
+    if df["tomo_id"].isna().any():
+        row = int(np.flatnonzero(df["tomo_id"].isna().to_numpy())[0])
+        raise InputError(f"column 'tomo_id' is empty (data row {row + 1})", path)
+    df["tomo_id"] = df["tomo_id"].astype(str)
+    for row, tomo_id in enumerate(df["tomo_id"]):
+        safe_component(tomo_id, f"tomo_id in data row {row + 1}", path)
+    axes = df[["Motor axis 0", "Motor axis 1", "Motor axis 2"]].to_numpy(np.float64)
+    absent = motor_absent(axes, path)
+    if "Has motor" in df.columns:
+        clash = (df["Has motor"].to_numpy() == 1) == absent
+        if clash.any():
+            row = int(np.flatnonzero(clash)[0])
+            raise InputError(f"'Has motor' is {df['Has motor'].iloc[row]:g} but the motor axes "
+                             f"are {'-1 (no motor)' if absent[row] else 'a position'} "
+                             f"(data row {row + 1})", path)
+    per_tomo = [c for c in df.columns if c == "Voxel spacing" or c.startswith("Array shape")]
+    for col in per_tomo:
+        n = df.groupby("tomo_id", sort=False)[col].nunique()
+        if (n > 1).any():
+            tomo = str(n.index[np.flatnonzero((n > 1).to_numpy())[0]])
+            row = int(np.flatnonzero((df["tomo_id"] == tomo).to_numpy())[1])
+            raise InputError(f"tomo_id {tomo!r} has two different values of {col!r} "
+                             f"(data row {row + 1})", path)
+    mixed = pd.Series(absent).groupby(df["tomo_id"].to_numpy(), sort=False).nunique()
+    if (mixed > 1).any():
+        tomo = str(mixed.index[np.flatnonzero((mixed > 1).to_numpy())[0]])
+        raise InputError(f"tomo_id {tomo!r} has both a 'no motor' row (-1) and motor rows",
+                         path)
+    df["_row"] = np.arange(1, len(df) + 1)
     return df
 
 
 def _read_stack(folder: Path) -> np.ndarray:
+    """The slice images of one tomogram as uint8 ``(z, y, x)``; image sizes are checked from
+    the headers before anything is decoded (a decompression bomb is refused, not inflated)."""
+    import warnings
+
     from PIL import Image
 
     files = [f for f in folder.iterdir() if f.suffix.lower() in (".jpg", ".jpeg", ".png")]
     if not files:
         raise DataError("no slice images (slice_NNNN.jpg) in tomogram folder", folder)
+    if len(files) > MAX_STACK_SIDE:
+        raise DataError(f"{len(files)} slice images (at most {MAX_STACK_SIDE})", folder)
 
     def key(f: Path) -> int:
         nums = _SLICE_RE.findall(f.stem)
         return int(nums[-1]) if nums else -1
 
     files.sort(key=key)
-    slices = []
+    slices: list[np.ndarray] = []
     for f in files:
         try:
-            with Image.open(f) as im:
-                slices.append(np.asarray(im.convert("L"), dtype=np.uint8))
-        except OSError as exc:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(f) as im:
+                    w, h = im.size
+                    if max(w, h) > MAX_STACK_SIDE or w * h > MAX_SLICE_PIXELS:
+                        raise DataError(f"slice image of {w}x{h} pixels is too large (at most "
+                                        f"{MAX_STACK_SIDE} per side and {MAX_SLICE_PIXELS} "
+                                        "pixels)", f)
+                    if slices and (h, w) != slices[0].shape:
+                        raise DataError(f"slice shape {(h, w)} differs from "
+                                        f"{slices[0].shape}", f)
+                    slices.append(np.asarray(im.convert("L"), dtype=np.uint8))
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+            raise DataError(f"slice image refused as a decompression bomb ({exc})", f) from None
+        except (OSError, ValueError, SyntaxError) as exc:  # PIL raises all three on bad files
             raise DataError(f"unreadable slice image ({exc})", f) from None
-        if slices[-1].shape != slices[0].shape:
-            raise DataError(f"slice shape {slices[-1].shape} differs from {slices[0].shape}", f)
+        total = len(files) * slices[0].size
+        if total > MAX_STACK_VOXELS:
+            raise DataError(f"{len(files)} slices of {slices[0].shape} make {total} voxels (at "
+                            f"most {MAX_STACK_VOXELS})", folder)
     return np.stack(slices)
 
 
@@ -259,6 +358,13 @@ def import_byu(train_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str
             spacing = round_spacing(float(rows.iloc[0]["Voxel spacing"]))
             axes = rows[["Motor axis 0", "Motor axis 1", "Motor axis 2"]].to_numpy(np.float64)
             motors = axes[(axes >= 0).all(axis=1)]
+            outside = [(int(r), m) for r, m in zip(rows["_row"], axes, strict=True)
+                       if (m >= 0).all() and not (m < np.asarray(vol.shape) - 0.5).all()]
+            if outside:
+                r, m = outside[0]
+                raise InputError(f"motor at {', '.join(f'{v:g}' for v in m)} (voxels z, y, x) is "
+                                 f"outside the {vol.shape} stack of {tomo_id!r} (data row {r})",
+                                 lab)
             picks = voxels_to_picks(motors, spacing, tomo_id, BYU_MOTOR.name)
             writer.add_run(tomo_id, vol, spacing, picks, tomo_type=BYU_TOMO_TYPE,
                            dtype=np.uint8)

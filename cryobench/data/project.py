@@ -1,6 +1,7 @@
-"""copick access: the ONLY module that talks to copick and zarr.
+"""copick access: the module that talks to copick and zarr (with, for the remote backends only,
+:mod:`cryobench.data.portal` and :mod:`cryobench.data.croissant`).
 
-A move to copick 2 (zarr 3) should touch only this file. Everything else in cryobench sees a
+A move to copick 2 (zarr 3) should touch only these files. Everything else in cryobench sees a
 :class:`Project` (one copick config) and :class:`RunHandle` objects (one run at one tomogram type
 and voxel spacing) that hand out float32 ``(z, y, x)`` arrays and picks DataFrames in Å.
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import os
 import warnings
 from collections.abc import Iterable, Sequence
@@ -31,6 +33,9 @@ from cryobench.coords import (
 )
 from cryobench.errors import DataError, InputError
 from cryobench.io.atomic import atomic_write_text
+from cryobench.io.jsonfile import read_json
+from cryobench.io.names import safe_component
+from cryobench.io.numbers import check_voxel_spacing
 from cryobench.io.picks import PICKS_COLUMNS, validate_picks, write_picks_csv
 from cryobench.particles import CZII_PARTICLES, ParticleType
 
@@ -83,9 +88,10 @@ def copick_name(name: str) -> str:
     from copick.util.escape import sanitize_name
 
     try:
-        return sanitize_name(str(name), suppress_warnings=True)
+        clean = sanitize_name(str(name), suppress_warnings=True)
     except ValueError as exc:
         raise DataError(f"invalid copick name {name!r}: {exc}") from None
+    return safe_component(clean, f"copick name {name!r} (as {clean!r})", error=DataError)
 
 
 def _close(name: str, choices: Iterable[str]) -> str:
@@ -105,37 +111,118 @@ def _short(items: Sequence[str], n: int = 8) -> str:
 
 
 def _read_config_json(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        raise DataError("copick config not found", path)
-    if path.is_dir():
-        raise DataError("is a directory, expected a copick config JSON file", path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read copick config ({exc})", path) from None
-    except json.JSONDecodeError as exc:
-        raise DataError(f"invalid JSON in copick config (line {exc.lineno}: {exc.msg})",
-                        path) from None
+    data = read_json(path, "copick config", error=DataError)
     if not isinstance(data, dict):
         raise DataError("a copick config must be a JSON object", path)
     return data
 
 
+# ----- config checks before copick sees the config (one-line errors, no slow network waits)
+
+DEFAULT_KEYS: tuple[str, ...] = ("tomo_type", "voxel_spacing", "task")
+"""Keys of the ``"cryobench"`` block of a copick config."""
+
+def _cryobench_block(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The config's ``"cryobench"`` defaults, checked: an object with a safe ``tomo_type``,
+    a positive finite ``voxel_spacing`` and a ``task`` (checked by :func:`project_task`), nothing
+    else."""
+    block = data.get("cryobench")
+    if block is None:
+        return {}
+    if not isinstance(block, dict):
+        raise DataError(f"the 'cryobench' block must be an object, not {type(block).__name__}",
+                        path)
+    unknown = sorted(set(block) - set(DEFAULT_KEYS))
+    if unknown:
+        raise DataError(f"unknown key(s) {', '.join(map(repr, unknown))} in the 'cryobench' "
+                        f"block (known: {', '.join(DEFAULT_KEYS)})", path)
+    tomo_type = block.get("tomo_type")
+    if tomo_type is not None:
+        safe_component(tomo_type, "cryobench.tomo_type", path, error=DataError)
+    if not isinstance(block.get("task", ""), str):
+        raise DataError(f"cryobench.task must be text, not {block['task']!r}", path)
+    vs = block.get("voxel_spacing")
+    if vs is not None and not (isinstance(vs, (int, float)) and not isinstance(vs, bool)
+                               and math.isfinite(vs) and 0 < vs < 1e6):
+        raise DataError(f"cryobench.voxel_spacing must be a positive number of Å, not {vs!r}",
+                        path)
+    return dict(block)
+
+
+def _check_local_roots(data: dict[str, Any], path: Path) -> None:
+    """The local roots a filesystem config reads runs from must exist (else every run would be
+    "unknown"): the static root when there is one, else the overlay root. (An overlay beside a
+    static root, or the overlay of a portal project, may not exist yet: copick creates it when
+    something is written.)"""
+    from cryobench.data.remote import url_host
+
+    keys = ("static_root",) if data.get("static_root") is not None else ("overlay_root",)
+    for key in keys:
+        url = data.get(key)
+        if url is None:
+            continue
+        if not isinstance(url, str) or not url:
+            raise DataError(f"{key!r} must be a path or URL", path)
+        if url_host(url) is not None:
+            continue  # remote: checked by check_config_reachable
+        if "://" in url and not url.startswith(("local://", "file://")):
+            continue  # another fsspec protocol (memory://...): copick's business
+        local = url.split("://", 1)[1] if "://" in url else url
+        if not Path(local).expanduser().is_dir():
+            raise DataError(f"{key.replace('_', ' ')} {local} not found", path)
+
+
+def _check_s3_endpoints(data: dict[str, Any], path: Path) -> None:
+    """An ``s3://`` root read through a custom endpoint (``*_fs_args.client_kwargs.endpoint_url``,
+    MinIO and the like) must answer too; :func:`~cryobench.data.remote.config_hosts` probes
+    only AWS's host."""
+    from urllib.parse import urlsplit
+
+    from cryobench.data.remote import require_reachable
+
+    for key in ("overlay_root", "static_root"):
+        url = data.get(key)
+        args = data.get(key.replace("root", "fs_args"))
+        if not (isinstance(url, str) and url.lower().startswith(("s3://", "s3a://"))
+                and isinstance(args, dict)):
+            continue
+        client = args.get("client_kwargs")
+        endpoint = args.get("endpoint_url") or (client.get("endpoint_url")
+                                                if isinstance(client, dict) else None)
+        if isinstance(endpoint, str) and endpoint:
+            ep = urlsplit(endpoint)
+            port = ep.port or (80 if ep.scheme == "http" else 443)
+            require_reachable([(ep.hostname or "", port)], f"the {key.replace('_', ' ')} {url}",
+                              path)
+
+
 def open_project(config_path: str | os.PathLike[str]) -> Project:
-    """Open a copick project from its config file.
+    """Open a copick project from its config file (or a copick Croissant ``metadata.json``).
+
+    A config whose data is remote (the CryoET Data Portal, ``s3://``, ``https://``...) is opened
+    only after a bounded check that its hosts answer (:mod:`cryobench.data.remote`).
 
     Raises:
         DataError: naming the file when it is missing, not JSON, or not a valid copick config.
+        DataUnavailableError: a remote host does not answer (within a few seconds).
     """
     path = Path(config_path).expanduser()
-    data = _read_config_json(path)
+    from cryobench.data.croissant import normalise_config
+    from cryobench.data.remote import check_config_reachable, quiet_logs
+
+    data = normalise_config(_read_config_json(path), path)
     config_type = data.get("config_type", "filesystem")
     if config_type == "filesystem" and "overlay_root" not in data:
         raise DataError("not a copick config: no 'overlay_root'", path)
-    if "pickable_objects" not in data:
+    if "pickable_objects" not in data and config_type != "mlcroissant":
         raise DataError("not a copick config: no 'pickable_objects'", path)
+    defaults = _cryobench_block(data, path)
+    check_config_reachable(data, path)
+    _check_s3_endpoints(data, path)
+    if config_type == "filesystem":
+        _check_local_roots(data, path)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), quiet_logs():
             warnings.simplefilter("ignore")
             if config_type == "filesystem":  # direct: avoids importing the portal client
                 from copick.impl.filesystem import CopickConfigFSSpec, CopickRootFSSpec
@@ -146,24 +233,45 @@ def open_project(config_path: str | os.PathLike[str]) -> Project:
 
                 root = copick.from_string(json.dumps({"config_type": config_type, **data}))
     except Exception as exc:  # pydantic ValidationError, ValueError, fsspec errors
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"invalid copick config ({first})", path) from None
-    return Project(path, root, data.get("cryobench", {}) or {})
+        raise DataError(f"invalid copick config ({_first_problem(exc)})", path) from None
+    return Project(path, root, defaults)
 
 
-def _particles_from_objects(objects: Iterable[Any], source: Path) -> tuple[ParticleType, ...]:
+def _first_problem(exc: Exception) -> str:
+    """One line for an exception; for a pydantic ValidationError, its first error with the
+    location in the config (``pickable_objects.0.name: ...``)."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        try:
+            first = errors()[0]
+            loc = ".".join(str(x) for x in first.get("loc", ()))
+            msg = str(first.get("msg", "")).removeprefix("Value error, ")
+            return f"{loc}: {msg}" if loc else msg
+        except Exception:  # noqa: BLE001 - fall back to the text below
+            pass
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _particles_from_objects(objects: Iterable[Any], source: Path,
+                            raw: dict[str, dict[str, Any]] | None = None
+                            ) -> tuple[ParticleType, ...]:
     czii = {p.name: p for p in CZII_PARTICLES}
     out = []
     for obj in objects:
         if not obj.is_particle:
             continue
-        if obj.radius is None or obj.radius <= 0:
+        safe_component(obj.name, "pickable object name", source, error=DataError)
+        if obj.radius is None or not (math.isfinite(obj.radius) and obj.radius > 0):
             raise DataError(f"pickable object {obj.name!r} has no positive radius", source)
-        weight = czii[obj.name].weight if obj.name in czii else 1.0
+        weight = object_weight(obj, (raw or {}).get(obj.name), source)
+        if weight is None:
+            weight = czii[obj.name].weight if obj.name in czii else 1.0
         color = tuple(int(c) for c in (obj.color or (128, 128, 128, 255)))
         try:
-            out.append(ParticleType(obj.name, int(obj.label), float(obj.radius), weight, color))
-        except ValueError as exc:
+            label = obj.label if isinstance(obj.label, int) else int(obj.label)
+            out.append(ParticleType(obj.name, label, float(obj.radius), weight, color))
+        except (ValueError, TypeError, OverflowError) as exc:
             raise DataError(str(exc), source) from None
     return tuple(out)
 
@@ -192,7 +300,8 @@ class Project:
         """The particle catalogue from the config's pickable objects (``is_particle`` only)."""
         if self._particles is None:
             objs = self.root.config.pickable_objects
-            self._particles = _particles_from_objects(objs, self.config_path)
+            self._particles = _particles_from_objects(objs, self.config_path,
+                                                      _raw_object_entries(self.config_path))
         return self._particles
 
     @property
@@ -209,6 +318,41 @@ class Project:
         """Forget cached listings (after another process wrote to the project)."""
         self.root.refresh()
         self._runs = None
+
+    # ----- project facts for scoring (task, runs, pick inventory) -----------------------------
+    @property
+    def task(self) -> str:
+        """``"motor"`` or ``"particles"``: the config's ``cryobench.task`` when set, else
+        ``"motor"`` for a project whose only particle object is a flagellar motor."""
+        return project_task(self)
+
+    @property
+    def metric(self) -> str:
+        """The metric of the project's task: ``"byu"`` for a motor project, else ``"czii"``."""
+        return "byu" if self.task == "motor" else "czii"
+
+    def select_runs(self, runs: Iterable[str] | None) -> list[str]:
+        """``runs`` checked against the project (order kept, repeats dropped); None: all runs.
+
+        Raises:
+            DataError: an unknown run, with close matches and the runs that exist.
+        """
+        return select_runs(self, runs)
+
+    def pick_sessions(self, runs: Iterable[str] | None = None) -> pd.DataFrame:
+        """Which users/sessions have picks: ``user, session, runs, files, picks`` (one row per
+        pair, sorted; ``files`` counts pick files of particle objects, ``picks`` their points)."""
+        return pick_sessions(self, runs)
+
+    def require_picks(self, user: str, session: str | None = None,
+                      runs: Iterable[str] | None = None) -> None:
+        """Check that ``user`` (and ``session``) have picks files in ``runs``.
+
+        Raises:
+            DataError: none there; the message lists the users/sessions that do have picks
+                (and close matches of the session asked for).
+        """
+        require_picks(self, user, session, runs)
 
     def _copick_run(self, name: str) -> Any:
         run = self.root.get_run(name)
@@ -350,6 +494,142 @@ def _tomogram_location(tomo: Any) -> str:
     return str(getattr(tomo, "overlay_path", tomo.tomo_type))
 
 
+# --------------------------------------------------------------------------------------------
+# Tomogram store checks (zarr reads a missing or unreadable chunk as zeros, silently)
+# --------------------------------------------------------------------------------------------
+
+_NUMERIC_KINDS = "iuf"
+"""numpy dtype kinds a tomogram may have (integers, unsigned integers, floats)."""
+
+
+def _open_level(group: Any, level: int, where: str) -> Any:
+    """Pyramid level ``level`` of an open zarr group, with one-line errors for a missing level,
+    unreadable metadata (``.zarray`` not JSON...), a non-3-D or a non-numeric array."""
+    key = str(int(level))
+    try:
+        levels = sorted(k for k in group.array_keys() if k.isdigit())
+    except Exception as exc:
+        raise DataError(f"cannot list the pyramid levels ({type(exc).__name__}: {exc})",
+                        where) from None
+    if key not in levels:
+        raise DataError(f"tomogram has no pyramid level {level} (levels: "
+                        f"{', '.join(levels) or 'none'})", where)
+    try:
+        arr = group[key]
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise DataError(f"cannot read the metadata of pyramid level {level} (.zarray: "
+                        f"{type(exc).__name__}{': ' + first if first else ''})",
+                        f"{where}/{key}") from None
+    if len(arr.shape) != 3:
+        raise DataError(f"pyramid level {level} is not 3-D (shape {arr.shape})", where)
+    if np.dtype(arr.dtype).kind not in _NUMERIC_KINDS:
+        raise DataError(f"pyramid level {level} has dtype {np.dtype(arr.dtype).str}; a tomogram "
+                        "must hold integers or floats", f"{where}/{key}")
+    return arr
+
+
+def _local_array_dir(arr: Any) -> Path | None:
+    """The directory of a zarr array on a local file system (None for remote stores)."""
+    store = arr.store
+    fs = getattr(store, "fs", None)
+    if fs is not None:
+        protocol = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+        if not {"file", "local"} & set(protocol):
+            return None
+    root = getattr(store, "path", None) or getattr(store, "dir_path", lambda: None)()
+    if root is None:
+        return None
+    return Path(str(root)) / arr.path
+
+
+def _chunk_separator(arr: Any) -> str:
+    """The separator of the chunk keys zarr will actually read: an ``FSStore`` with a
+    ``key_separator`` (copick's: ``/``) rewrites every key to it, whatever ``.zarray`` says."""
+    sep = getattr(arr.store, "key_separator", None)
+    return sep or getattr(arr, "_dimension_separator", None) or "."
+
+
+def _scan_chunks(directory: str, ndim: int) -> tuple[dict[str, list[str]],
+                                                    list[tuple[str, str]]]:
+    """Chunk-like entries under an array directory: keys written with ``/`` (nested folders
+    of numbers) and with ``.`` (``0.0.0`` files), and problems with the entries' kinds
+    (``(key, problem)``). Uses ``os.scandir`` (no stat for plain files)."""
+    found: dict[str, list[str]] = {"/": [], ".": []}
+    kinds: dict[str, str] = {}
+
+    def visit(path: str, prefix: str, depth: int) -> None:
+        with os.scandir(path) as it:
+            for entry in it:
+                name = entry.name
+                if name.startswith("."):
+                    continue
+                if depth == 0 and name.count(".") == ndim - 1 and \
+                        name.replace(".", "").isdigit() and ndim > 1:
+                    found["."].append(name)
+                    kinds[name] = _entry_kind(entry)
+                    continue
+                if not name.isdigit():
+                    continue
+                key = prefix + name
+                if depth == ndim - 1:
+                    found["/"].append(key)
+                    kinds[key] = _entry_kind(entry)
+                elif entry.is_dir(follow_symlinks=False):
+                    visit(entry.path, key + "/", depth + 1)
+
+    visit(directory, "", 0)
+    return found, [(k, v) for k, v in kinds.items() if v]
+
+
+def _entry_kind(entry: os.DirEntry) -> str:
+    """'' for a readable chunk file, else what is wrong with the entry."""
+    if entry.is_dir(follow_symlinks=False):
+        return "is a directory, not a chunk file"
+    if not entry.is_file():
+        return "is not a readable file (a dangling link?)"
+    if not os.access(entry.path, os.R_OK):
+        return "cannot be read (permissions)"
+    return ""
+
+
+def _check_level(arr: Any, level: int, where: str) -> None:
+    """Refuse a local zarr array that would silently read as zeros: no chunk at all, chunk
+    keys with the other separator, or a chunk that is a directory or cannot be read.
+
+    Missing chunks in an otherwise complete array are allowed (zarr stores a chunk that holds
+    only the fill value as no file); the integrity listings of generated data
+    (:mod:`cryobench.data.integrity`) catch a deleted chunk there.
+    """
+    import math
+
+    directory = _local_array_dir(arr)
+    if directory is None or not directory.is_dir():
+        return
+    ndim = len(arr.shape)
+    grid = [math.ceil(s / c) if c else 0 for s, c in zip(arr.shape, arr.chunks, strict=True)]
+    if math.prod(grid) == 0:
+        return
+    sep = _chunk_separator(arr)
+    other = "." if sep == "/" else "/"
+    found, problems = _scan_chunks(str(directory), ndim)
+    bad = sorted((k, v) for k, v in problems if k in set(found[sep]))
+    if bad:
+        rel, problem = bad[0]
+        more = f" ({len(bad)} such chunks)" if len(bad) > 1 else ""
+        raise DataError(f"chunk {rel} of pyramid level {level} {problem}{more}; it would read "
+                        "as zeros", f"{where}/{arr.path}")
+    if found[other]:
+        example = sorted(found[other])[0]
+        raise DataError(f"pyramid level {level} has chunk keys separated by {other!r} (e.g. "
+                        f"{example}) but is read with {sep!r}-separated keys: every such chunk "
+                        f"would read as zeros (rewrite the store with dimension_separator "
+                        f"{sep!r})", f"{where}/{arr.path}")
+    if not found[sep]:
+        raise DataError(f"pyramid level {level} has no chunk files (the {'x'.join(map(str, grid))}"
+                        " chunk grid is empty): it would read as zeros", f"{where}/{arr.path}")
+
+
 class RunHandle:
     """One run at one tomogram type and voxel spacing; satisfies :class:`cryobench.methods.RunLike`.
 
@@ -368,6 +648,7 @@ class RunHandle:
         self._vs = vs
         self._tomo = tomo
         self._group: Any = None
+        self._checked_levels: set[int] = set()
         self.name: str = str(run.name)
         self.voxel_spacing: float = float(vs.voxel_size)
         self.particles: tuple[ParticleType, ...] = project.particles
@@ -402,15 +683,10 @@ class RunHandle:
 
     def _array(self, level: int) -> Any:
         group = self._open_group()
-        key = str(int(level))
-        try:
-            arr = group[key]
-        except Exception:
-            raise DataError(f"tomogram has no pyramid level {level} (levels: "
-                            f"{', '.join(sorted(group.array_keys())) or 'none'})",
-                            self.location) from None
-        if len(arr.shape) != 3:
-            raise DataError(f"pyramid level {level} is not 3-D (shape {arr.shape})", self.location)
+        arr = _open_level(group, int(level), self.location)
+        if level not in self._checked_levels:
+            _check_level(arr, int(level), self.location)
+            self._checked_levels.add(level)
         return arr
 
     def level_shape(self, level: int = 0) -> tuple[int, int, int]:
@@ -643,6 +919,9 @@ class ProjectWriter:
         ``picks``: ``particle_type, x, y, z`` in Å (an ``experiment`` column is ignored); objects
         of the project without picks get an empty ground-truth file.
         """
+        safe_component(run_name, "run name", self.config_path, error=DataError)
+        check_voxel_spacing(voxel_spacing, self.config_path, f" (run {run_name!r})",
+                            error=DataError)
         if volume is not None:
             self.add_tomogram(run_name, volume, voxel_spacing, tomo_type=tomo_type,
                               levels=levels, dtype=dtype, chunks=chunks)
@@ -657,6 +936,10 @@ class ProjectWriter:
         as ``dtype`` (``RunHandle.tomogram`` always returns float32)."""
         from copick.util.ome import volume_pyramid, write_ome_zarr_3d
 
+        safe_component(run_name, "run name", self.config_path, error=DataError)
+        check_voxel_spacing(voxel_spacing, self.config_path, f" (run {run_name!r})",
+                            error=DataError)
+
         run = self.root.new_run(run_name, exist_ok=True)
         vs = run.new_voxel_spacing(round_spacing(voxel_spacing), exist_ok=True)
         tomo = vs.new_tomogram(copick_name(tomo_type), exist_ok=True)
@@ -667,6 +950,7 @@ class ProjectWriter:
     def add_picks(self, run_name: str, picks: pd.DataFrame | None,
                   user: str = GROUND_TRUTH_USER, session: str = GROUND_TRUTH_SESSION) -> None:
         """Write picks (Å) for every pickable particle object of the project."""
+        safe_component(run_name, "run name", self.config_path, error=DataError)
         run = self.root.new_run(run_name, exist_ok=True)
         names = [o.name for o in self.root.config.pickable_objects if o.is_particle]
         if picks is None:
@@ -708,3 +992,142 @@ def load_copick_ground_truth(config: str | os.PathLike[str], runs: Iterable[str]
     """Ground-truth picks (user ``curation``, session ``0``) of a copick project."""
     project = open_project(config)
     return project.read_picks(runs, user=user, session=session)
+
+
+# --------------------------------------------------------------------------------------------
+# Project facts for scoring: score weights, task, run selection, pick inventory
+# --------------------------------------------------------------------------------------------
+
+WEIGHT_KEYS: tuple[str, ...] = ("score_weight", "weight")
+"""Keys read, in this order, for a pickable object's score weight: first in the object's
+``metadata``, then at the top level of the object's entry in the config JSON."""
+
+TASKS: tuple[str, ...] = ("particles", "motor")
+MOTOR_OBJECT_NAMES: frozenset[str] = frozenset({"flagellar-motor"})
+"""A project whose only particle object has one of these names is a motor project (BYU rule)."""
+
+
+def _raw_object_entries(config_path: Path) -> dict[str, dict[str, Any]]:
+    """The config file's pickable-object entries by name, as written (copick's model drops
+    unknown top-level keys such as ``score_weight``); empty when there is no such file."""
+    try:
+        data = json.loads(Path(config_path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return {}
+    objs = data.get("pickable_objects") if isinstance(data, dict) else None
+    if not isinstance(objs, list):
+        return {}
+    return {str(o["name"]): o for o in objs if isinstance(o, dict) and "name" in o}
+
+
+def object_weight(obj: Any, raw: dict[str, Any] | None = None,
+                  source: str | os.PathLike[str] | None = None) -> float | None:
+    """The score weight a pickable object declares, or None when it declares none.
+
+    Looked up as ``metadata["score_weight"]``, ``metadata["weight"]``, then the same keys at the
+    top level of the object's config entry ``raw``; the first one present wins.
+
+    Raises:
+        DataError: a declared weight that is not a finite number >= 0.
+    """
+    import math
+
+    meta = getattr(obj, "metadata", None) or {}
+    found = [(f"metadata.{k}", meta.get(k)) for k in WEIGHT_KEYS]
+    found += [(k, (raw or {}).get(k)) for k in WEIGHT_KEYS]
+    for where, value in found:
+        if value is None:
+            continue
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not ok or not math.isfinite(float(value)) or float(value) < 0:
+            raise DataError(f"pickable object {obj.name!r}: {where} must be a number >= 0, "
+                            f"got {value!r}", source)
+        return float(value)
+    return None
+
+
+def project_task(project: Project) -> str:
+    """See :attr:`Project.task`."""
+    task = project.defaults.get("task")
+    if task is not None:
+        if task not in TASKS:
+            raise DataError(f"config key cryobench.task must be one of {', '.join(TASKS)}, "
+                            f"got {task!r}", project.config_path)
+        return str(task)
+    names = [p.name for p in project.particles]
+    return "motor" if len(names) == 1 and names[0] in MOTOR_OBJECT_NAMES else "particles"
+
+
+def select_runs(project: Project, runs: Iterable[str] | None) -> list[str]:
+    """See :meth:`Project.select_runs`."""
+    if runs is None:
+        return project.runs
+    have = set(project.runs)
+    out: list[str] = []
+    unknown: list[str] = []
+    for name in (str(r) for r in runs):
+        if name not in have:
+            unknown.append(name)
+        elif name not in out:
+            out.append(name)
+    if unknown:
+        raise DataError(f"unknown run(s) {', '.join(repr(u) for u in unknown)}"
+                        f"{_close(unknown[0], project.runs)}; runs: {_short(project.runs)}",
+                        project.config_path)
+    return out
+
+
+def _particle_picks(project: Project, run_name: str, user: str | None = None,
+                    session: str | None = None) -> list[Any]:
+    names = {p.name for p in project.particles}
+    run = project._copick_run(run_name)
+    try:
+        found = run.get_picks(user_id=user, session_id=session)
+    except Exception as exc:
+        raise DataError(f"cannot list picks of run {run_name!r} ({exc})",
+                        _location(run)) from None
+    return [cp for cp in found if cp.pickable_object_name in names]
+
+
+def pick_sessions(project: Project, runs: Iterable[str] | None = None) -> pd.DataFrame:
+    """See :meth:`Project.pick_sessions`."""
+    stats: dict[tuple[str, str], list[Any]] = {}
+    for name in select_runs(project, runs):
+        for cp in _particle_picks(project, name):
+            entry = stats.setdefault((str(cp.user_id), str(cp.session_id)), [set(), 0, 0])
+            entry[0].add(name)
+            entry[1] += 1
+            try:
+                entry[2] += len(cp.points or [])
+            except Exception as exc:
+                raise DataError(f"invalid picks file ({type(exc).__name__})",
+                                _picks_file_path(cp)) from None
+    rows = [(u, s, len(v[0]), v[1], v[2]) for (u, s), v in sorted(stats.items())]
+    return pd.DataFrame(rows, columns=["user", "session", "runs", "files", "picks"])
+
+
+def require_picks(project: Project, user: str, session: str | None = None,
+                  runs: Iterable[str] | None = None) -> None:
+    """See :meth:`Project.require_picks`."""
+    user_c = copick_name(user)
+    session_c = None if session is None else copick_name(session)
+    names = select_runs(project, runs)
+    if any(_particle_picks(project, n, user_c, session_c) for n in names):
+        return
+    inv = pick_sessions(project, names)
+    who = f"user {user_c!r}" + (f", session {session_c!r}" if session_c is not None else "")
+    where = "" if runs is None else f" in the {len(names)} selected run(s)"
+    if inv.empty:
+        raise DataError(f"no picks of {who}{where}: the project has no picks there",
+                        project.config_path)
+    if session_c is not None and user_c in set(inv["user"]):
+        own = sorted(inv.loc[inv["user"] == user_c, "session"])
+        close = [s for s in own if s.startswith(session_c)] or difflib.get_close_matches(
+            session_c, own, n=3, cutoff=0.5)
+        hint = f" (did you mean session {', '.join(close)}?)" if close else ""
+    else:
+        hint = _close(user_c, sorted(set(inv["user"])))
+    pairs = [f"{r.user}/{r.session} ({r.runs} run{'s' * (r.runs != 1)}, {r.picks} picks)"
+             for r in inv.itertuples()]
+    raise DataError(f"no picks of {who}{where}{hint}; users/sessions with picks: "
+                    f"{_short(pairs)}", project.config_path)

@@ -80,8 +80,17 @@ def render_run(run: RunHandle, out: str | os.PathLike[str], *, z: int | None = N
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.lines import Line2D
 
+    out = Path(out)
+    fmt = out.suffix.lstrip(".").lower() or "png"
+    formats = FigureCanvasAgg.get_supported_filetypes()
+    if fmt not in formats:
+        raise ConfigError(f"cannot draw a {out.suffix!r} file; use one of "
+                          f"{', '.join('.' + f for f in sorted(formats))}", out)
+    if out.is_dir():
+        raise ConfigError("is a directory; give the output image file", out)
     particles = run.particles
     spacing = run.voxel_spacing * 2 ** level
     shape = run.level_shape(level)
@@ -128,8 +137,9 @@ def render_run(run: RunHandle, out: str | os.PathLike[str], *, z: int | None = N
     fig.suptitle(f"{run.name}  ({run.tomo_type}, {spacing:g} Å/voxel, shape {shape})",
                  fontsize=10)
     fig.tight_layout(rect=(0, 0.07, 1, 0.97))
-    out = Path(out)
-    with atomic_path(out, suffix=out.suffix or ".png") as tmp:
-        fig.savefig(tmp, dpi=dpi, format=(out.suffix.lstrip(".") or "png"))
-    plt.close(fig)
+    try:
+        with atomic_path(out, suffix=out.suffix or ".png") as tmp:
+            fig.savefig(tmp, dpi=dpi, format=fmt)
+    finally:
+        plt.close(fig)
     return info

@@ -16,15 +16,17 @@ from typing import Any
 
 import numpy as np
 
+from cryobench.data.integrity import array_listings
 from cryobench.errors import ConfigError, DataError
 from cryobench.io.atomic import atomic_dir, atomic_write_text
+from cryobench.io.names import safe_component
 from cryobench.particles import CZII_PARTICLES, ParticleType
 
 __all__ = [
     "CONFIG_NAME",
     "MANIFEST_NAME",
     "SYNTH_TOMO_TYPE",
-    "preset_names",
+    "INTEGRITY_KEY",
     "get_preset",
     "run_seed",
     "synth_run_names",
@@ -38,6 +40,11 @@ CONFIG_NAME = "copick.json"
 MANIFEST_NAME = "cryobench-data.json"
 """Manifest written beside the config: how the data was made and its data fingerprint."""
 SYNTH_TOMO_TYPE = "denoised"
+MAX_SEED = 2**32 - 1
+"""Largest seed of a synthetic project (the seeds NumPy, torch and Python all accept, as on the
+command line)."""
+INTEGRITY_KEY = "integrity"
+"""Manifest key of the zarr arrays' listings (:func:`cryobench.data.integrity.array_listings`)."""
 
 
 def _phantom() -> Any:
@@ -46,11 +53,6 @@ def _phantom() -> Any:
     except ImportError as exc:  # pragma: no cover - the phantom package ships with cryobench
         raise DataError(f"the phantom generator is not available ({exc})") from None
     return phantom
-
-
-def preset_names() -> list[str]:
-    """Names of the phantom presets (``czii``, ``byu``, ``tiny``...)."""
-    return sorted(_phantom().PRESETS)
 
 
 def get_preset(name: str) -> Any:
@@ -202,12 +204,17 @@ def write_synthetic_project(
 
     from cryobench.data.project import create_project
 
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not (
+            0 <= int(seed) <= MAX_SEED):
+        raise ConfigError(f"seed must be an integer in [0, {MAX_SEED}], not {seed!r}")
     spec = get_preset(preset)
     phantom = _phantom()
     run_options = dict(run_options or {})
     names = list(run_names)
     if not names:
         raise ConfigError("a synthetic project needs at least one run")
+    for name in names:
+        safe_component(name, "run name", error=ConfigError)
     if len(set(names)) != len(names):
         raise ConfigError("run names must be unique")
     available = tuple(getattr(spec, "tomo_types", (SYNTH_TOMO_TYPE,)))
@@ -218,6 +225,8 @@ def write_synthetic_project(
                           f"cannot store {', '.join(unknown) or 'none'}")
     dtype = np.dtype(getattr(spec, "storage_dtype", "float32"))
     out = Path(out_dir).expanduser().resolve()
+    if out.parent == out:
+        raise DataError("the output must be a new directory, not the file system root", out)
     if out.exists() and not out.is_dir():
         raise DataError("output exists and is not a directory", out)
     if out.is_dir() and any(out.iterdir()) and not overwrite:
@@ -288,6 +297,7 @@ def write_synthetic_project(
             atomic_write_text(tmp_cfg, json.dumps(cfg))
             manifest["data_fingerprint"] = fingerprint_fn(tmp_cfg)
             tmp_cfg.unlink()
+        manifest[INTEGRITY_KEY] = array_listings(tmp)
         atomic_write_text(tmp / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
     if resume:
         _publish(tmp_dir, out)

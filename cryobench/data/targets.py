@@ -8,7 +8,7 @@ crops: the output's voxel ``(0, 0, 0)`` is voxel ``origin`` of the full tomogram
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -104,23 +104,28 @@ def gaussian_heatmaps(picks: pd.DataFrame, shape: Sequence[int], spacing: float,
 
 def slice_boxes(picks: pd.DataFrame, z_index: float, spacing: float,
                 particles: Sequence[ParticleType], min_fraction: float = 0.3,
-                shape: Sequence[int] | None = None, origin: Sequence[float] = (0, 0, 0)
-                ) -> pd.DataFrame:
+                shape: Sequence[int] | None = None, origin: Sequence[float] = (0, 0, 0),
+                sides: Mapping[str, float] | None = None) -> pd.DataFrame:
     """Boxes of the particles cut by slice ``z_index``, in pixels of that slice.
 
     A particle of radius ``r`` whose centre is ``dz`` Å from the slice shows a disc of radius
     ``sqrt(r² - dz²)``; its box is that disc's square (centre at the pick, pixel centres at
     integer coordinates, the frame of array indices). Discs smaller than ``min_fraction * r`` are
-    left out. ``shape`` ``(y, x)`` (or ``(z, y, x)``) clips boxes to the image and drops those
-    outside it. Returns columns ``label, particle_type, x0, y0, x1, y1``.
+    left out. ``sides`` (particle name -> pixels) gives a class a fixed square box of that side
+    around the pick instead, in the same slices. ``shape`` ``(y, x)`` (or ``(z, y, x)``) clips
+    boxes to the image and drops those outside it. Returns columns
+    ``label, particle_type, x0, y0, x1, y1``.
     """
     rows = []
+    sides = dict(sides or {})
     for p, centres in _centres(picks, spacing, particles, origin):
         r = p.radius
         dz = (centres[:, 0] - float(z_index)) * spacing
         keep = np.abs(dz) < r
         half = np.sqrt(np.clip(r * r - dz * dz, 0.0, None)) / spacing
         keep &= half * spacing >= min_fraction * r
+        if p.name in sides:
+            half = np.full(len(half), float(sides[p.name]) / 2.0)
         for c, h in zip(centres[keep], half[keep], strict=True):
             rows.append((p.label, p.name, c[2] - h, c[1] - h, c[2] + h, c[1] + h))
     df = pd.DataFrame(rows, columns=list(BOX_COLUMNS))

@@ -7,6 +7,7 @@ naming the file and the first problem found.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -15,12 +16,33 @@ import pandas as pd
 
 from cryobench.errors import InputError
 from cryobench.io.atomic import atomic_path
+from cryobench.io.numbers import numeric_column
 
 __all__ = ["PICKS_COLUMNS", "read_csv_table", "read_picks_csv", "validate_picks",
            "write_picks_csv"]
 
 PICKS_COLUMNS: tuple[str, ...] = ("experiment", "particle_type", "x", "y", "z")
 _ID_COLUMNS: tuple[str, ...] = ("experiment", "particle_type", "tomo_id")
+
+MAX_CSV_MB = 1024
+"""Largest CSV read, in MiB (``CRYOBENCH_MAX_CSV_MB`` changes it). Parsing takes about five
+times the file's size in memory; a 1M-pick submission is about 60 MiB."""
+
+
+def label_text(value: object) -> str:
+    """The one label rule: experiment, particle type and tomo_id values are text, compared
+    exactly after dropping outer whitespace (``"001"`` stays ``"001"``; ``" TS_1 "`` is
+    ``"TS_1"``; the number 1 and the text ``"1"`` are the same label)."""
+    return str(value).strip()
+
+
+def _max_csv_bytes() -> int:
+    raw = os.environ.get("CRYOBENCH_MAX_CSV_MB")
+    try:
+        mb = float(raw) if raw else MAX_CSV_MB
+    except ValueError:
+        mb = MAX_CSV_MB
+    return int(mb * 2**20)
 
 
 def read_csv_table(
@@ -38,8 +60,13 @@ def read_csv_table(
         raise InputError("file not found", p)
     if p.is_dir():
         raise InputError("is a directory, expected a CSV file", p)
-    if p.stat().st_size == 0:
+    size = p.stat().st_size
+    if size == 0:
         raise InputError("file is empty", p)
+    if size > _max_csv_bytes():
+        raise InputError(f"file is {size / 2**20:.0f} MiB, above the {_max_csv_bytes() / 2**20:.0f}"
+                         " MiB a CSV may have (parsing needs about five times that in memory; "
+                         "set CRYOBENCH_MAX_CSV_MB to allow more)", p)
     try:
         wanted = None if usecols is None else {str(c).strip() for c in usecols}
         cols = None if wanted is None else (lambda c: str(c).strip() in wanted)
@@ -52,6 +79,8 @@ def read_csv_table(
             raise InputError(
                 f"malformed CSV (the data rows have {df.index.nlevels} more field(s) than "
                 f"the header's {len(df.columns)} column(s))", p)
+        if any(_MANGLED.search(str(c)) for c in df.columns):
+            _check_header(p)
         # identifier columns are text even when they look like numbers ("001" stays "001");
         # reading them as text only when inference made them something else is much faster
         # than forcing dtype=str on every read (same result).
@@ -70,25 +99,25 @@ def read_csv_table(
     return df
 
 
+_MANGLED = re.compile(r"\.\d+$")
+"""pandas renames a repeated header name ``x`` to ``x.1``, ``x.2``..."""
+
+
+def _check_header(path: Path) -> None:
+    """A header naming one column twice is an error (pandas would rename the second copy)."""
+    header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+    names = [str(c).strip() for c in header.iloc[0].tolist()] if len(header) else []
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise InputError(f"the header names column {name!r} twice", path)
+        seen.add(name)
+
+
 def _check_numeric(df: pd.DataFrame, cols: Iterable[str], source: str | None) -> pd.DataFrame:
     out = df.copy()
     for col in cols:
-        values = pd.to_numeric(out[col], errors="coerce")
-        bad = values.isna() & out[col].notna()
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputError(
-                f"column {col!r} has a non-numeric value {out[col].iloc[row]!r} "
-                f"(data row {row + 1})",
-                source,
-            )
-        arr = values.to_numpy(dtype=np.float64)
-        nonfinite = ~np.isfinite(arr)
-        if nonfinite.any():
-            row = int(np.flatnonzero(nonfinite)[0])
-            raise InputError(f"column {col!r} has a NaN or infinite value (data row {row + 1})",
-                             source)
-        out[col] = arr
+        out[col] = numeric_column(out, col, source)
     return out
 
 
@@ -116,7 +145,7 @@ def validate_picks(
         if out[col].isna().any():
             row = int(np.flatnonzero(out[col].isna().to_numpy())[0])
             raise InputError(f"column {col!r} is empty in data row {row + 1}", src)
-        out[col] = out[col].astype(str).str.strip()
+        out[col] = out[col].astype(str).str.strip()  # label_text, vectorised
     if known_types is not None:
         known = set(known_types)
         unknown = sorted(set(out["particle_type"].unique()) - known)
@@ -137,8 +166,13 @@ def read_picks_csv(
 
 
 def write_picks_csv(df: pd.DataFrame, path: str | os.PathLike[str], with_id: bool = True) -> None:
-    """Write picks as a CZII submission CSV (``id`` column first), atomically."""
+    """Write picks as a CZII submission CSV (``id`` column first), atomically; ``score`` and
+    the orientation columns (:data:`cryobench.coords.ROTATION_COLUMNS`) are kept when present."""
+    from cryobench.coords import ROTATION_COLUMNS, has_rotations
+
     cols = list(PICKS_COLUMNS) + (["score"] if "score" in df.columns else [])
+    if has_rotations(df):
+        cols += list(ROTATION_COLUMNS)
     out = df[cols].reset_index(drop=True)
     if with_id:
         out.insert(0, "id", np.arange(len(out)))

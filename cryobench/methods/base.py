@@ -13,8 +13,8 @@ import dataclasses
 import json
 import os
 import random
-import typing
-from collections.abc import Sequence
+import types
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -65,7 +65,8 @@ class RunContext:
     amp: bool = False
     progress: bool = True
     particles: tuple[ParticleType, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
+    log: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
+    """Where short status lines go (the CLI prints them on stderr); None: nowhere."""
 
     def __post_init__(self) -> None:
         self.work_dir = Path(self.work_dir)
@@ -75,6 +76,11 @@ class RunContext:
             raise ConfigError(f"unknown task {self.task!r}; choose one of {', '.join(TASKS)}")
         # AMP only ever on CUDA.
         self.amp = bool(self.amp and self.device.startswith("cuda"))
+
+    def say(self, message: str) -> None:
+        """Report a short status line (e.g. a time estimate) through :attr:`log`."""
+        if self.log is not None:
+            self.log(message)
 
     def seed_everything(self) -> None:
         """Seed Python, NumPy and torch (deterministic algorithms on CPU)."""
@@ -88,9 +94,17 @@ class RunContext:
         if self.device.startswith("cuda"):
             torch.cuda.manual_seed_all(self.seed)
 
-    def rng(self, salt: int = 0) -> np.random.Generator:
-        """A NumPy generator derived from the seed (and a salt, to separate streams)."""
-        return np.random.default_rng([self.seed, salt])
+    def rng(self, salt: int | str = 0) -> np.random.Generator:
+        """A NumPy generator derived from the seed and a salt that separates streams: a
+        non-negative integer, or a string such as a run name (hashed with sha256, so the
+        stream is the same in every process)."""
+        if isinstance(salt, str):
+            import hashlib
+
+            salt = int.from_bytes(hashlib.sha256(salt.encode("utf-8")).digest()[:8], "big")
+        elif isinstance(salt, bool) or not isinstance(salt, (int, np.integer)) or salt < 0:
+            raise ConfigError(f"rng salt must be a non-negative integer or a string, got {salt!r}")
+        return np.random.default_rng([self.seed, int(salt)])
 
 
 def default_device() -> str:
@@ -119,9 +133,20 @@ class PickingMethod(abc.ABC):
     """A dataclass whose field defaults are the ``cpu`` budget."""
     budgets: ClassVar[dict[str, dict[str, Any]]] = {}
     """Per-budget overrides of the config defaults, e.g. ``{"smoke": {"epochs": 1}}``."""
+    extra_metrics: Mapping[str, float] = types.MappingProxyType({})
+    """Figures the method reports itself after ``fit`` (validation scores); the runner stores
+    them in the record's ``metrics.method`` block, never as the score. ``__init__`` gives each
+    instance its own dict."""
 
     def __init__(self, config: Any | None = None) -> None:
         self.config = config if config is not None else self.default_config()
+        self.extra_metrics = {}
+
+    # ----- optional hooks (the runner calls them; the defaults report nothing) ----------------
+    def slice_metrics(self, runs: Sequence[RunLike]) -> dict[str, float]:
+        """Extra figures on ``runs`` (the test runs), e.g. the slice detectors' 2D-box mAP;
+        stored beside :attr:`extra_metrics` in the record. Default: none."""
+        return {}
 
     # ----- configuration -------------------------------------------------------------------
     @classmethod
@@ -139,22 +164,16 @@ class PickingMethod(abc.ABC):
 
     @classmethod
     def make_config(cls, values: dict[str, Any]) -> Any:
-        fields = cls.config_fields()
-        unknown = sorted(set(values) - set(fields))
-        if unknown:
-            raise ConfigError(
-                f"method {cls.name!r} has no config key(s) {', '.join(unknown)}; "
-                f"known: {', '.join(sorted(fields))}"
-            )
-        from cryobench.runner.overrides import field_types
+        """A config from ``values`` (checked by :func:`cryobench.methods.config.check_values`:
+        known keys, types, ``Literal`` choices and ranges), then the config's own ``check()``
+        (cross-field rules such as a memory bound), when it defines one."""
+        from cryobench.methods.config import check_values
 
-        for key, tp in field_types(cls.Config).items():
-            if key in values and typing.get_origin(tp) is typing.Literal:
-                if values[key] not in typing.get_args(tp):
-                    choices = ", ".join(map(str, typing.get_args(tp)))
-                    raise ConfigError(f"method {cls.name!r}: {key} must be one of {choices}, "
-                                      f"got {values[key]!r}")
-        return cls.Config(**values)
+        config = cls.Config(**check_values(cls.Config, dict(values), cls.name or cls.__name__))
+        check = getattr(config, "check", None)
+        if callable(check):
+            check()
+        return config
 
     def config_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self.config)

@@ -252,9 +252,17 @@ def _static_attrs(module: str, qualname: str, depth: int = 0) -> dict[str, Any]:
     return attrs
 
 
+def _name_mismatch(entry_point: str, declared: Any) -> str:
+    return (f"entry point {entry_point!r} points at a class whose name is {declared!r}: "
+            "the two must be equal (records and run directories use the class's name)")
+
+
 def _info_from_class(name: str, target: str, cls: type, dist: str | None) -> MethodInfo:
     desc = getattr(cls, "description", "") or (cls.__doc__ or "").strip().split("\n")[0]
     extra = getattr(cls, "extra", None)
+    declared = getattr(cls, "name", None)
+    if dist is not None and declared and declared != name:
+        return MethodInfo(name, target, dist=dist, error=_name_mismatch(name, declared))
     return MethodInfo(name=name, target=target, description=desc,
                       tasks=tuple(getattr(cls, "tasks", _DEFAULT_TASKS)), extra=extra, dist=dist,
                       extra_missing=missing_extra(extra))
@@ -282,6 +290,9 @@ def _info_from_entry_point(ep: importlib.metadata.EntryPoint) -> MethodInfo:
     tasks = attrs.get("tasks", _DEFAULT_TASKS)
     tasks = (tasks,) if isinstance(tasks, str) else tuple(tasks)
     extra = attrs.get("extra")
+    declared = attrs.get("name")
+    if declared is not None and declared != ep.name:
+        return MethodInfo(ep.name, ep.value, dist=dist, error=_name_mismatch(ep.name, declared))
     return MethodInfo(
         name=ep.name,
         target=ep.value,
@@ -386,6 +397,9 @@ def get_method(name: str) -> type:
         except Exception as exc:
             raise MethodError(f"method {name!r} ({ep.value}) failed to import: "
                               f"{_describe(exc)}") from exc
+        _check_class(name, cls)
+        if getattr(cls, "name", None) != name:
+            raise MethodError(_name_mismatch(name, getattr(cls, "name", None)))
     _check_class(name, cls)
     extra = getattr(cls, "extra", None)
     missing = missing_extra(extra)

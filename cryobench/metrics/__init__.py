@@ -15,7 +15,7 @@ from cryobench.metrics.byu import byu_score
 from cryobench.metrics.czii import czii_score, czii_score_from_counts
 from cryobench.metrics.diagnostics import czii_score_with_diagnostics, gaming_diagnostics
 from cryobench.metrics.map import map_boxes, map_picks, sphere_iou
-from cryobench.metrics.report import (
+from cryobench.metrics.results import (
     BootstrapResult,
     ByuReport,
     ClassDiagnostics,

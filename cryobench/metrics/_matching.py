@@ -26,18 +26,12 @@ import numpy as np
 
 from cryobench._threads import num_threads, run_concurrently, submit
 
-__all__ = ["pairs_within", "exact_d2"]
+__all__ = ["pairs_within"]
 
 _CELL = 4.0  # cell edge in radii: a ball touches 1 or 2 cells per axis, 3.4 cells on average
 _MARGIN = 1e-7  # relative widening of the ball's reach, far above float rounding (~1e-16)
 _MAX_KEY = 2.0**62
 _PARALLEL_MIN = 100_000  # rows (references + candidates) from which two threads pay off
-
-
-def exact_d2(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Squared distances of matching rows, summed in scipy's order: ``(dx² + dy²) + dz²``."""
-    d = a - b
-    return (d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1]) + d[:, 2] * d[:, 2]
 
 
 def _columns(xyz: np.ndarray) -> list[np.ndarray]:

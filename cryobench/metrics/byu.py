@@ -20,7 +20,8 @@ import pandas as pd
 from cryobench.errors import ConfigError, InputError
 from cryobench.io.byu import BYU_AXES, validate_byu
 from cryobench.metrics._fbeta import fbeta_sklearn, precision_recall_sklearn
-from cryobench.metrics.report import ByuReport
+from cryobench.metrics.counts import motor_outcomes
+from cryobench.metrics.results import ByuReport
 
 __all__ = ["byu_score", "byu_outcomes"]
 
@@ -56,10 +57,7 @@ def byu_outcomes(
     has_motor = sol["Has motor"].to_numpy() == 1
     distance = np.linalg.norm(label - pred, axis=1)
     threshold = (float(distance_angstrom) * 1.0) / sol["Voxel spacing"].to_numpy(np.float64)
-    positive = predicted.copy()
-    positive[(distance > threshold) & has_motor & predicted] = False
-    outcome = np.where(has_motor, np.where(positive, "tp", "fn"),
-                       np.where(positive, "fp", "tn"))
+    outcome = motor_outcomes(has_motor, predicted, distance <= threshold)
     return pd.DataFrame({
         "tomo_id": sol["tomo_id"].to_numpy(),
         "has_motor": has_motor,

@@ -28,10 +28,11 @@ import pandas as pd
 
 from cryobench._threads import run_concurrently, submit
 from cryobench.errors import ConfigError, InputError
-from cryobench.io.picks import PICKS_COLUMNS, validate_picks
+from cryobench.io.numbers import MAX_COORDINATE
+from cryobench.io.picks import PICKS_COLUMNS, label_text, validate_picks
 from cryobench.metrics._fbeta import prf_from_counts
 from cryobench.metrics._matching import pairs_within
-from cryobench.metrics.report import ClassStats, CziiReport
+from cryobench.metrics.results import ClassStats, CziiReport
 from cryobench.particles import czii_radii, czii_weights
 
 __all__ = ["czii_score", "czii_score_from_counts", "resolve_radii_weights", "COUNT_COLUMNS"]
@@ -86,8 +87,8 @@ def _codes(series: pd.Series) -> tuple[np.ndarray, list[str]]:
     objects); only the few distinct values are converted to ``str``.
     """
     codes, uniques = pd.factorize(series, sort=False)
-    names = [str(u) for u in uniques]
-    if len(set(names)) != len(names):  # e.g. 1 and "1" in an object column: same label
+    names = [label_text(u) for u in uniques]  # one label rule for every path (io.picks)
+    if len(set(names)) != len(names):  # 1 and "1", or "TS_1" and " TS_1": the same label
         remap, names_idx = pd.factorize(np.array(names, dtype=object))
         codes = remap[codes]
         names = [str(u) for u in names_idx]
@@ -126,6 +127,12 @@ def _picks_arrays(
         row = _first_row(~finite.all(axis=1))
         raise InputError(f"column {bad_col!r} has a NaN or infinite value (data row {row})",
                          source)
+    big = np.abs(xyz) > MAX_COORDINATE
+    if big.any():
+        bad_col = ["x", "y", "z"][int(np.flatnonzero(big.any(axis=0))[0])]
+        row = _first_row(big.any(axis=1))
+        raise InputError(f"column {bad_col!r} has a value beyond ±{MAX_COORDINATE:g} Å "
+                         f"(data row {row})", source)
     if len(df) >= _PARALLEL_MIN:  # two hash passes over string columns, side by side
         (exp_codes, exp_names), (typ_codes, typ_names) = run_concurrently(
             (_codes, df["experiment"]), (_codes, df["particle_type"]))

@@ -35,7 +35,7 @@ from cryobench.metrics.czii import (
     resolve_radii_weights,
     tp_per_group,
 )
-from cryobench.metrics.report import ClassDiagnostics, Diagnostics
+from cryobench.metrics.results import ClassDiagnostics, Diagnostics
 
 __all__ = ["gaming_diagnostics", "candidate_kinds", "group_kind_counts",
            "czii_score_with_diagnostics"]

@@ -29,7 +29,7 @@ import pandas as pd
 
 from cryobench.errors import ConfigError, InputError
 from cryobench.metrics._matching import pairs_within
-from cryobench.metrics.report import MapReport
+from cryobench.metrics.results import MapReport
 
 __all__ = ["map_boxes", "map_picks", "sphere_iou", "box_iou", "COCO_IOU_THRESHOLDS",
            "COCO_RECALL_THRESHOLDS"]
@@ -73,10 +73,14 @@ def _greedy_match(ious: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     if n_dt == 0 or n_gt == 0:
         return matched_dt
     rev = slice(None, None, -1)
+    row_max = ious.max(axis=1)
     for ti, t in enumerate(thresholds):
         thr = min(float(t), 1 - 1e-10)
         taken = np.zeros(n_gt, dtype=bool)
-        for di in range(n_dt):
+        n_taken = 0
+        # a detection without any IoU >= thr can match nothing: only the others are visited,
+        # in rank order, until every ground truth is taken
+        for di in np.flatnonzero(row_max >= thr):
             row = ious[di]
             ok = (~taken) & (row >= thr)
             if not ok.any():
@@ -85,6 +89,9 @@ def _greedy_match(ious: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
             m = n_gt - 1 - int(np.argmax(vals))  # last index among the maxima
             taken[m] = True
             matched_dt[ti, di] = True
+            n_taken += 1
+            if n_taken == n_gt:
+                break
     return matched_dt
 
 

@@ -1,7 +1,8 @@
 """Ablation results: each cell's score with its interval and the paired difference to the base.
 
 ``cryobench ablate`` writes its runs into a results store and an ``ablation.json`` manifest that
-lists the cells (overrides, split, config hash). This module reads manifests and pairs each cell
+lists the cells (overrides, split, config hash; the format is
+:mod:`cryobench.runner.manifest`'s). This module pairs each cell
 with its :class:`~cryobench.report.summary.Entry`; differences to the base cell are paired by
 test experiment (and computed on seed means), so they are only given when the cell and the base
 were scored on the same split.
@@ -9,22 +10,18 @@ were scored on the same split.
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from cryobench.errors import ResultsError
-from cryobench.report.stats import paired_bootstrap_difference, percentile_interval
+from cryobench.errors import CryobenchError, ResultsError
+from cryobench.report.stats import PairedComparison, paired_comparison
 from cryobench.report.summary import Entry, entry_from_records
+from cryobench.runner.manifest import read_manifest
 
-__all__ = ["MANIFEST_NAME", "MANIFEST_KIND", "AblationCell", "Ablation", "find_manifests",
-           "read_manifest", "analyse"]
+__all__ = ["AblationCell", "Ablation", "analyse", "load_ablation", "ablation_text"]
 
-MANIFEST_NAME = "ablation.json"
-MANIFEST_KIND = "cryobench-ablation"
 
 
 @dataclass
@@ -40,7 +37,13 @@ class AblationCell:
     diff: float | None = None
     diff_interval: tuple[float, float] | None = None
     seed_wins: tuple[int, int] | None = None  # (seeds scoring above the base, shared seeds)
+    comparison: PairedComparison | None = None
+    """The paired comparison with the base (p-value, its attainable minimum, standard error)."""
     note: str = ""
+
+    @property
+    def p_value(self) -> float | None:
+        return None if self.comparison is None else self.comparison.p_value
 
     @property
     def seed_scores(self) -> dict[int, float]:
@@ -65,6 +68,13 @@ class Ablation:
     source: str = ""
 
     @property
+    def page_name(self) -> str:
+        """The file-name stem of its page and figures (unique whatever the name holds)."""
+        from cryobench.report.summary import safe_name
+
+        return safe_name(self.name)
+
+    @property
     def base(self) -> AblationCell | None:
         return next((c for c in self.cells if c.is_base), None)
 
@@ -86,57 +96,30 @@ class Ablation:
                 "seeds": [] if c.entry is None else c.entry.seeds,
                 "seed_scores": {str(k): v for k, v in c.seed_scores.items()},
                 "diff": c.diff, "diff_interval": c.diff_interval,
+                "p_value": c.p_value,
+                "p_min": None if c.comparison is None else c.comparison.min_p,
+                "interval_includes_seed_spread": None if c.comparison is None
+                else c.comparison.includes_seed_spread,
                 "seed_wins": None if c.seed_wins is None else list(c.seed_wins),
                 "note": c.note,
             } for c in self.cells],
         }
 
 
-def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read and check an ``ablation.json`` manifest."""
-    p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ResultsError(f"unreadable ablation manifest ({type(exc).__name__})", p) from None
-    if not isinstance(data, dict) or data.get("kind") != MANIFEST_KIND:
-        raise ResultsError("not a cryobench ablation manifest", p)
-    for key in ("name", "method", "cells"):
-        if key not in data:
-            raise ResultsError(f"ablation manifest has no {key!r}", p)
-    return data
-
-
-def find_manifests(paths: Iterable[str | os.PathLike[str]]
-                   ) -> tuple[list[tuple[Path, dict[str, Any]]], list[tuple[Path, str]]]:
-    """Every ablation manifest under ``paths`` and the unreadable ones."""
-    found, bad = [], []
-    for root in map(Path, paths):
-        files = [root] if root.is_file() else sorted(root.rglob(MANIFEST_NAME))
-        for f in files:
-            if f.name != MANIFEST_NAME:
-                continue
-            try:
-                found.append((f, read_manifest(f)))
-            except ResultsError as exc:
-                bad.append((f, exc.message))
-    return found, bad
-
-
-def _own_seeds(entry: Entry | None, seeds: list[int], n_boot: int, boot_seed: int
+def _own_seeds(entry: Entry | None, seeds: list[int], n_flips: int, test_seed: int
                ) -> Entry | None:
     """The entry restricted to (and judged against) the ablation's own seeds: the same config
     may have more seeds elsewhere in the results (e.g. the official runs)."""
     if entry is None or not seeds or sorted(entry.seeds) == sorted(seeds):
         if entry is not None and seeds and sorted(entry.expected_seeds) != sorted(seeds):
-            return entry_from_records(entry.records, seeds, n_boot, boot_seed)
+            return entry_from_records(entry.records, seeds, n_flips, test_seed)
         return entry
-    mine = [r for r in entry.records if int(r["seed"]) in set(seeds)]
-    return entry_from_records(mine, seeds, n_boot, boot_seed) if mine else None
+    mine = [r for r in entry.records if r.seed in set(seeds)]
+    return entry_from_records(mine, seeds, n_flips, test_seed) if mine else None
 
 
 def analyse(manifest: Mapping[str, Any], entries: Mapping[tuple[str, str, str], Entry],
-            n_boot: int = 1000, boot_seed: int = 0, source: str = "") -> Ablation:
+            n_flips: int = 9999, test_seed: int = 0, source: str = "") -> Ablation:
     """Pair each manifest cell with its entry and compute paired differences to the base."""
     method = str(manifest["method"])
     abl = Ablation(name=str(manifest["name"]), title=str(manifest.get("title") or
@@ -152,8 +135,8 @@ def analyse(manifest: Mapping[str, Any], entries: Mapping[tuple[str, str, str], 
                                       overrides=dict(c.get("overrides", {})),
                                       config_hash=str(c["config_hash"]),
                                       is_base=bool(c.get("base", False)),
-                                      entry=_own_seeds(entries.get(key), abl.seeds, n_boot,
-                                                       boot_seed)))
+                                      entry=_own_seeds(entries.get(key), abl.seeds, n_flips,
+                                                       test_seed)))
     base = abl.base
     for c in abl.cells:
         if c.entry is None:
@@ -172,9 +155,16 @@ def analyse(manifest: Mapping[str, Any], entries: Mapping[tuple[str, str, str], 
         notes = []
         if c.split != base.split:
             notes.append("paired with the base by experiment name across splits")
-        point, samples = paired_bootstrap_difference(c.entry.cube, base.entry.cube, n_boot,
-                                                     boot_seed)
-        c.diff, c.diff_interval = point, percentile_interval(samples)
+        if not n_flips:
+            c.note = "; ".join(notes)
+            continue
+        try:
+            cmp = paired_comparison(c.entry.cube, base.entry.cube, n_flips=n_flips,
+                                    seed=test_seed)
+        except CryobenchError as exc:
+            c.note = "; ".join([*notes, f"not paired: {exc.message}"])
+            continue
+        c.diff, c.diff_interval, c.comparison = cmp.difference, cmp.bounds, cmp
         # the seed-to-seed spread the interval does not contain: seed by seed against the base
         mine, theirs = c.seed_scores, base.seed_scores
         common = sorted(set(mine) & set(theirs))
@@ -187,7 +177,7 @@ def analyse(manifest: Mapping[str, Any], entries: Mapping[tuple[str, str, str], 
 
 
 def load_ablation(results_dir: str | os.PathLike[str], manifest: str | os.PathLike[str],
-                  n_boot: int = 1000, boot_seed: int = 0) -> Ablation:
+                  n_flips: int = 9999, test_seed: int = 0) -> Ablation:
     """Analyse one manifest against the records of ``results_dir`` (cells may be missing)."""
     from cryobench.report.loading import load_records
     from cryobench.report.summary import summarise
@@ -197,15 +187,21 @@ def load_ablation(results_dir: str | os.PathLike[str], manifest: str | os.PathLi
         records, _ = load_records([results_dir])
     except ResultsError:
         records = []
-    mine = [r for r in records if r.get("method") == data["method"]]
-    entries = summarise(mine, data.get("seeds") or None, n_boot, boot_seed)
+    mine = [r for r in records if r.method == data["method"]]
+    entries = summarise(mine, data.get("seeds") or None, n_flips, test_seed)
     by_key = {(e.split, e.method, e.config_hash): e for e in entries}
-    return analyse(data, by_key, n_boot, boot_seed, str(manifest))
+    return analyse(data, by_key, n_flips, test_seed, str(manifest))
+
+
+def _p(cmp: PairedComparison) -> str:
+    """A p-value with its attainable minimum when that is what limits it."""
+    p = f"{cmp.p_value:.3g}"
+    return f"{p} (min {cmp.min_p:.3g})" if cmp.min_p >= 0.01 else p
 
 
 def ablation_text(abl: Ablation) -> str:
     """A plain-text table of an ablation (for the terminal)."""
-    header = ["cell", "split", "score", "95% CI", "per seed", "diff", "95% CI diff",
+    header = ["cell", "split", "score", "95% CI", "per seed", "diff", "95% CI diff", "p",
               "seeds above base", "note"]
     rows = []
     for c in abl.cells:
@@ -220,6 +216,7 @@ def ablation_text(abl: Ablation) -> str:
             "-" if c.diff is None else f"{c.diff:+.4f}",
             "-" if c.diff_interval is None else
             f"[{c.diff_interval[0]:+.3f}, {c.diff_interval[1]:+.3f}]",
+            "-" if c.comparison is None else _p(c.comparison),
             "-" if c.seed_wins is None else f"{c.seed_wins[0]} of {c.seed_wins[1]}",
             c.note if not c.is_base else "",
         ])

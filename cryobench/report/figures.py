@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["png_bytes", "data_uri", "class_bars", "score_forest", "runtime_scatter",
-           "pr_curves", "threshold_sweep", "slice_overlay", "ablation_forest"]
+           "pr_curves", "threshold_sweep", "ablation_forest"]
 
 _DPI = 100
 _PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
@@ -160,26 +160,6 @@ def threshold_sweep(thresholds: np.ndarray, scores: np.ndarray, chosen: float | 
     ax.grid(alpha=0.3)
     if title:
         ax.set_title(title, fontsize=10)
-    return png_bytes(fig)
-
-
-def slice_overlay(image: np.ndarray, marks: Sequence[dict[str, Any]], title: str = "") -> bytes:
-    """A tomogram slice with circles: ``marks`` items have ``x, y`` (pixels), ``r``, ``color``,
-    ``kind`` ("truth" dashed, "pred" solid)."""
-    from matplotlib.patches import Circle
-
-    h, w = image.shape
-    fig = _figure(6.0, 6.0 * h / max(w, 1) + 0.4, left=0.05, bottom=0.05, right=0.05,
-                  top=0.35)
-    ax = fig.add_subplot()
-    lo, hi = np.percentile(image, [1, 99])
-    ax.imshow(image, cmap="gray", vmin=lo, vmax=hi, origin="upper")
-    for m in marks:
-        ax.add_patch(Circle((m["x"], m["y"]), m["r"], fill=False, color=m.get("color", "red"),
-                            lw=1.2, ls="--" if m.get("kind") == "truth" else "-"))
-    ax.set_axis_off()
-    if title:
-        ax.set_title(title, fontsize=9)
     return png_bytes(fig)
 
 

@@ -81,7 +81,9 @@ def to_csv(entries: Sequence[Entry]) -> str:
 
 
 def _md_escape(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    from cryobench.report.render import md_escape
+
+    return md_escape(text)
 
 
 def _md_table(header: Sequence[str], rows: Sequence[Sequence[Any]],
@@ -106,18 +108,21 @@ def split_markdown(split: str, entries: Sequence[Entry]) -> str:
         rank = "–" if e.rank is None else str(e.rank)
         name = e.method
         if e.flags:
-            notes.append(f"{len(notes) + 1}. {e.method} ({e.config_hash[:12]}): "
-                         + "; ".join(e.flags))
+            notes.append(f"{len(notes) + 1}. {_md_escape(e.method)} ({e.config_hash[:12]}): "
+                         + _md_escape("; ".join(e.flags)))
             name = f"{e.method} ⚠{len(notes)}"
         rows.append([rank, name, fmt_score(e.score), fmt_interval(e.interval),
                      *[fmt_score(e.per_class.get(c, {}).get("fbeta")) for c in classes],
                      ",".join(map(str, e.seeds)), e.date, e.versions, e.config_hash[:12]])
     align = ["r", "l", "r", "c", *["r"] * len(classes), "l", "l", "l", "l"]
-    out = [f"## {split} ({metric})", "", _md_table(header, rows, align)]
+    out = [f"## {_md_escape(split)} ({metric})", "", _md_table(header, rows, align)]
     if notes:
         out += ["", "Flagged rows (not ranked):", "", *notes]
-    out += ["", "Score: mean over seeds; 95% CI: bootstrap over test experiments. Rows share a "
-            "rank when their intervals overlap the group leader's."]
+    note = next((e.rank_note for e in entries if e.rank_note), "")
+    out += ["", "Score: mean over seeds; 95% CI: over test experiments and seeds. A row's rank is "
+            "one more than the number of rows significantly better than it (paired comparison, "
+            "Holm-corrected), so rows not separated share a rank."
+            + (f" {_md_escape(note)}." if note else "")]
     return "\n".join(out)
 
 

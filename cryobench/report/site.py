@@ -22,17 +22,18 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from cryobench import __version__
 from cryobench.errors import ConfigError
 from cryobench.io.atomic import atomic_dir
 from cryobench.report import figures as F
-from cryobench.report.ablation import MANIFEST_NAME, Ablation, analyse, find_manifests
+from cryobench.report.ablation import Ablation, analyse
 from cryobench.report.leaderboard import classes_of, to_csv, to_markdown
 from cryobench.report.loading import load_records
 from cryobench.report.render import environment, short_name
 from cryobench.report.summary import Entry, config_json, group_by_split, rank_entries, summarise
+from cryobench.runner.manifest import MANIFEST_NAME, find_manifests
+from cryobench.runner.record import RunRecord
 
 __all__ = ["SiteResult", "build_site", "SITE_MARKER", "load_entries"]
 
@@ -54,30 +55,46 @@ class SiteResult:
 
 @dataclass
 class Loaded:
-    records: list[dict[str, Any]]
+    records: list[RunRecord]
     bad: list[tuple[Path, str]]
     entries: list[Entry]
     ablations: list[Ablation]
     hidden: set[tuple[str, str, str]]
+    n_flips: int = 9999
+    test_seed: int = 0
 
 
-def load_entries(results: Sequence[str | os.PathLike[str]], n_boot: int = 1000,
-                 boot_seed: int = 0, expected_seeds: Sequence[int] | None = None) -> Loaded:
-    """Records, entries and ablations under ``results`` (shared by the site and the tables)."""
+def load_entries(results: Sequence[str | os.PathLike[str]], n_flips: int = 9999,
+                 test_seed: int = 0, expected_seeds: Sequence[int] | None = None,
+                 solutions: str | os.PathLike[str] | None = None) -> Loaded:
+    """Records, entries and ablations under ``results`` (shared by the site and the tables).
+
+    With ``solutions`` (a folder of solution CSVs with their ``.json`` sidecars), every record
+    of a split found there is rescored from its predictions; a mismatch flags its entry.
+    """
+    from cryobench.report.verification import check_record, load_solutions
+
     records, bad = load_records(results)
+    sols, bad_sols = load_solutions(solutions)
+    bad += bad_sols
     manifests, bad_manifests = find_manifests(results)
     ok_manifests = {p.resolve() for p, _ in manifests}
     bad = [(p, why) for p, why in bad
            if not (p.name == MANIFEST_NAME and Path(p).resolve() in ok_manifests)]
     bad += bad_manifests
-    entries = summarise(records, expected_seeds, n_boot, boot_seed)
+    entries = summarise(records, expected_seeds, n_flips, test_seed, rank=False)
+    for e in entries:
+        e.checks = [check_record(r, sols) for r in e.records]
+        for r, c in zip(e.records, e.checks, strict=True):
+            if c.status == "mismatch":
+                e.flags.append(f"seed {r.seed}: score mismatch ({c.detail})")
     by_key = {(e.split, e.method, e.config_hash): e for e in entries}
-    ablations = [analyse(m, by_key, n_boot, boot_seed, str(p)) for p, m in manifests]
+    ablations = [analyse(m, by_key, n_flips, test_seed, str(p)) for p, m in manifests]
     base_keys = {(c.split, a.method, c.config_hash) for a in ablations for c in a.cells
                  if c.is_base}
     hidden = {(c.split, a.method, c.config_hash) for a in ablations for c in a.cells
               if not c.is_base} - base_keys
-    return Loaded(records, bad, entries, ablations, hidden)
+    return Loaded(records, bad, entries, ablations, hidden, n_flips, test_seed)
 
 
 def leaderboard_entries(loaded: Loaded) -> list[Entry]:
@@ -88,7 +105,7 @@ def leaderboard_entries(loaded: Loaded) -> list[Entry]:
             e.rank = e.tie_group = None
     out: list[Entry] = []
     for split_entries in group_by_split(shown).values():
-        out += rank_entries(split_entries)
+        out += rank_entries(split_entries, loaded.n_flips, loaded.test_seed)
     return out
 
 
@@ -112,7 +129,7 @@ def _rel(path: str | os.PathLike[str], roots: Sequence[Path]) -> str:
 def _seed_fbeta(e: Entry) -> dict[str, list[float]]:
     from cryobench.report.stats import class_metrics
 
-    fb = class_metrics(e.cube.sums(), e.cube.beta)["fbeta"]
+    fb = class_metrics(e.cube.sums(), e.cube.beta, e.cube.rule)["fbeta"]
     return {c: [float(x) for x in fb[:, k]] for k, c in enumerate(e.cube.classes)}
 
 
@@ -123,8 +140,9 @@ def _exp_rows(e: Entry) -> list[tuple[str, list[str]]]:
 
 
 def build_site(results: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str],
-               n_boot: int = 1000, boot_seed: int = 0, title: str = "cryobench leaderboards",
-               expected_seeds: Sequence[int] | None = None) -> SiteResult:
+               n_flips: int = 9999, test_seed: int = 0, title: str = "cryobench leaderboards",
+               expected_seeds: Sequence[int] | None = None,
+               solutions: str | os.PathLike[str] | None = None) -> SiteResult:
     """Build the static site from the records (and ablation manifests) under ``results``.
 
     Raises:
@@ -134,11 +152,11 @@ def build_site(results: Sequence[str | os.PathLike[str]], out_dir: str | os.Path
     out = Path(out_dir)
     _check_out(out)
     roots = [Path(r) for r in results]
-    loaded = load_entries(results, n_boot, boot_seed, expected_seeds)
+    loaded = load_entries(results, n_flips, test_seed, expected_seeds, solutions)
     shown = leaderboard_entries(loaded)
     env = environment()
     built_at = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
-    common = {"version": __version__, "built_at": built_at, "n_boot": n_boot, "short": short_name,
+    common = {"version": __version__, "built_at": built_at, "n_flips": n_flips, "short": short_name,
               "nav": [("Leaderboards", "index.html")]
               + ([("Ablations", "index.html#ablations")] if loaded.ablations else [])}
     result = SiteResult(out, len(loaded.records), {}, bad_files=loaded.bad,
@@ -173,7 +191,7 @@ def build_site(results: Sequence[str | os.PathLike[str]], out_dir: str | os.Path
             fig = f"class-{e.id}.png"
             (tmp / "figures" / fig).write_bytes(F.class_bars(
                 e.per_class, _seed_fbeta(e), e.cube.beta, f"{e.method} on {e.split}"))
-            params = e.records[0].get("params", {})
+            params = e.records[0].params
             seed_rows = list(zip(e.records, e.seed_scores, strict=True))
             page = tmpl.render(title=f"{e.method} on {e.split} – cryobench", root="../", e=e,
                                class_figure=fig, seed_rows=seed_rows,
@@ -187,23 +205,23 @@ def build_site(results: Sequence[str | os.PathLike[str]], out_dir: str | os.Path
             labels = [c.label + (" (base)" if c.is_base else "") for c in a.cells]
             diff_fig = score_fig = None
             if any(c.diff is not None for c in a.cells):
-                diff_fig = f"ablation-{_safe(a.name)}-diff.png"
+                diff_fig = f"ablation-{a.page_name}-diff.png"
                 (tmp / "figures" / diff_fig).write_bytes(F.ablation_forest(
                     labels, [c.diff for c in a.cells], [c.diff_interval for c in a.cells]))
             run = [c for c in a.cells if c.entry is not None]
             if run:
-                score_fig = f"ablation-{_safe(a.name)}-scores.png"
+                score_fig = f"ablation-{a.page_name}-scores.png"
                 (tmp / "figures" / score_fig).write_bytes(F.score_forest(
                     [c.label for c in run], [c.entry.score for c in run],
                     [c.entry.interval for c in run], [c.entry.flagged for c in run],
                     seed_points=[list(c.seed_scores.values()) for c in run]))
             page = tmpl.render(title=f"{a.title} – cryobench", root="../", a=a,
                                figure=diff_fig, score_figure=score_fig, **common)
-            (tmp / "ablations" / f"{_safe(a.name)}.html").write_text(page, encoding="utf-8")
-            result.pages.append(f"ablations/{_safe(a.name)}.html")
+            (tmp / "ablations" / f"{a.page_name}.html").write_text(page, encoding="utf-8")
+            result.pages.append(f"ablations/{a.page_name}.html")
         data = {
-            "built_at": built_at, "cryobench_version": __version__, "n_boot": n_boot,
-            "boot_seed": boot_seed,
+            "built_at": built_at, "cryobench_version": __version__, "n_flips": n_flips,
+            "test_seed": test_seed,
             "leaderboards": {s: [e.to_dict() for e in es]
                              for s, es in group_by_split(shown).items()},
             "entries": [e.to_dict() for e in loaded.entries],
@@ -212,8 +230,7 @@ def build_site(results: Sequence[str | os.PathLike[str]], out_dir: str | os.Path
         }
         (tmp / "data" / "leaderboard.json").write_text(json.dumps(data, indent=1, default=str),
                                                        encoding="utf-8")
-        recs = [{"source": _rel(r.get("_path", ""), roots),
-                 **{k: v for k, v in r.items() if k != "_path"}} for r in loaded.records]
+        recs = [{"source": _rel(r.path or "", roots), **r.to_dict()} for r in loaded.records]
         (tmp / "data" / "records.json").write_text(json.dumps(recs, default=str),
                                                    encoding="utf-8")
         (tmp / "leaderboard.md").write_text(to_markdown(shown), encoding="utf-8")
@@ -223,4 +240,6 @@ def build_site(results: Sequence[str | os.PathLike[str]], out_dir: str | os.Path
 
 
 def _safe(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in name)
+    from cryobench.report.summary import safe_name
+
+    return safe_name(name)

@@ -26,8 +26,9 @@ from cryobench.io.atomic import atomic_dir, atomic_write_text
 from cryobench.report import figures as F
 from cryobench.report.leaderboard import classes_of, split_markdown
 from cryobench.report.loading import load_records
-from cryobench.report.render import environment, short_name
+from cryobench.report.render import Markdown, environment, short_name
 from cryobench.report.summary import Entry, config_json, one_split, summarise
+from cryobench.runner.record import RunRecord
 
 __all__ = ["ReportResult", "write_report", "build_context"]
 
@@ -78,20 +79,17 @@ def _open_split(name: str, data_dir: str | None, notes: list[str]):
         return None
 
 
-def _predictions(record: dict[str, Any]):
+def _predictions(record: RunRecord):
+    """``(picks, "")``, or ``(None, why not)``."""
     from cryobench.io.picks import read_picks_csv
 
-    src = record.get("_path")
-    pred = record.get("predictions")
-    if not src or not pred:
-        return None
-    path = Path(src).parent / pred
-    if not path.is_file():
-        return None
+    path = record.predictions_path
+    if path is None or not path.is_file():
+        return None, "not found beside its record"
     try:
-        return read_picks_csv(path)
-    except CryobenchError:
-        return None
+        return read_picks_csv(path), ""
+    except CryobenchError as exc:
+        return None, f"unreadable ({exc.message})"
 
 
 def _thresholds(scores: np.ndarray) -> np.ndarray:
@@ -100,57 +98,46 @@ def _thresholds(scores: np.ndarray) -> np.ndarray:
 
 
 def _sweep(entry: Entry, sp, picks) -> dict[str, Any] | None:
-    """Score and per-class P/R when keeping predictions with score >= t, for a grid of t."""
-    from cryobench import metrics as M
+    """Score and per-class P/R when keeping predictions with score >= t, for a grid of t
+    (scored through the metric registry with the record's own parameters)."""
+    from cryobench.metrics.params import MetricParams
+    from cryobench.metrics.registry import get_metric
 
     if picks is None or "score" not in picks.columns or len(picks) == 0:
         return None
-    if picks["score"].nunique() < 2:
+    if picks["score"].nunique() < 2 or entry.metric not in ("czii", "byu"):
         return None
+    metric = get_metric(entry.metric)
+    params = MetricParams.from_record(entry.records[0].params)
+    runs = sp.runs("test")
+    solution = metric.solution_from_split(sp, "test")
     ts = _thresholds(picks["score"].to_numpy(np.float64))
-    params = entry.records[0].get("params", {})
     scores, pr = [], {c: ([], []) for c in entry.cube.classes}
-    if entry.metric == "czii":
-        solution = sp.solution("test")
-        for t in ts:
-            rep = M.czii_score(picks[picks["score"] >= t], solution,
-                               radii=params.get("radii") or None,
-                               weights=params.get("weights") or None,
-                               beta=float(params.get("beta", 4)),
-                               distance_multiplier=float(params.get("distance_multiplier", 0.5)),
-                               matching=params.get("matching", "kaggle"))
-            scores.append(rep.score)
-            for c, st in rep.per_class.items():
+    for t in ts:
+        ev = metric.evaluate(metric.submission_from_picks(picks[picks["score"] >= t], runs),
+                             solution, params, per_experiment=False, diagnostics=False)
+        scores.append(ev.score)
+        if entry.metric == "czii":
+            for c, st in ev.result.per_class.items():
                 if c in pr:
                     pr[c][0].append(st.recall)
                     pr[c][1].append(st.precision)
-    elif entry.metric == "byu":
-        from cryobench.runner.run import picks_to_byu
-
-        runs = sp.runs("test")
-        solution = sp.byu_solution("test")
-        for t in ts:
-            rep = M.byu_score(picks_to_byu(picks[picks["score"] >= t], runs), solution)
-            scores.append(rep.score)
+        else:
             c = entry.cube.classes[0]
-            pr[c][0].append(rep.recall)
-            pr[c][1].append(rep.precision)
-    else:
-        return None
+            pr[c][0].append(ev.result.recall)
+            pr[c][1].append(ev.result.precision)
     return {"thresholds": ts, "scores": np.asarray(scores),
             "pr": {c: (np.asarray(r), np.asarray(p)) for c, (r, p) in pr.items() if r}}
 
 
 def _diagnostics_from_predictions(entry: Entry, sp, picks) -> dict[str, float]:
+    from cryobench.metrics.params import MetricParams
+    from cryobench.metrics.registry import get_metric
+
     if entry.metric != "czii" or picks is None:
         return {}
-    from cryobench import metrics as M
-
-    params = entry.records[0].get("params", {})
-    d = M.gaming_diagnostics(picks, sp.solution("test"), radii=params.get("radii") or None,
-                             weights=params.get("weights") or None,
-                             beta=float(params.get("beta", 4)),
-                             distance_multiplier=float(params.get("distance_multiplier", 0.5)))
+    params = MetricParams.from_record(entry.records[0].params)
+    d = get_metric("czii").evaluate(picks, sp.solution("test"), params).diagnostics
     return {"duplicate_rate": d.duplicate_rate, "unmatched_rate": d.unmatched_rate,
             "score": d.score, "score_deduplicated": d.score_deduplicated}
 
@@ -182,10 +169,9 @@ def _entry_block(e: Entry, sp, notes: list[str]) -> dict[str, Any]:
     diagnostics = e.diagnostics()
     diag_source = "records"
     if sp is not None:
-        picks = _predictions(e.records[0])
+        picks, why = _predictions(e.records[0])
         if picks is None:
-            notes.append(f"{e.method}: predictions of seed {e.seeds[0]} not found beside its "
-                         "record; no curves")
+            notes.append(f"{e.method}: predictions of seed {e.seeds[0]} {why}; no curves")
         else:
             try:
                 sw = _sweep(e, sp, picks)
@@ -213,13 +199,13 @@ def _entry_block(e: Entry, sp, notes: list[str]) -> dict[str, Any]:
 
 
 def build_context(results: Sequence[str | os.PathLike[str]], split: str | None = None,
-                  n_boot: int = 1000, boot_seed: int = 0,
+                  n_flips: int = 9999, test_seed: int = 0,
                   expected_seeds: Sequence[int] | None = None, use_data: bool = True,
                   data_dir: str | None = None) -> dict[str, Any]:
     """Everything the report templates need (figures as PNG bytes)."""
     records, bad = load_records(results)
     split, chosen = one_split(records, split, str(results[0]))
-    entries = summarise(chosen, expected_seeds, n_boot, boot_seed)
+    entries = summarise(chosen, expected_seeds, n_flips, test_seed)
     notes: list[str] = []
     sp = _open_split(split, data_dir, notes) if use_data else None
     if not use_data:
@@ -246,20 +232,20 @@ def build_context(results: Sequence[str | os.PathLike[str]], split: str | None =
     if sp is not None and entries:
         try:
             best = entries[0]
-            slice_fig = _slice_figure(best, sp, _predictions(best.records[0]))
+            slice_fig = _slice_figure(best, sp, _predictions(best.records[0])[0])
         except (CryobenchError, OSError, ValueError) as exc:
             notes.append(f"slice image left out ({exc})")
     return {
         "split": split, "entries": entries, "blocks": blocks, "figures": figures,
         "slice": slice_fig, "notes": notes, "bad_files": bad, "n_records": len(chosen),
         "classes": classes_of(entries), "metric": entries[0].metric,
-        "beta": entries[0].cube.beta, "n_boot": n_boot, "version": __version__,
-        "table_md": split_markdown(split, entries),
+        "beta": entries[0].cube.beta, "n_flips": n_flips, "version": __version__,
+        "table_md": Markdown(split_markdown(split, entries)),
     }
 
 
 def write_report(results: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str],
-                 split: str | None = None, n_boot: int = 1000, boot_seed: int = 0,
+                 split: str | None = None, n_flips: int = 9999, test_seed: int = 0,
                  expected_seeds: Sequence[int] | None = None, use_data: bool = True,
                  data_dir: str | None = None) -> ReportResult:
     """Write ``out`` (``.html``: self-contained; ``.md``: figures in ``<stem>_figures/``).
@@ -274,7 +260,7 @@ def write_report(results: Sequence[str | os.PathLike[str]], out: str | os.PathLi
     kind = out.suffix.lower()
     if kind not in (".html", ".htm", ".md"):
         raise ConfigError("the report must be a .html or .md file", out)
-    ctx = build_context(results, split, n_boot, boot_seed, expected_seeds, use_data, data_dir)
+    ctx = build_context(results, split, n_flips, test_seed, expected_seeds, use_data, data_dir)
     built_at = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
     common = {"built_at": built_at, "short": short_name, "title": f"cryobench report: "
               f"{ctx['split']}", "root": "", "nav": []}

@@ -1,7 +1,9 @@
 """Group run records into entries (one per split, method and config) and summarise them.
 
 An entry holds every seed of one configuration. Its score is the mean over seeds of the score
-recomputed from the records' counts, with a bootstrap 95% interval over experiments. Anything
+recomputed from the records' counts, with a 95% interval over test experiments *and* seeds
+(:func:`cryobench.report.stats.score_interval`). Entries of a split are ranked only where a
+paired comparison separates them (:func:`cryobench.report.stats.rank_cubes`). Anything
 that would make that mean misleading (missing seeds, missing classes, different experiments or
 scoring parameters across seeds, a record whose stored score disagrees with its counts) becomes a
 *flag* on the entry; flagged entries are shown but never ranked.
@@ -21,20 +23,36 @@ import numpy as np
 from cryobench.errors import ResultsError
 from cryobench.report.stats import (
     CountCube,
-    bootstrap_seed_mean,
+    Ranking,
+    ScoreInterval,
     class_metrics,
-    percentile_interval,
+    rank_cubes,
+    score_interval,
 )
+from cryobench.runner.record import RunRecord
 
-__all__ = ["Entry", "summarise", "entry_from_records", "group_by_split", "one_split", "entry_id"]
+__all__ = ["Entry", "summarise", "entry_from_records", "group_by_split", "one_split", "entry_id",
+           "safe_name",
+           "rank_entries", "label"]
 
 SCORE_TOLERANCE = 1e-6
 
 
+def safe_name(*parts: str) -> str:
+    """A file name for ``parts``: readable (characters other than letters, digits, ``-_.``
+    become ``-``) and unique (a digest of the exact parts follows), so ``czii/synth`` and
+    ``czii-synth`` never share a page."""
+    import hashlib
+
+    readable = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in "--".join(parts))
+    digest = hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()[:8]
+    return f"{readable[:80].strip('.')}-{digest}"
+
+
 def entry_id(split: str, method: str, config_hash: str) -> str:
-    """A file-name-safe id of an entry: ``<split>--<method>--<hash12>``."""
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in f"{split}--{method}")
-    return f"{safe}--{str(config_hash)[:12]}"
+    """A unique, file-name-safe id of an entry: ``<split>--<method>--<hash12>-<digest>``."""
+    return safe_name(split, method, str(config_hash)[:12]) if config_hash else safe_name(
+        split, method)
 
 
 @dataclass
@@ -48,7 +66,7 @@ class Entry:
     task: str | None
     budget: str | None
     config: dict[str, Any]
-    records: list[dict[str, Any]]
+    records: list[RunRecord]
     expected_seeds: list[int]
     cube: CountCube
     seed_scores: list[float]
@@ -58,6 +76,32 @@ class Entry:
     flags: list[str] = field(default_factory=list)
     rank: int | None = None
     tie_group: int | None = None
+    interval_info: ScoreInterval | None = None
+    """The interval's details (standard errors, degrees of freedom, whether it contains the
+    seed-to-seed spread)."""
+    tied_with: list[str] = field(default_factory=list)
+    """Labels of the entries of the split this one is not separated from."""
+    rank_note: str = ""
+    """Why the split's board separates no entry, when it cannot."""
+    checks: list[Any] = field(default_factory=list)
+    """One :class:`~cryobench.report.verification.Check` per record, once checked."""
+
+    @property
+    def verification(self) -> str:
+        """``verified``, ``mismatch``, ``unchecked`` or ``partly verified`` over the seeds."""
+        kinds = {c.status for c in self.checks}
+        if not kinds:
+            return "unchecked"
+        if "mismatch" in kinds:
+            return "mismatch"
+        if kinds == {"verified"}:
+            return "verified"
+        return "partly verified" if "verified" in kinds else "unchecked"
+
+    @property
+    def verification_detail(self) -> str:
+        return "; ".join(f"seed {r.seed}: {c.status}" + (f" ({c.detail})" if c.detail else "")
+                         for r, c in zip(self.records, self.checks, strict=False))
 
     @property
     def id(self) -> str:
@@ -65,7 +109,7 @@ class Entry:
 
     @property
     def seeds(self) -> list[int]:
-        return [int(r["seed"]) for r in self.records]
+        return [r.seed for r in self.records]
 
     @property
     def flagged(self) -> bool:
@@ -73,33 +117,32 @@ class Entry:
 
     @property
     def date(self) -> str:
-        return max((str(r.get("finished_at") or "") for r in self.records), default="")[:10]
+        return max((r.finished_at for r in self.records), default="")[:10]
 
     @property
     def versions(self) -> str:
-        return ", ".join(sorted({str(r.get("cryobench_version", "?")) for r in self.records}))
+        return ", ".join(sorted({r.cryobench_version or "?" for r in self.records}))
 
     def timing(self, key: str) -> float | None:
-        vals = [r.get("timings", {}).get(key) for r in self.records]
+        vals = [r.timings.get(key) for r in self.records]
         vals = [float(v) for v in vals if isinstance(v, (int, float))]
         return float(np.mean(vals)) if vals else None
 
     @property
     def peak_memory_mb(self) -> float | None:
-        vals = [r.get("peak_memory_mb") for r in self.records]
+        vals = [r.peak_memory_mb for r in self.records]
         vals = [float(v) for v in vals if isinstance(v, (int, float))]
         return max(vals) if vals else None
 
     @property
     def device(self) -> str:
-        return ", ".join(sorted({str(r.get("device", "?")) for r in self.records}))
+        return ", ".join(sorted({r.device for r in self.records}))
 
     def diagnostics(self) -> dict[str, Any]:
         """Metric-gaming diagnostics stored in the records (averaged over seeds), if any."""
         found: dict[str, list[float]] = defaultdict(list)
         for r in self.records:
-            diag = r.get("diagnostics") or r.get("metrics", {}).get("diagnostics") or {}
-            for k, v in _flatten(diag).items():
+            for k, v in _flatten(r.diagnostics).items():
                 if k.startswith("params."):
                     continue
                 if isinstance(v, (int, float)) and not isinstance(v, bool):
@@ -114,6 +157,14 @@ class Entry:
             "budget": self.budget, "config": self.config, "rank": self.rank,
             "tie_group": self.tie_group, "score": _f(self.score),
             "interval": None if self.interval is None else [_f(x) for x in self.interval],
+            "interval_info": None if self.interval_info is None else {
+                k: (_f(v) if isinstance(v, float) else v)
+                for k, v in self.interval_info.to_dict().items()},
+            "tied_with": self.tied_with, "rank_note": self.rank_note,
+            "verification": self.verification,
+            "checks": [{"seed": r.seed, "status": c.status, "detail": c.detail,
+                        "rescored": c.rescored}
+                       for r, c in zip(self.records, self.checks, strict=False)],
             "seeds": self.seeds, "expected_seeds": self.expected_seeds,
             "seed_scores": [_f(x) for x in self.seed_scores],
             "per_class": self.per_class, "flags": self.flags, "date": self.date,
@@ -138,75 +189,52 @@ def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _ap_of(record: dict[str, Any], cls: str) -> float | None:
-    """AP of a class from the record's mAP block, whatever its exact key naming."""
-    block = record.get("metrics", {}).get("map") or {}
-    per = block.get("per_class") or {}
-    item = per.get(cls)
-    if isinstance(item, (int, float)):
-        return float(item)
-    if isinstance(item, dict):
-        for key in ("ap", "map", "ap50_95", "ap@[.5:.95]", "map_50_95", "ap50"):
-            if isinstance(item.get(key), (int, float)):
-                return float(item[key])
-    return None
-
-
-def _params(record: dict[str, Any]) -> tuple[dict[str, float], float]:
-    p = record.get("params") or {}
-    weights = p.get("weights") or {}
-    beta = p.get("beta")
-    if beta is None:
-        beta = 2.0 if record.get("metric") == "byu" else 4.0
-    return {str(k): float(v) for k, v in weights.items()}, float(beta)
-
-
-def _build_entry(key: tuple[str, str, str], recs: list[dict[str, Any]],
-                 expected_seeds: Sequence[int], n_boot: int, boot_seed: int) -> Entry:
+def _build_entry(key: tuple[str, str, str], recs: list[RunRecord],
+                 expected_seeds: Sequence[int], n_flips: int, test_seed: int) -> Entry:
     split, method, chash = key
     flags: list[str] = []
-    by_seed: dict[int, dict[str, Any]] = {}
-    for r in sorted(recs, key=lambda r: (int(r["seed"]), str(r.get("finished_at", "")))):
-        s = int(r["seed"])
+    by_seed: dict[int, RunRecord] = {}
+    for r in sorted(recs, key=lambda r: (r.seed, r.finished_at)):
+        s = r.seed
         if s in by_seed:
             flags.append(f"seed {s} recorded more than once (latest kept)")
         by_seed[s] = r
     recs = [by_seed[s] for s in sorted(by_seed)]
-    weights, beta = _params(recs[0])
+    weights, beta = recs[0].weights, recs[0].beta
     for r in recs[1:]:
-        if _params(r) != (weights, beta):
-            flags.append(f"seed {r['seed']} was scored with different parameters")
-    metrics = {str(r.get("metric")) for r in recs}
+        if (r.weights, r.beta) != (weights, beta):
+            flags.append(f"seed {r.seed} was scored with different parameters")
+    metrics = {r.metric for r in recs}
     if len(metrics) > 1:
         flags.append(f"seeds were scored with different metrics ({', '.join(sorted(metrics))})")
     missing = sorted(set(expected_seeds) - set(by_seed))
     if missing:
         flags.append(f"missing seed(s) {', '.join(map(str, missing))} "
                      f"(mean over {len(recs)} of {len(set(expected_seeds) | set(by_seed))})")
-    class_sets = [{str(c["particle_type"]) for c in r["counts"]} for r in recs]
-    exp_sets = [{str(c["experiment"]) for c in r["counts"]} for r in recs]
+    class_sets = [{c.particle_type for c in r.counts} for r in recs]
+    exp_sets = [{c.experiment for c in r.counts} for r in recs]
     all_classes = set().union(*class_sets)
     needed = {c for c, w in weights.items() if w > 0}
     for r, cs in zip(recs, class_sets, strict=True):
         gone = sorted((needed | all_classes) - cs)
         if gone:
-            flags.append(f"seed {r['seed']} has no counts for class(es) {', '.join(gone)}")
+            flags.append(f"seed {r.seed} has no counts for class(es) {', '.join(gone)}")
     if any(es != exp_sets[0] for es in exp_sets[1:]):
         flags.append("seeds were scored on different experiments")
-    cube = CountCube.from_rows([int(r["seed"]) for r in recs], [r["counts"] for r in recs],
-                               weights, beta)
+    cube = CountCube.from_rows([r.seed for r in recs], [r.count_rows() for r in recs],
+                               weights, beta, rule="byu" if recs[0].metric == "byu" else "czii")
     seed_scores = cube.seed_scores()
     for r, s in zip(recs, seed_scores, strict=True):
-        stored = r.get("score")
-        if isinstance(stored, (int, float)) and abs(float(stored) - float(s)) > SCORE_TOLERANCE:
-            flags.append(f"seed {r['seed']}: stored score {float(stored):.4f} differs from its "
+        if abs(r.score - float(s)) > SCORE_TOLERANCE:
+            flags.append(f"seed {r.seed}: stored score {r.score:.4f} differs from its "
                          f"counts ({float(s):.4f})")
-    interval = percentile_interval(bootstrap_seed_mean(cube, n_boot, boot_seed))
+    info = score_interval(cube) if n_flips else None
+    interval = None if info is None else info.bounds
     sums = cube.sums()
-    m = class_metrics(sums, beta)
+    m = class_metrics(sums, beta, cube.rule)
     per_class: dict[str, dict[str, float | None]] = {}
     for k, cls in enumerate(cube.classes):
-        aps = [_ap_of(r, cls) for r in recs]
+        aps = [r.class_ap(cls) for r in recs]
         aps = [a for a in aps if a is not None]
         per_class[cls] = {
             "weight": float(cube.weights[k]),
@@ -220,77 +248,100 @@ def _build_entry(key: tuple[str, str, str], recs: list[dict[str, Any]],
         }
     first = recs[0]
     return Entry(split=split, method=method, config_hash=chash,
-                 metric=str(first.get("metric")), task=first.get("task"),
-                 budget=first.get("budget"), config=dict(first.get("config") or {}),
+                 metric=first.metric, task=first.task,
+                 budget=first.budget, config=dict(first.config),
                  records=recs, expected_seeds=sorted(set(expected_seeds) | set(by_seed)),
                  cube=cube, seed_scores=[float(x) for x in seed_scores],
                  score=float(np.mean(seed_scores)) if len(seed_scores) else float("nan"),
-                 interval=interval, per_class=per_class, flags=flags)
+                 interval=interval, per_class=per_class, flags=flags, interval_info=info)
 
 
-def entry_from_records(records: Sequence[dict[str, Any]], expected_seeds: Sequence[int],
-                       n_boot: int = 1000, boot_seed: int = 0) -> Entry:
+def entry_from_records(records: Sequence[RunRecord], expected_seeds: Sequence[int],
+                       n_flips: int = 9999, test_seed: int = 0) -> Entry:
     """One entry from the records of one (split, method, config) (unranked)."""
     r = records[0]
-    return _build_entry((str(r["split"]), str(r["method"]), str(r["config_hash"])),
-                        list(records), expected_seeds, n_boot, boot_seed)
+    return _build_entry((r.split, r.method, r.config_hash),
+                        list(records), expected_seeds, n_flips, test_seed)
 
 
-def summarise(records: Iterable[dict[str, Any]], expected_seeds: Sequence[int] | None = None,
-              n_boot: int = 1000, boot_seed: int = 0) -> list[Entry]:
+def summarise(records: Iterable[RunRecord], expected_seeds: Sequence[int] | None = None,
+              n_flips: int = 9999, test_seed: int = 0, rank: bool = True) -> list[Entry]:
     """One :class:`Entry` per (split, method, config hash), ranked within each split.
 
     Args:
         records: validated run records.
         expected_seeds: the seeds every entry should have; default: all seeds seen in its split.
-        n_boot: bootstrap resamples for the intervals (0 disables them).
-        boot_seed: seed of the bootstrap generator (intervals are reproducible).
+        n_flips: random sign flips of a paired comparison when its experiments are too many to
+            enumerate every flip (0 disables intervals and ranks: every entry shares rank 1).
+        test_seed: seed of those flips (the ranks are reproducible).
+        rank: rank the entries of each split (False: leave them unranked, e.g. to rank a
+            selection of them later with :func:`rank_entries`).
     """
-    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[tuple[str, str, str], list[RunRecord]] = defaultdict(list)
     for r in records:
-        groups[(str(r["split"]), str(r["method"]), str(r["config_hash"]))].append(r)
+        groups[(r.split, r.method, r.config_hash)].append(r)
     split_seeds: dict[str, set[int]] = defaultdict(set)
     for (split, _, _), recs in groups.items():
-        split_seeds[split] |= {int(r["seed"]) for r in recs}
+        split_seeds[split] |= {r.seed for r in recs}
     entries = [
         _build_entry(k, v, list(expected_seeds) if expected_seeds is not None
-                     else sorted(split_seeds[k[0]]), n_boot, boot_seed)
+                     else sorted(split_seeds[k[0]]), n_flips, test_seed)
         for k, v in sorted(groups.items())
     ]
+    if not rank:
+        return entries
     out: list[Entry] = []
     for split_entries in group_by_split(entries).values():
-        out += rank_entries(split_entries)
+        out += rank_entries(split_entries, n_flips, test_seed)
     return out
 
 
-def rank_entries(entries: list[Entry]) -> list[Entry]:
-    """Sort by score and rank unflagged entries; ties are grouped where intervals overlap.
+def label(e: Entry) -> str:
+    """How an entry is named in tie lists: ``method (hash8)``."""
+    return f"{e.method} ({e.config_hash[:8]})"
 
-    Walking down the sorted list, an entry joins the current tie group when its interval reaches
-    the lower end of the group leader's interval, and gets the leader's rank; otherwise it starts
-    a new group ranked by its position (competition ranking: 1, 1, 3). Flagged entries follow,
-    unranked.
+
+def rank_entries(entries: list[Entry], n_flips: int = 9999, test_seed: int = 0) -> list[Entry]:
+    """Sort by score and rank the unflagged entries where paired comparisons separate them.
+
+    An entry's rank is one more than the number of entries that score higher *and* are
+    significantly better by :func:`~cryobench.report.stats.paired_comparison` (Holm-corrected
+    over all pairs; an entry with fewer than two seeds is never separated from another), so
+    entries nothing beats share rank 1. ``tied_with`` lists the entries it is not separated
+    from; ``tie_group`` is its rank. Flagged entries follow, unranked. With ``n_flips=0`` no
+    comparison is made and every unflagged entry gets rank 1.
     """
     ok = sorted((e for e in entries if not e.flagged), key=lambda e: (-e.score, e.method))
     flagged = sorted((e for e in entries if e.flagged), key=lambda e: (-e.score, e.method))
-    leader: Entry | None = None
-    group = 0
-    for pos, e in enumerate(ok, start=1):
-        if leader is not None and _overlaps(leader, e):
-            e.rank, e.tie_group = leader.rank, leader.tie_group
+    ranking = _ranking(ok, n_flips, test_seed)
+    for i, e in enumerate(ok):
+        if ranking is None:
+            e.rank, e.tied_with = 1, [label(o) for o in ok if o is not e]
+            e.rank_note = ("not compared (--flips 0)" if not n_flips and len(ok) > 1
+                           else e.rank_note)
         else:
-            group += 1
-            e.rank, e.tie_group, leader = pos, group, e
+            e.rank = ranking.ranks[i]
+            e.tied_with = [label(ok[j]) for j in ranking.tied_with[i]]
+            e.rank_note = "" if ranking.can_separate else ranking.reason
+        e.tie_group = e.rank
     for e in flagged:
         e.rank = e.tie_group = None
+        e.tied_with = []
     entries[:] = ok + flagged
     return entries
 
 
-def _overlaps(leader: Entry, e: Entry) -> bool:
-    if leader.interval is None or e.interval is None:
-        return e.score == leader.score
-    return e.interval[1] >= leader.interval[0]
+def _ranking(ok: list[Entry], n_flips: int, test_seed: int) -> Ranking | None:
+    if len(ok) < 2 or not n_flips:
+        return None
+    from cryobench.errors import CryobenchError
+
+    try:
+        return rank_cubes([e.cube for e in ok], n_flips=n_flips, seed=test_seed)
+    except CryobenchError as exc:  # entries that cannot be paired (other classes, parameters)
+        for e in ok:
+            e.rank_note = f"not compared: {exc.message}"
+        return None
 
 
 def group_by_split(entries: Iterable[Entry]) -> dict[str, list[Entry]]:
@@ -300,20 +351,20 @@ def group_by_split(entries: Iterable[Entry]) -> dict[str, list[Entry]]:
     return dict(sorted(out.items()))
 
 
-def one_split(records: Sequence[dict[str, Any]], split: str | None = None,
-              source: str | None = None) -> tuple[str, list[dict[str, Any]]]:
+def one_split(records: Sequence[RunRecord], split: str | None = None,
+              source: str | None = None) -> tuple[str, list[RunRecord]]:
     """The records of one split: ``split`` if given, else the only split present.
 
     Raises:
         ResultsError: the records span several splits and none was chosen, or none is of ``split``.
     """
-    splits = sorted({str(r["split"]) for r in records})
+    splits = sorted({r.split for r in records})
     if split is None:
         if len(splits) > 1:
             raise ResultsError(f"records come from {len(splits)} splits ({', '.join(splits)}); "
                                "choose one with --split", source)
         split = splits[0]
-    chosen = [r for r in records if str(r["split"]) == split]
+    chosen = [r for r in records if r.split == split]
     if not chosen:
         raise ResultsError(f"no records of split {split!r} (found: {', '.join(splits)})", source)
     return split, chosen

@@ -3,8 +3,9 @@
 
 Submodules: :mod:`~cryobench.runner.record` (schema, validation, upgrades, atomic I/O),
 :mod:`~cryobench.runner.store` (results directory layout), :mod:`~cryobench.runner.run`
-(the execution), :mod:`~cryobench.runner.env` (environment capture) and
-:mod:`~cryobench.runner.overrides` (typed ``--set key=value`` parsing). Attributes load lazily so
+(the execution, step by step), :mod:`~cryobench.runner.env` (environment capture),
+:mod:`~cryobench.runner.ablate` and :mod:`~cryobench.runner.executors` (sweeps) and
+:mod:`~cryobench.runner.manifest` (the ablation manifest format). Attributes load lazily so
 that reading records does not import the run machinery.
 """
 
@@ -13,13 +14,13 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["RunResult", "load_records", "iter_records", "parse_assignments"]
+__all__ = ["RunResult", "RunRecord", "load_records", "iter_records"]
 
 _LAZY = {
     "RunResult": "cryobench.runner.run",
     "load_records": "cryobench.runner.store",
     "iter_records": "cryobench.runner.store",
-    "parse_assignments": "cryobench.runner.overrides",
+    "RunRecord": "cryobench.runner.record",
 }
 
 

@@ -39,6 +39,7 @@ from typing import Any
 
 from cryobench.errors import ConfigError, InputError, ResultsError
 from cryobench.runner.executors import Cell, CellFailure, CellResult, Executor, commit, run_cell
+from cryobench.runner.manifest import check_ablation_name, manifest_path, write_manifest_data
 
 __all__ = ["AblationSpec", "GridPoint", "Plan", "load_spec", "spec_from_options", "parse_vary",
            "parse_seeds", "make_plan", "cell_config", "split_name", "write_manifest",
@@ -129,19 +130,36 @@ def parse_vary(items: Sequence[str]) -> dict[str, list[str]]:
     return out
 
 
+MAX_SEEDS = 1000
+"""The most seeds a sweep or a leaderboard may list (each seed is a training run)."""
+
+
 def parse_seeds(text: str | Sequence[int]) -> list[int]:
-    """``"0,1,2"`` or ``"0-4"`` -> a list of distinct seeds."""
+    """``"0,1,2"`` or ``"0-4"`` -> a list of distinct seeds, each in ``[0, 2**32)``, at most
+    :data:`MAX_SEEDS` of them."""
     if not isinstance(text, str):
         seeds = [int(s) for s in text]
     else:
         seeds = []
         for part in _split_top(text):
-            m = re.fullmatch(r"(\d+)-(\d+)", part)
+            m = re.fullmatch(r"(\d{1,10})-(\d{1,10})", part.strip())
             try:
-                seeds += list(range(int(m[1]), int(m[2]) + 1)) if m else [int(part)]
+                if m:
+                    lo, hi = int(m[1]), int(m[2])
+                    if hi - lo + 1 > MAX_SEEDS:
+                        raise ConfigError(f"--seeds {part!r} names {hi - lo + 1} seeds; at most "
+                                          f"{MAX_SEEDS}")
+                    seeds += list(range(lo, hi + 1))
+                else:
+                    seeds.append(int(part))
             except ValueError:
                 raise ConfigError(f"--seeds expects integers like 0,1,2 or 0-4, got {text!r}"
                                   ) from None
+            if len(seeds) > MAX_SEEDS:
+                raise ConfigError(f"--seeds names more than {MAX_SEEDS} seeds")
+    bad = [s for s in seeds if not 0 <= s < 2**32]
+    if bad:
+        raise ConfigError(f"seeds must be integers from 0 to {2**32 - 1}, got {bad[0]}")
     if not seeds:
         raise ConfigError("no seeds given")
     if len(set(seeds)) != len(seeds):
@@ -193,7 +211,8 @@ def load_spec(path: str | os.PathLike[str]) -> AblationSpec:
     if not isinstance(seeds, list) or not all(isinstance(s, int) for s in seeds):
         raise InputError("seeds must be a list of integers", p)
     return AblationSpec(
-        name=str(data.get("name") or p.stem), method=str(data["method"]),
+        name=check_ablation_name(str(data.get("name") or p.stem), p),
+        method=str(data["method"]),
         split=str(split) if split is not None else "", vary={k: list(v) for k, v in vary.items()},
         seeds=parse_seeds(seeds), budget=data.get("budget"), fixed=dict(data.get("set", {})),
         base=dict(data.get("base", {})), title=str(data.get("title", "")),
@@ -209,9 +228,9 @@ def spec_from_options(method: str, split: str, vary: Sequence[str], seeds: str =
         raise ConfigError("give at least one --vary key=value1,value2 (or a spec file)")
     v = parse_vary(vary)
     auto = f"{method}-" + "-".join(re.sub(r"[^A-Za-z0-9]+", "-", k) for k in v)
-    return AblationSpec(name=name or auto, method=method, split=split, vary=dict(v),
-                        seeds=parse_seeds(seeds), budget=budget, fixed=dict(fixed or {}),
-                        title=name or f"{method}: " + ", ".join(v))
+    return AblationSpec(name=check_ablation_name(name or auto), method=method, split=split,
+                        vary=dict(v), seeds=parse_seeds(seeds), budget=budget,
+                        fixed=dict(fixed or {}), title=name or f"{method}: " + ", ".join(v))
 
 
 # ----- planning ------------------------------------------------------------------------------
@@ -251,8 +270,8 @@ def cell_config(method: str, budget: str, overrides: Mapping[str, Any]
                 ) -> tuple[str, dict[str, Any], str]:
     """``(method name, config dict, config hash)`` of a cell, exactly as the runner computes
     them (so a cell's run directory is known before it runs)."""
+    from cryobench.methods.config import validate_overrides
     from cryobench.runner import record as _record
-    from cryobench.runner.overrides import validate_overrides
 
     name, cls = _method_class(method)
     config = cls.default_config(budget, **validate_overrides(cls.Config, dict(overrides), name))
@@ -273,8 +292,8 @@ def make_plan(spec: AblationSpec, device: str | None = None) -> Plan:
         ConfigError: unknown method, unknown varied/fixed key, a value of the wrong type, an
             unknown split, or a base cell that is not in the grid.
     """
+    from cryobench.methods.config import validate_overrides
     from cryobench.runner import record as _record
-    from cryobench.runner.overrides import validate_overrides
     from cryobench.runner.run import default_budget, resolve_device
 
     name, cls = _method_class(spec.method)
@@ -347,20 +366,13 @@ def _fmt(v: Any) -> str:
 
 
 # ----- manifest and running -------------------------------------------------------------------
-def manifest_path(results_dir: str | os.PathLike[str], name: str) -> Path:
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", name)
-    return Path(results_dir) / "ablations" / safe / "ablation.json"
-
-
 def write_manifest(results_dir: str | os.PathLike[str], plan: Plan) -> Path:
-    """Write the ablation manifest (atomically) and return its path."""
-    from cryobench.io.atomic import atomic_write_text
-    from cryobench.report.ablation import MANIFEST_KIND
-    from cryobench.runner.record import jsonable, utc_now
+    """Write the ablation manifest (atomically, :mod:`cryobench.runner.manifest`)."""
+    from cryobench.runner.record import utc_now
 
     spec = plan.spec
-    data = {
-        "kind": MANIFEST_KIND, "format": 1, "name": spec.name,
+    return write_manifest_data(results_dir, {
+        "name": spec.name,
         "title": spec.title or spec.name, "description": spec.description,
         "method": _method_class(spec.method)[0], "budget": plan.budget, "seeds": spec.seeds,
         "vary": {k: [(_short_split(_split_arg(x, spec)) if k == SPLIT_KEY else x) for x in v]
@@ -371,10 +383,50 @@ def write_manifest(results_dir: str | os.PathLike[str], plan: Plan) -> Path:
                    "varied": p.varied, "config_hash": p.config_hash, "base": p.is_base}
                   for p in plan.points],
         "created_at": utc_now(),
-    }
-    path = manifest_path(results_dir, spec.name)
-    atomic_write_text(path, json.dumps(jsonable(data), indent=2) + "\n")
-    return path
+    })
+
+
+@dataclass
+class PlanSummary:
+    """What an ablation is about to do: its size, what is done, and a time estimate."""
+
+    n_cells: int
+    n_seeds: int
+    todo: int
+    done: int
+    seconds_per_run: float | None
+    basis: str
+
+    @property
+    def estimate_s(self) -> float | None:
+        return None if self.seconds_per_run is None else self.seconds_per_run * self.todo
+
+
+def summarise_plan(plan: Plan, results_dir: str | os.PathLike[str], rerun: bool = False
+                   ) -> PlanSummary:
+    """Count the runs to do and estimate their time from earlier records of the same method and
+    budget in ``results_dir`` (the median ``total_s``); no records, no estimate."""
+    import statistics
+
+    from cryobench.runner import store
+
+    results = Path(results_dir)
+    done = 0 if rerun else sum(_existing(results, plan, p, s) for p in plan.points
+                               for s in plan.spec.seeds)
+    total = len(plan.points) * len(plan.spec.seeds)
+    method = _method_class(plan.spec.method)[0]
+    times: list[float] = []
+    if results.is_dir():
+        for _, rec in store.iter_records(results):
+            if rec.method == method and rec.budget == plan.budget and rec.device != "synthetic":
+                times.append(float(rec.timings.get("total_s", 0.0)))
+    if times:
+        per = statistics.median(times)
+        basis = (f"median of {len(times)} earlier {method} {plan.budget}-budget run(s) in "
+                 f"{results}")
+    else:
+        per, basis = None, f"no earlier {method} {plan.budget}-budget run in {results}"
+    return PlanSummary(len(plan.points), len(plan.spec.seeds), total - done, done, per, basis)
 
 
 @dataclass
@@ -397,7 +449,7 @@ def _existing(results_dir: Path, plan: Plan, point: GridPoint, seed: int) -> boo
         rec = store.read_complete(d)
     except ResultsError:
         return False  # corrupt: run it again
-    return rec is not None and rec.get("budget") == plan.budget
+    return rec is not None and rec.budget == plan.budget
 
 
 def run_ablation(plan: Plan, results_dir: str | os.PathLike[str], executor: Executor, *,

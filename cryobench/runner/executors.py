@@ -14,7 +14,7 @@ import abc
 import os
 import tempfile
 import traceback
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,8 @@ class Cell:
     overrides: tuple[tuple[str, Any], ...] = ()
     device: str | None = None
     data_dir: str | None = None
+    progress: bool = False
+    """Show the run's own progress bars (fit, predict) inside the sweep's bar."""
 
     @classmethod
     def make(cls, method: str, split: str, seed: int, budget: str,
@@ -93,7 +95,8 @@ def run_cell(cell: Cell) -> CellResult:
     with tempfile.TemporaryDirectory(prefix="cryobench-cell-") as tmp:
         res = run(cell.method, cell.split, seed=cell.seed, budget=cell.budget,
                   device=cell.device, overrides=cell.overrides_dict, out=tmp, rerun=True,
-                  data_dir=cell.data_dir, progress=False, save_model=False, write_copick=False)
+                  data_dir=cell.data_dir, progress=cell.progress, save_model=False,
+                  write_copick=False)
         d = res.directory
         files = {n: (d / n).read_bytes() for n in RUN_FILES if (d / n).is_file()}
         return CellResult(cell, d.relative_to(tmp).as_posix(), files)
@@ -144,12 +147,14 @@ class LocalExecutor(Executor):
 
     def run(self, cells: Sequence[Cell], on_result: Callable[[CellResult], None],
             fn: Callable[[Cell], CellResult] = run_cell) -> list[CellFailure]:
+        import dataclasses
+
         failures: list[CellFailure] = []
         with _bar(len(cells), "cells", self.progress) as bar:
             for cell in cells:
                 bar.set_postfix_str(cell.label(), refresh=False)
-                try:
-                    result = fn(cell)
+                try:  # the cell's own fit/predict bars show under the sweep's bar
+                    result = fn(dataclasses.replace(cell, progress=self.progress))
                 except KeyboardInterrupt:
                     raise
                 except Exception as exc:  # one failing cell must not stop the sweep
@@ -250,7 +255,3 @@ def make_executor(name: str, *, progress: bool = True, address: str | None = Non
                            num_gpus=num_gpus)
     raise ConfigError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")
 
-
-def unique_cells(cells: Iterable[Cell]) -> list[Cell]:
-    """Cells without duplicates, in first-seen order."""
-    return list(dict.fromkeys(cells))

@@ -21,36 +21,59 @@ from cryobench import __version__
 from cryobench.errors import ConfigError, CryobenchError, MethodError, ResultsError
 from cryobench.io.atomic import atomic_write_text
 from cryobench.io.picks import PICKS_COLUMNS, validate_picks, write_picks_csv
-from cryobench.methods.base import BUDGETS, PickingMethod, RunContext, RunLike
+from cryobench.methods.base import PickingMethod, RunContext, RunLike
+from cryobench.methods.config import validate_overrides
 from cryobench.particles import ParticleType
 from cryobench.runner import env as _env
 from cryobench.runner import record as _record
 from cryobench.runner import store
-from cryobench.runner.overrides import validate_overrides
+from cryobench.runner.record import CountRow, RunRecord
+from cryobench.vocab import BUDGETS, check_choice
 
-__all__ = ["SplitLike", "RunResult", "run", "resolve_method", "resolve_split", "resolve_device",
-           "default_budget", "predict_runs", "score_picks", "copick_session"]
+__all__ = ["SplitLike", "RunResult", "RunPlan", "Scoring", "run", "plan_run", "resolve_method",
+           "resolve_split", "resolve_device", "default_budget", "predict_runs", "score_picks",
+           "build_record", "copick_session", "check_seed", "PREDICTION_USER"]
+
+PREDICTION_USER = "cryobench"
+"""The copick user of the picks a run writes into its split's project."""
+
+
+def check_seed(seed: Any) -> int:
+    """A seed usable by Python, NumPy and torch alike: an integer in ``[0, 2**32)``."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not (
+            0 <= int(seed) < 2**32):
+        raise ConfigError(f"seed must be an integer from 0 to {2**32 - 1}, got {seed!r}")
+    return int(seed)
 
 
 class SplitLike(Protocol):
-    """What the runner needs of a split (see :mod:`cryobench.data`)."""
+    """What the runner needs of a split (see :class:`cryobench.data.Split`)."""
 
     name: str
     task: str
     metric: str
     fingerprint: str
     particles: tuple[ParticleType, ...]
+    writes_predictions: bool
+    """Whether :meth:`write_predictions` stores picks (False: it is never called)."""
+
+    def prepare(self, progress: bool = True) -> None:
+        """Make the data available (synthetic splits generate it on first use)."""
 
     def runs(self, role: str) -> Sequence[RunLike]: ...
 
     def solution(self, role: str) -> pd.DataFrame: ...
+
+    def write_predictions(self, run: str, picks: pd.DataFrame, *, user: str,
+                          session: str) -> None:
+        """Store one run's picks beside the split's data (copick user/session)."""
 
 
 @dataclass
 class RunResult:
     """The outcome of :func:`run`."""
 
-    record: dict[str, Any]
+    record: RunRecord
     path: Path
     """The record file."""
     skipped: bool = False
@@ -166,119 +189,126 @@ def check_predictions(picks: Any, run: RunLike, known_types: Sequence[str],
     return out[[*PICKS_COLUMNS, "score"]]
 
 
-def _counts_rows(per_experiment: pd.DataFrame | None) -> list[dict[str, Any]]:
-    if per_experiment is None or len(per_experiment) == 0:
-        return []
-    rows = []
-    for r in per_experiment.itertuples(index=False):
-        rows.append({"experiment": str(r.experiment), "particle_type": str(r.particle_type),
-                     "tp": int(r.tp), "fp": int(r.fp), "fn": int(r.fn)})
-    return rows
+@dataclass
+class Scoring:
+    """The scoring keys of a record: ``metric, score, metrics, counts, params``."""
 
-
-def _byu_counts(per_tomo: pd.DataFrame, motor: str) -> list[dict[str, Any]]:
-    """One counts row per tomogram from the BYU outcome table (``tn`` rows count nothing)."""
-    return [{"experiment": str(t), "particle_type": motor, "tp": int(o == "tp"),
-             "fp": int(o == "fp"), "fn": int(o == "fn")}
-            for t, o in zip(per_tomo["tomo_id"], per_tomo["outcome"], strict=True)]
-
-
-def _to_dict(obj: Any) -> dict[str, Any]:
-    if hasattr(obj, "to_dict"):
-        return dict(obj.to_dict())
-    if isinstance(obj, Mapping):
-        return dict(obj)
-    return {"value": float(obj)}
-
-
-def picks_to_byu(picks: pd.DataFrame, runs: Sequence[RunLike]) -> pd.DataFrame:
-    """A BYU submission: the highest-scoring pick of each run as voxel ``Motor axis 0/1/2``
-    (z, y, x), or -1 when the method found no motor."""
-    from cryobench.coords import angstrom_to_voxel
-
-    rows = []
-    for run in runs:
-        mine = picks[picks["experiment"] == run.name]
-        if len(mine):
-            best = mine.sort_values("score", ascending=False, kind="stable").iloc[0]
-            zyx = angstrom_to_voxel(best[["x", "y", "z"]].to_numpy(np.float64),
-                                    run.voxel_spacing)[0]
-        else:
-            zyx = np.array([-1.0, -1.0, -1.0])
-        rows.append({"tomo_id": run.name, "Motor axis 0": zyx[0], "Motor axis 1": zyx[1],
-                     "Motor axis 2": zyx[2]})
-    return pd.DataFrame(rows, columns=["tomo_id", "Motor axis 0", "Motor axis 1",
-                                       "Motor axis 2"])
+    metric: str
+    score: float
+    metrics: dict[str, Any]
+    counts: list[CountRow]
+    params: dict[str, Any]
 
 
 def score_picks(split: SplitLike, picks: pd.DataFrame, runs: Sequence[RunLike],
-                role: str = "test") -> dict[str, Any]:
-    """Score test picks with the split's metric (and mAP). Returns the record's scoring keys:
-    ``metric, score, metrics, counts, params``."""
-    from cryobench import metrics as M
+                role: str = "test") -> Scoring:
+    """Score a role's picks with the split's metric (through the metric registry), plus the
+    3D mAP of the picks and the CZII metric-gaming diagnostics."""
+    from cryobench.metrics.map import map_picks
+    from cryobench.metrics.params import MetricParams
+    from cryobench.metrics.registry import get_metric
 
-    radii = {p.name: float(p.radius) for p in split.particles}
-    weights = {p.name: float(p.weight) for p in split.particles}
-    solution = split.solution(role)
-    out: dict[str, Any] = {"metric": split.metric}
-    if split.metric == "czii":
-        report, diag = M.czii_score_with_diagnostics(picks, solution, radii=radii,
-                                                     weights=weights, per_experiment=True)
-        out["score"] = float(report.score)
+    metric = get_metric(split.metric)
+    params = MetricParams.from_particles(split.particles)
+    evaluation = metric.evaluate(metric.submission_from_picks(picks, runs),
+                                 metric.solution_from_split(split, role), params,
+                                 per_experiment=True, diagnostics=True)
+    blocks: dict[str, Any] = {metric.name: evaluation.result.to_dict()}
+    if evaluation.diagnostics is not None:
         # metric-gaming diagnostics beside the score: was it bought with extra copies?
-        out["metrics"] = {"czii": _to_dict(report), "diagnostics": _to_dict(diag)}
-        out["counts"] = _counts_rows(getattr(report, "per_experiment", None))
-        out["params"] = dict(getattr(report, "params", {}) or {})
-    elif split.metric == "byu":
-        submission = picks_to_byu(picks, runs)
-        report = M.byu_score(submission, split.byu_solution(role))
-        out["score"] = float(report.score)
-        out["metrics"] = {"byu": _to_dict(report)}
-        motor = split.particles[0].name if split.particles else "flagellar-motor"
-        out["counts"] = _byu_counts(report.per_tomo, motor)
-        out["params"] = dict(getattr(report, "params", {}) or {})
-    else:
-        raise ConfigError(f"split {split.name!r} has an unknown metric {split.metric!r}")
-    out["params"].setdefault("radii", radii)
-    out["params"].setdefault("weights", weights)
-    if hasattr(M, "map_picks") and "score" in picks.columns:
-        out["metrics"]["map"] = _to_dict(M.map_picks(picks, solution, radii=radii))
-    return out
+        blocks["diagnostics"] = evaluation.diagnostics.to_dict()
+    if "score" in picks.columns:
+        blocks["map"] = map_picks(picks, split.solution(role), radii=params.radii).to_dict()
+    counts = [CountRow(str(r.experiment), str(r.particle_type), int(r.tp), int(r.fp), int(r.fn))
+              for r in evaluation.counts.itertuples(index=False)]
+    record_params = {**evaluation.result.params, "radii": params.radii,
+                     "weights": params.weights}
+    return Scoring(metric.name, evaluation.score, blocks, counts, record_params)
 
 
-def _method_metrics(method: Any, test_runs: Sequence[RunLike]) -> dict[str, float]:
+def _method_metrics(method: PickingMethod, test_runs: Sequence[RunLike]) -> dict[str, Any]:
     """Figures a method reports itself beside the split's scores (never the score itself):
-    ``extra_metrics`` after ``fit`` (validation figures) and ``slice_metrics(test_runs)``
-    (slice-level mAP of the slice detectors), as plain floats."""
-    out: dict[str, Any] = dict(getattr(method, "extra_metrics", None) or {})
-    slice_fn = getattr(method, "slice_metrics", None)
-    if callable(slice_fn):
-        out.update(slice_fn(test_runs))
+    :attr:`~PickingMethod.extra_metrics` after ``fit`` (validation figures) and
+    :meth:`~PickingMethod.slice_metrics` (slice-level mAP of the slice detectors)."""
+    out: dict[str, Any] = dict(method.extra_metrics or {})
+    out.update(method.slice_metrics(test_runs) or {})
     return {str(k): (float(v) if isinstance(v, (int, float)) else v) for k, v in out.items()}
 
 
-# ----- the run ------------------------------------------------------------------------------------
-def _prepare_dir(directory: Path, chash: str, budget: str, fingerprint: str, rerun: bool
-                 ) -> dict[str, Any] | None:
+# ----- the run, step by step ----------------------------------------------------------------------
+@dataclass
+class RunPlan:
+    """Everything decided before anything is written: method, config, split, device, where."""
+
+    name: str
+    cls: type[PickingMethod]
+    method: PickingMethod
+    config: dict[str, Any]
+    config_hash: str
+    split: SplitLike
+    seed: int
+    budget: str
+    device: str
+    directory: Path
+
+
+def plan_run(method: str | type[PickingMethod], split: str | SplitLike, *, seed: int = 0,
+             budget: str | None = None, device: str | None = None,
+             overrides: Mapping[str, Any] | None = None,
+             out: str | os.PathLike[str] = "runs",
+             data_dir: str | os.PathLike[str] | None = None, progress: bool = True,
+             config: Mapping[str, Any] | None = None) -> RunPlan:
+    """Resolve method, device, budget, config (overrides validated) and split; make the split's
+    data available. Nothing is written into ``out``.
+
+    ``config`` (instead of ``overrides``): a complete config to use exactly as given (checked,
+    not converted), e.g. a record's, so that its hash is reproduced.
+    """
+    name, cls = resolve_method(method)
+    dev = resolve_device(device)
+    budget = check_choice("budget", budget or default_budget(dev), BUDGETS)
+    check_seed(seed)
+    if config is not None:
+        if overrides:
+            raise ConfigError("give overrides or a complete config, not both")
+        config = cls.make_config(dict(config))
+    else:
+        typed = validate_overrides(cls.Config, dict(overrides or {}), name)
+        config = cls.default_config(budget, **typed)
+    sp = resolve_split(split, data_dir)
+    if sp.task not in cls.tasks:
+        raise MethodError(f"method {name!r} supports task(s) {', '.join(cls.tasks)}, but split "
+                          f"{sp.name!r} is a {sp.task!r} task")
+    sp.prepare(progress=progress)
+    method_obj = cls(config)
+    config_dict = _record.jsonable(method_obj.config_dict())
+    chash = _record.config_hash(config_dict)
+    directory = store.run_dir(out, sp.name, name, chash, seed)
+    return RunPlan(name, cls, method_obj, config_dict, chash, sp, int(seed), budget, dev,
+                   directory)
+
+
+def _prepare_dir(plan: RunPlan, rerun: bool) -> RunRecord | None:
     """Return the existing complete record to reuse, or None after clearing the directory."""
+    directory = plan.directory
     if directory.exists() and not rerun:
         try:
             existing = store.read_complete(directory)
         except ResultsError as exc:
             raise ResultsError(f"{exc.message}; pass --rerun to replace it", exc.path) from None
         config = store.read_config(directory)
-        other_hash = existing["config_hash"] if existing else (
+        other_hash = existing.config_hash if existing else (
             _record.config_hash(config) if config is not None else None)
-        if other_hash is not None and other_hash != chash:
+        if other_hash is not None and other_hash != plan.config_hash:
             raise ConfigError("run directory exists with a different config "
                               f"(hash {other_hash[:12]}); pass --rerun or use another --out",
                               directory)
         if existing is not None:
-            if existing["budget"] != budget:
-                raise ConfigError(f"run directory holds a complete {existing['budget']!r}-budget "
+            if existing.budget != plan.budget:
+                raise ConfigError(f"run directory holds a complete {existing.budget!r}-budget "
                                   "run with the same config; pass --rerun to replace it",
                                   directory)
-            if existing["dataset_fingerprint"] != fingerprint:
+            if existing.dataset_fingerprint != plan.split.fingerprint:
                 raise ResultsError("complete run was made on different data (dataset "
                                    "fingerprint changed); pass --rerun to replace it",
                                    directory)
@@ -286,6 +316,64 @@ def _prepare_dir(directory: Path, chash: str, budget: str, fingerprint: str, rer
     if directory.exists():
         shutil.rmtree(directory)
     return None
+
+
+def _context(plan: RunPlan, progress: bool, log: Callable[[str], None] | None) -> RunContext:
+    return RunContext(work_dir=plan.directory / store.WORK_DIR, device=plan.device,
+                      seed=plan.seed, budget=plan.budget, task=plan.split.task,
+                      amp=plan.device.startswith("cuda"), progress=progress,
+                      particles=tuple(plan.split.particles), log=log)
+
+
+def _write_outputs(plan: RunPlan, picks: pd.DataFrame, test_runs: Sequence[RunLike],
+                   ctx: RunContext, *, save_model: bool, write_copick: bool
+                   ) -> tuple[dict[str, str] | None, str | None]:
+    """Predictions CSV, the picks in the split's project, the saved model; returns the copick
+    reference and the model folder (relative to the run directory) for the record."""
+    write_picks_csv(picks, plan.directory / store.PREDICTIONS_NAME)
+    copick = None
+    if write_copick and plan.split.writes_predictions:
+        copick = {"user": PREDICTION_USER,
+                  "session": copick_session(plan.name, plan.config_hash, plan.seed)}
+        for run_ in test_runs:
+            plan.split.write_predictions(run_.name, picks[picks["experiment"] == run_.name],
+                                         **copick)
+    model = None
+    if save_model:
+        plan.method.save(plan.directory / store.MODEL_DIR)
+        model = store.MODEL_DIR
+    shutil.rmtree(ctx.work_dir, ignore_errors=True)
+    return copick, model
+
+
+def _resolved_precision(plan: RunPlan) -> str | None:
+    """What the built-in networks computed in (None for a method without a precision field)."""
+    asked = plan.config.get("precision")
+    if not isinstance(asked, str):
+        return None
+    from cryobench.methods.engine.training import resolve_precision
+
+    return resolve_precision(asked, plan.device, plan.device.startswith("cuda"))
+
+
+def build_record(plan: RunPlan, scoring: Scoring, *, timings: dict[str, float],
+                 started_at: str, n_test_runs: int, n_predictions: int,
+                 copick: dict[str, str] | None, model: str | None) -> RunRecord:
+    """The run record (the one place where the runner builds one)."""
+    return RunRecord(
+        method=plan.name, split=plan.split.name, task=plan.split.task, seed=plan.seed,
+        budget=plan.budget, device=plan.device, precision=_resolved_precision(plan),
+        config=plan.config, config_hash=plan.config_hash,
+        dataset_fingerprint=str(plan.split.fingerprint),
+        environment=_env.capture_environment(plan.device),
+        timings={k: round(v, 3) for k, v in timings.items()},
+        peak_memory_mb=_env.peak_memory_mb(), peak_gpu_memory_mb=_env.peak_gpu_memory_mb(
+            plan.device),
+        started_at=started_at, finished_at=_record.utc_now(), metric=scoring.metric,
+        score=scoring.score, metrics=scoring.metrics, counts=scoring.counts,
+        params=scoring.params, n_test_runs=n_test_runs, n_predictions=n_predictions,
+        predictions=store.PREDICTIONS_NAME, model=model, copick=copick,
+        cryobench_version=__version__, git_sha=_env.git_sha())
 
 
 def run(
@@ -303,8 +391,14 @@ def run(
     save_model: bool = True,
     write_copick: bool = True,
     log: Callable[[str], None] | None = None,
+    config: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Run ``method`` on ``split`` once and write its record under ``out``.
+
+    The steps: :func:`plan_run` (resolve and validate everything, nothing written), reuse a
+    complete record or clear the run directory, fit (tuning on the validation runs inside
+    ``fit``), :func:`predict_runs` on the test runs, :func:`score_picks`, write the outputs
+    (predictions, copick picks, model), and last :func:`build_record` and its atomic write.
 
     Args:
         method: a registry name or a :class:`PickingMethod` subclass.
@@ -315,104 +409,60 @@ def run(
         overrides: config values (strings are parsed with the field's type).
         out: the results directory (see :mod:`cryobench.runner.store`).
         rerun: run again even when a complete record exists.
-        data_dir: passed to :func:`cryobench.data.load_split`.
+        data_dir: where an imported split's data lives (see :func:`cryobench.data.load_split`).
         progress: show tqdm progress bars (fit, predict).
-        save_model: keep the trained method in ``<run dir>/model``.
+        save_model: keep the trained method in ``<run dir>/model`` (reload it with
+            ``cryobench predict --model <run dir>``).
         write_copick: also write the test picks into the split's copick project.
         log: called with short status lines (the CLI prints them to stderr).
+        config: a complete config to use as given instead of budget defaults + ``overrides``
+            (``cryobench verify`` passes a record's).
 
     Returns:
         :class:`RunResult` with the record, its path, and whether it was reused.
     """
     say = log or (lambda _msg: None)
     started_at = _record.utc_now()
-    name, cls = resolve_method(method)
-    dev = resolve_device(device)
-    budget = budget or default_budget(dev)
-    if budget not in BUDGETS:
-        raise ConfigError(f"unknown budget {budget!r}; choose one of {', '.join(BUDGETS)}")
-    typed = validate_overrides(cls.Config, dict(overrides or {}), name)
-    config = cls.default_config(budget, **typed)
-    sp = resolve_split(split, data_dir)
-    if hasattr(sp, "project"):  # synthetic splits generate their data on first use
-        sp.project(progress=progress)
-    if sp.task not in cls.tasks:
-        raise MethodError(f"method {name!r} supports task(s) {', '.join(cls.tasks)}, but split "
-                          f"{sp.name!r} is a {sp.task!r} task")
-    method_obj = cls(config)
-    config_dict = _record.jsonable(method_obj.config_dict())
-    chash = _record.config_hash(config_dict)
-    directory = store.run_dir(out, sp.name, name, chash, seed)
-    existing = _prepare_dir(directory, chash, budget, sp.fingerprint, rerun)
+    plan = plan_run(method, split, seed=seed, budget=budget, device=device,
+                    overrides=overrides, out=out, data_dir=data_dir, progress=progress,
+                    config=config)
+    existing = _prepare_dir(plan, rerun)
     if existing is not None:
-        return RunResult(existing, directory / store.RECORD_NAME, skipped=True)
+        return RunResult(existing, plan.directory / store.RECORD_NAME, skipped=True)
 
-    directory.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(directory / store.CONFIG_NAME, _record.dumps(config_dict))
-    ctx = RunContext(work_dir=directory / store.WORK_DIR, device=dev, seed=seed, budget=budget,
-                     task=sp.task, amp=dev.startswith("cuda"), progress=progress,
-                     particles=tuple(sp.particles))
+    plan.directory.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(plan.directory / store.CONFIG_NAME, _record.dumps(plan.config))
+    ctx = _context(plan, progress, log)
     ctx.work_dir.mkdir(parents=True, exist_ok=True)
-    _env.reset_peak_memory(dev)
+    _env.reset_peak_memory(plan.device)
     ctx.seed_everything()
 
-    say(f"fitting {name} on {sp.name} (budget {budget}, seed {seed}, device {dev})")
+    sp = plan.split
+    say(f"fitting {plan.name} on {sp.name} (budget {plan.budget}, seed {plan.seed}, "
+        f"device {plan.device})")
     t_start = t0 = time.perf_counter()
-    method_obj.fit(sp.runs("train"), sp.runs("val"), ctx)
+    plan.method.fit(sp.runs("train"), sp.runs("val"), ctx)
     fit_s = time.perf_counter() - t0
 
     test_runs = list(sp.runs("test"))
     say(f"predicting {len(test_runs)} test run(s)")
     t0 = time.perf_counter()
-    known = [p.name for p in sp.particles]
-    picks = predict_runs(method_obj, test_runs, ctx, known)
+    picks = predict_runs(plan.method, test_runs, ctx, [p.name for p in sp.particles])
     predict_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     scoring = score_picks(sp, picks, test_runs)
-    method_metrics = _method_metrics(method_obj, test_runs)
+    method_metrics = _method_metrics(plan.method, test_runs)
     if method_metrics:
-        scoring["metrics"]["method"] = method_metrics
+        scoring.metrics["method"] = method_metrics
     score_s = time.perf_counter() - t0
 
-    write_picks_csv(picks, directory / store.PREDICTIONS_NAME)
-    session = copick_session(name, chash, seed)
-    if write_copick and hasattr(sp, "project"):
-        project = sp.project()
-        for run_ in test_runs:
-            project.write_picks(run_.name, picks[picks["experiment"] == run_.name],
-                                user="cryobench", session=session)
-    if save_model:
-        method_obj.save(directory / store.MODEL_DIR)
-    shutil.rmtree(ctx.work_dir, ignore_errors=True)
-
-    rec: dict[str, Any] = {
-        "schema_version": _record.SCHEMA_VERSION,
-        "cryobench_version": __version__,
-        "git_sha": _env.git_sha(),
-        "method": name,
-        "split": sp.name,
-        "task": sp.task,
-        "seed": int(seed),
-        "budget": budget,
-        "device": dev,
-        "config": config_dict,
-        "config_hash": chash,
-        "dataset_fingerprint": str(sp.fingerprint),
-        "environment": _env.capture_environment(dev),
-        "timings": {"fit_s": round(fit_s, 3), "predict_s": round(predict_s, 3),
-                    "score_s": round(score_s, 3),
-                    "total_s": round(time.perf_counter() - t_start, 3)},
-        "peak_memory_mb": _env.peak_memory_mb(),
-        "peak_gpu_memory_mb": _env.peak_gpu_memory_mb(dev),
-        "started_at": started_at,
-        "finished_at": _record.utc_now(),
-        **scoring,
-        "n_test_runs": len(test_runs),
-        "n_predictions": int(len(picks)),
-        "predictions": store.PREDICTIONS_NAME,
-        "copick": {"user": "cryobench", "session": session} if write_copick else None,
-        "status": "complete",
-    }
-    path = _record.write(directory / store.RECORD_NAME, rec)
-    return RunResult(_record.load(path), path, skipped=False)
+    copick, model = _write_outputs(plan, picks, test_runs, ctx, save_model=save_model,
+                                   write_copick=write_copick)
+    rec = build_record(plan, scoring, timings={"fit_s": fit_s, "predict_s": predict_s,
+                                               "score_s": score_s,
+                                               "total_s": time.perf_counter() - t_start},
+                       started_at=started_at, n_test_runs=len(test_runs),
+                       n_predictions=len(picks), copick=copick, model=model)
+    path = rec.save(plan.directory / store.RECORD_NAME)
+    return RunResult(RunRecord.load(path), path, skipped=False)

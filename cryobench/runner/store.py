@@ -55,7 +55,7 @@ def run_dir(results_dir: str | os.PathLike[str], split: str, method: str, config
             / f"seed-{int(seed)}")
 
 
-def read_complete(directory: str | os.PathLike[str]) -> dict[str, Any] | None:
+def read_complete(directory: str | os.PathLike[str]) -> _record.RunRecord | None:
     """The record of a complete run in ``directory``, or None when there is none yet.
 
     A record file that exists but is corrupt raises :class:`ResultsError`.
@@ -63,7 +63,7 @@ def read_complete(directory: str | os.PathLike[str]) -> dict[str, Any] | None:
     path = Path(directory) / RECORD_NAME
     if not path.exists():
         return None
-    return _record.load(path)
+    return _record.RunRecord.load(path)
 
 
 def read_config(directory: str | os.PathLike[str]) -> dict[str, Any] | None:
@@ -76,8 +76,14 @@ def read_config(directory: str | os.PathLike[str]) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _record_files(root: Path) -> Iterator[Path]:
-    for dirpath, dirnames, filenames in os.walk(root):
+def _record_files(root: Path, errors: list[tuple[Path, str]] | None) -> Iterator[Path]:
+    def unreadable(exc: OSError) -> None:
+        if errors is not None:
+            errors.append((Path(exc.filename or root),
+                           f"unreadable directory ({exc.strerror or type(exc).__name__}): "
+                           "its records, if any, are not included"))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in _SKIP_DIRS)
         for name in sorted(filenames):
             if not name.startswith(".") and (name == RECORD_NAME or name.endswith(RECORD_SUFFIX)):
@@ -86,15 +92,15 @@ def _record_files(root: Path) -> Iterator[Path]:
 
 def iter_records(results_dir: str | os.PathLike[str],
                  errors: list[tuple[Path, str]] | None = None
-                 ) -> Iterator[tuple[Path, dict[str, Any]]]:
+                 ) -> Iterator[tuple[Path, _record.RunRecord]]:
     """Yield ``(path, record)`` for every valid record under ``results_dir`` (sorted by path).
 
     Record files are those named ``record.json`` (the store's layout) or ``*.record.json``
     (flat collections, e.g. committed leaderboard records); other files, hidden files and the
     ``model/``/``work/`` folders of run directories are not looked at. A record file that is
-    corrupt or foreign is never raised nor silently dropped: it is appended to ``errors`` as
-    ``(path, message)`` (pass a list to collect them). A single file may be given instead of a
-    directory.
+    corrupt or foreign, and a directory that cannot be read, is never raised nor silently
+    dropped: it is appended to ``errors`` as ``(path, message)`` (pass a list to collect them).
+    A single file may be given instead of a directory.
 
     Raises:
         ResultsError: ``results_dir`` does not exist.
@@ -102,10 +108,10 @@ def iter_records(results_dir: str | os.PathLike[str],
     root = Path(results_dir)
     if not root.exists():
         raise ResultsError("results directory not found", root)
-    files = [root] if root.is_file() else _record_files(root)
+    files = [root] if root.is_file() else _record_files(root, errors)
     for path in files:
         try:
-            rec = _record.load(path)
+            rec = _record.RunRecord.load(path)
         except ResultsError as exc:
             if errors is not None:
                 errors.append((path, exc.message))
@@ -114,7 +120,7 @@ def iter_records(results_dir: str | os.PathLike[str],
 
 
 def load_records(results_dir: str | os.PathLike[str]
-                 ) -> tuple[list[tuple[Path, dict[str, Any]]], list[tuple[Path, str]]]:
+                 ) -> tuple[list[tuple[Path, _record.RunRecord]], list[tuple[Path, str]]]:
     """All valid records and the list of bad files: ``(records, errors)``."""
     errors: list[tuple[Path, str]] = []
     records = list(iter_records(results_dir, errors))

@@ -20,8 +20,6 @@ __all__ = [
     "component_centroids",
     "nms",
     "extract_candidates",
-    "fbeta",
-    "class_counts",
     "TunedThresholds",
     "tune_thresholds",
     "apply_thresholds",
@@ -177,55 +175,8 @@ def extract_candidates(probs: np.ndarray, radii_voxels: Sequence[float], *, floo
 
 
 # --------------------------------------------------------------------------------------------
-# F-beta counting (CZII "kaggle" semantics) and threshold tuning (Å)
+# Threshold tuning (Å); the counting rules are the metrics' own (cryobench.metrics.counts)
 # --------------------------------------------------------------------------------------------
-def fbeta(tp: float, fp: float, fn: float, beta: float) -> float:
-    """F-beta from counts with the CZII conventions (P = 0 when nothing predicted)."""
-    p = tp / (tp + fp) if tp + fp > 0 else 0.0
-    r = tp / (tp + fn) if tp + fn > 0 else 0.0
-    b2 = beta * beta
-    return (1 + b2) * p * r / (b2 * p + r) if p + r > 0 else 0.0
-
-
-def _ref_best_scores(cand: pd.DataFrame, ref: pd.DataFrame, distance: float) -> np.ndarray:
-    """For each reference, the best candidate score within ``distance`` (``-inf`` if none).
-
-    Candidates and references are grouped by ``experiment``.
-    """
-    out = np.full(len(ref), -np.inf)
-    if len(ref) == 0 or len(cand) == 0:
-        return out
-    ref_pos = np.arange(len(ref))
-    for exp, rsub in ref.groupby("experiment", sort=False):
-        csub = cand[cand["experiment"] == exp]
-        if len(csub) == 0:
-            continue
-        tree = cKDTree(csub[["x", "y", "z"]].to_numpy(np.float64))
-        cs = csub["score"].to_numpy(np.float64)
-        hits = tree.query_ball_point(rsub[["x", "y", "z"]].to_numpy(np.float64), distance)
-        where = ref_pos[ref.index.get_indexer(rsub.index)]
-        for k, h in zip(where, hits, strict=True):
-            if h:
-                out[k] = cs[h].max()
-    return out
-
-
-def class_counts(candidates: pd.DataFrame, truth: pd.DataFrame, distance: float
-                 ) -> tuple[int, int, int]:
-    """``(tp, fp, fn)`` of one class, CZII kaggle semantics, summed over experiments.
-
-    tp = references with at least one candidate within ``distance`` (Å, inclusive) in the same
-    experiment; fp = candidates - tp; fn = references - tp. Candidates need no ``score``.
-    """
-    cand = candidates.copy()
-    if "score" not in cand:
-        cand["score"] = 1.0
-    ref = truth.reset_index(drop=True)
-    best = _ref_best_scores(cand.reset_index(drop=True), ref, distance)
-    tp = int(np.isfinite(best).sum())
-    return tp, len(cand) - tp, len(ref) - tp
-
-
 @dataclass
 class TunedThresholds:
     """Per-class score thresholds and the validation F-beta each reached."""
@@ -249,10 +200,12 @@ def tune_thresholds(candidates: pd.DataFrame, truth: pd.DataFrame, radii: Mappin
             or no candidate near any reference).
 
     The weighted CZII score is a weighted sum of independent per-class F-betas, so maximising
-    each class maximises the score. Counting follows the kaggle semantics exactly
-    (:func:`class_counts`). The threshold is placed midway between the lowest kept score and the
-    next lower candidate score.
+    each class maximises the score. Counting is the metric's own Kaggle rule
+    (:func:`cryobench.metrics.counts.czii_threshold_curve`). The threshold is placed midway
+    between the lowest kept score and the next lower candidate score.
     """
+    from cryobench.metrics.counts import czii_threshold_curve, fbeta
+
     result = TunedThresholds({})
     for name, radius in radii.items():
         cand = candidates[candidates["particle_type"] == name].reset_index(drop=True)
@@ -262,14 +215,8 @@ def tune_thresholds(candidates: pd.DataFrame, truth: pd.DataFrame, radii: Mappin
             result.thresholds[name] = float(default)
             result.fbeta[name] = 0.0
             continue
-        best_ref = _ref_best_scores(cand, ref, distance_fraction * float(radius))
-        scores = np.sort(cand["score"].to_numpy(np.float64))  # ascending
-        levels = np.unique(scores)[::-1]  # descending candidate thresholds
-        n_cand = len(scores) - np.searchsorted(scores, levels, side="left")
-        ref_sorted = np.sort(best_ref)
-        tp = len(ref_sorted) - np.searchsorted(ref_sorted, levels, side="left")
-        fs = np.array([fbeta(t, c - t, len(ref) - t, beta)
-                       for t, c in zip(tp, n_cand, strict=True)])
+        levels, tp, kept = czii_threshold_curve(cand, ref, distance_fraction * float(radius))
+        fs = fbeta(tp, kept - tp, len(ref) - tp, beta)[2]
         k = int(np.argmax(fs))
         result.fbeta[name] = float(fs[k])
         if fs[k] <= 0:  # no candidate matches any reference: nothing to tune
@@ -307,27 +254,22 @@ def tune_motor_threshold(best: Mapping[str, tuple[float, np.ndarray] | None],
     BYU rules: motor + close prediction = TP; motor + no or distant prediction = FN; no motor +
     a prediction = FP.
     """
+    from cryobench.metrics.counts import fbeta, motor_outcomes
+
     names = sorted(truth)
     confs = sorted({float(best[n][0]) for n in names if best.get(n) is not None}, reverse=True)
     if not confs:
         return MotorTuning(float(default), 0.0)
     levels = np.array([np.inf] + confs)  # from "never predict" down to the lowest confidence
-    b2 = beta * beta
-    scores = []
-    for t in levels:
-        tp = fp = fn = 0
-        for n in names:
-            cand = best.get(n)
-            predicted = cand is not None and float(cand[0]) >= t
-            motor = truth[n]
-            if motor is None:
-                fp += int(predicted)
-            elif predicted and np.linalg.norm(np.asarray(cand[1]) - np.asarray(motor)) <= distance:
-                tp += 1
-            else:
-                fn += 1
-        denom = (1 + b2) * tp + b2 * fn + fp
-        scores.append((1 + b2) * tp / denom if denom > 0 else 0.0)
+    has_motor = np.array([truth[n] is not None for n in names])
+    conf = np.array([-np.inf if best.get(n) is None else float(best[n][0]) for n in names])
+    within = np.array([best.get(n) is not None and truth[n] is not None
+                       and bool(np.linalg.norm(np.asarray(best[n][1], np.float64)
+                                               - np.asarray(truth[n], np.float64)) <= distance)
+                       for n in names])
+    counts = np.array([[np.sum(o == k) for k in ("tp", "fp", "fn")]
+                       for o in (motor_outcomes(has_motor, conf >= t, within) for t in levels)])
+    scores = fbeta(counts[:, 0], counts[:, 1], counts[:, 2], beta)[2]
     k = int(np.argmax(scores))  # ties: the highest threshold (fewest false motors)
     if k == 0:
         return MotorTuning(float(confs[0]) + 1e-6, float(scores[0]))

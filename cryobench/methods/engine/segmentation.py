@@ -22,9 +22,23 @@ import numpy as np
 import pandas as pd
 
 from cryobench.coords import voxels_to_picks
-from cryobench.errors import ConfigError, DataError, MethodError
+from cryobench.errors import DataError, MethodError
 from cryobench.io.atomic import atomic_write_text
 from cryobench.methods.base import PickingMethod, RunContext, RunLike
+from cryobench.methods.config_checks import (
+    PRECISIONS,
+    SCHEDULES,
+    Rule,
+    check_config,
+    check_memory,
+    conv3d_bytes,
+    int_sequence,
+    int_tuple,
+    integer,
+    number,
+    one_of,
+    power_of_two,
+)
 from cryobench.particles import ParticleType
 
 __all__ = [
@@ -87,26 +101,48 @@ class SegmentationConfig:
     """Channels-last-3d memory layout (faster 3D convolutions on the CPU)."""
 
     def __post_init__(self) -> None:
-        self.channels = tuple(int(c) for c in self.channels)
-        checks = {
-            "bin": self.bin >= 1 and not (self.bin & (self.bin - 1)),
-            "patch_size": self.patch_size >= 8,
-            "batch_size": self.batch_size >= 1,
-            "epochs": self.epochs >= 0,
-            "steps_per_epoch": self.steps_per_epoch >= 1,
-            "lr": self.lr > 0,
-            "roi_size": self.roi_size >= 8,
-            "overlap": 0 <= self.overlap < 1,
-            "pos_fraction": 0 <= self.pos_fraction <= 1,
-            "radius_fraction": 0 < self.radius_fraction <= 2,
-            "decode": self.decode in ("peaks", "components"),
-            "channels": len(self.channels) >= 2 and min(self.channels) >= 1,
-            "precision": self.precision in ("auto", "fp32", "bf16", "fp16"),
+        self.channels = int_sequence(self.channels, "channels")
+        check_config(self, self.rules())
+        check_memory("this config", self.memory_estimates())
+
+    def rules(self) -> dict[str, Rule]:
+        """Range of every checked field (subclasses add theirs)."""
+        return {
+            "bin": power_of_two(64),
+            "channels": int_tuple(2, 8, 1, 4096),
+            "patch_size": integer(8, 1024),
+            "batch_size": integer(1, 4096),
+            "epochs": integer(0, 100_000),
+            "steps_per_epoch": integer(1, 1_000_000),
+            "lr": number(0, 10, lo_open=True),
+            "weight_decay": number(0, 10),
+            "schedule": one_of(*SCHEDULES),
+            "grad_clip": number(0, None),
+            "patience": integer(0, 100_000),
+            "val_patches": integer(0, 100_000),
+            "pos_fraction": number(0, 1),
+            "radius_fraction": number(0, 2, lo_open=True),
+            "augment": one_of(True, False),
+            "roi_size": integer(8, 2048),
+            "overlap": number(0, 1, hi_open=True),
+            "sw_batch_size": integer(1, 1024),
+            "decode": one_of("peaks", "components"),
+            "floor": number(0, 1, hi_open=True),
+            "sigma_fraction": number(0, 4, lo_open=True),
+            "peak_fraction": number(0, 4, lo_open=True),
+            "nms_fraction": number(0, 10),
+            "default_threshold": number(0, 1),
+            "threads": integer(0, 1024),
+            "precision": one_of(*PRECISIONS),
+            "channels_last": one_of(True, False),
         }
-        bad = [k for k, ok in checks.items() if not ok]
-        if bad:
-            raise ConfigError(f"invalid value for {', '.join(bad)}: "
-                              + ", ".join(f"{k}={getattr(self, k)!r}" for k in bad))
+
+    def memory_estimates(self) -> dict[str, float]:
+        """Rough upper estimates (bytes) of training and sliding-window inference."""
+        return {"training (batch_size x patch_size^3 x channels)": conv3d_bytes(
+                    self.channels, self.patch_size, self.batch_size, training=True),
+                "inference (sw_batch_size x roi_size^3 x channels)": conv3d_bytes(
+                    self.channels, self.roi_size, self.sw_batch_size, training=False)}
 
 
 @contextlib.contextmanager
@@ -158,6 +194,7 @@ class SegmentationMethod(PickingMethod):
     """
 
     tasks: ClassVar[tuple[str, ...]] = ("particles",)
+    extra: ClassVar[str | None] = "baselines"
     Config: ClassVar[type] = SegmentationConfig
     multiclass: ClassVar[bool] = True
     """One softmax network over background + classes (True) or one binary network per class."""
@@ -364,26 +401,26 @@ class SegmentationMethod(PickingMethod):
         atomic_write_text(Path(directory) / "state.json", json.dumps(state, indent=2))
 
     def load_state(self, directory: Path) -> None:
-        import torch
+        from cryobench.methods.weights import load_tensors, state_error
 
         d = Path(directory)
+        weights = load_tensors(d / "weights.pt", f"saved {self.name!r} weights")
         try:
             state = json.loads((d / "state.json").read_text())
-            weights = torch.load(d / "weights.pt", map_location="cpu", weights_only=True)
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise MethodError(f"cannot load saved {self.name!r} state: {exc}", d) from exc
-        self.class_names = list(state["class_names"])
-        self.radii = {k: float(v) for k, v in state["radii"].items()}
-        self.thresholds = {k: float(v) for k, v in state["thresholds"].items()}
-        self.val_fbeta = dict(state.get("val_fbeta", {}))
-        self.merge_state = dict(state.get("merge_state", {}))
-        self.history = list(state.get("history", []))
-        self.precision_used = str(state.get("precision_used", ""))
-        self.models, self._fused = [], []
-        for sd in weights:
-            model = self._network_for_head()
-            model.load_state_dict(sd)
-            self.models.append(model.eval())
+            self.class_names = [str(n) for n in state["class_names"]]
+            self.radii = {str(k): float(v) for k, v in state["radii"].items()}
+            self.thresholds = {str(k): float(v) for k, v in state["thresholds"].items()}
+            self.val_fbeta = dict(state.get("val_fbeta", {}))
+            self.merge_state = dict(state.get("merge_state", {}))
+            self.history = list(state.get("history", []))
+            self.precision_used = str(state.get("precision_used", ""))
+            self.models, self._fused = [], []
+            for sd in weights:
+                model = self._network_for_head()
+                model.load_state_dict(sd)
+                self.models.append(model.eval())
+        except (OSError, ValueError, RuntimeError, KeyError, TypeError, AttributeError) as exc:
+            raise state_error(self.name, exc, d) from None
         if len(self.models) != len(self._heads()):
             raise MethodError(f"saved {self.name!r} state has {len(self.models)} networks, "
                               f"expected {len(self._heads())}", d)
@@ -405,9 +442,13 @@ class PerParticleConfig(SegmentationConfig):
     """Initial foreground probability: the output bias starts at ``logit(prior)`` so training
     does not begin from 0.5 everywhere on very sparse targets."""
 
+    def rules(self) -> dict[str, Rule]:
+        return {**super().rules(), "claim_threshold": number(0, 1, lo_open=True, hi_open=True),
+                "prior": number(0, 1, lo_open=True, hi_open=True)}
+
 
 class PerParticleSegmentation(SegmentationMethod):
-    """One binary network per class, merged by the seed report's conflict rule.
+    """One binary network per class, merged by the per-particle recipe's conflict rule.
 
     A voxel no network claims is background; a voxel claimed by several classes goes to the
     class with the highest priority = training frequency (share of training particles) +
@@ -430,7 +471,7 @@ class PerParticleSegmentation(SegmentationMethod):
         return model
 
     def fit_merge(self, probs: Sequence[np.ndarray], val: Sequence, train: Sequence) -> None:
-        from cryobench.methods.engine.postprocess import class_counts
+        from cryobench.metrics.counts import class_counts
 
         k = len(self.class_names)
         labels = np.concatenate([r.labels for r in train]) if train else np.zeros(0, int)

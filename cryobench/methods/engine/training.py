@@ -167,6 +167,19 @@ def _to(x, device: str):
         return x.to(device, non_blocking=True)
     if isinstance(x, (list, tuple)):
         return type(x)(_to(v, device) for v in x)
+    if isinstance(x, dict):
+        return {k: _to(v, device) for k, v in x.items()}
+    return x
+
+
+def _float(x):
+    """``x.float()`` for a tensor, a tuple/list or a dict of tensors (multi-head outputs)."""
+    if isinstance(x, torch.Tensor):
+        return x.float()
+    if isinstance(x, (list, tuple)):
+        return type(x)(_float(v) for v in x)
+    if isinstance(x, dict):
+        return {k: _float(v) for k, v in x.items()}
     return x
 
 
@@ -181,7 +194,8 @@ def train_model(model: nn.Module, batches: Callable[[int], Iterable],
         batches: ``epoch -> iterable of (inputs, targets)``; at most ``steps_per_epoch`` batches
             are taken per epoch (e.g. a DataLoader over a :class:`~.data.PatchDataset` after
             ``set_epoch``).
-        loss_fn: ``(model(inputs), targets) -> scalar``.
+        loss_fn: ``(model(inputs), targets) -> scalar``; the output may be a tensor or a
+            tuple/list/dict of tensors (each cast to float32), targets likewise.
         settings: optimisation settings.
         ctx: device, AMP (CUDA only) and progress.
         validate: ``model -> metric`` run after every epoch (model in eval mode, no grad);
@@ -227,7 +241,7 @@ def train_model(model: nn.Module, batches: Callable[[int], Iterable],
                 opt.zero_grad(set_to_none=True)
                 with autocast(device, precision):
                     out = model(inputs)
-                loss = loss_fn(out.float(), targets)
+                loss = loss_fn(_float(out), targets)
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"non-finite loss at epoch {epoch} step {step}")
                 scaler.scale(loss).backward()
@@ -263,6 +277,10 @@ def train_model(model: nn.Module, batches: Callable[[int], Iterable],
                 result.best_epoch = epoch
             entry["seconds"] = time.perf_counter() - t0
             result.history.append(entry)
+            if epoch == 0 and settings.epochs > 1:
+                ctx.say(f"{settings.desc}: the first of {settings.epochs} epochs took "
+                        f"{entry['seconds']:.0f} s; about "
+                        f"{_minutes(entry['seconds'] * (settings.epochs - 1))} more to train")
             if ckpt:
                 _save(ckpt / "last.pt", {"epoch": epoch, "model": model.state_dict(),
                                          "optimizer": opt.state_dict(),
@@ -281,6 +299,10 @@ def train_model(model: nn.Module, batches: Callable[[int], Iterable],
         model.to(memory_format=torch.contiguous_format)
     model.eval()
     return result
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
 def fit_or_keep_initial(model: nn.Module, batches: Callable[[int], Iterable],

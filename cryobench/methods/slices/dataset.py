@@ -12,7 +12,7 @@ A particle of radius ``r`` centred at slice ``zc`` cuts slice ``z`` in a disc of
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,7 +30,6 @@ __all__ = [
     "volume_boxes",
     "normalise_slice",
     "slice_indices",
-    "iter_slices",
     "build_slice_dataset",
 ]
 
@@ -61,6 +60,7 @@ def volume_boxes(
     shape: tuple[int, int, int],
     classes: Sequence[ParticleType],
     min_fraction: float = 0.5,
+    sides: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
     """Boxes of every particle in every slice of a ``(z, y, x)`` volume of ``shape``.
 
@@ -73,6 +73,8 @@ def volume_boxes(
         shape: volume shape ``(z, y, x)``.
         classes: the detector's classes; ``label`` is the index into this sequence.
         min_fraction: smallest cross-section radius, as a fraction of the particle radius.
+        sides: particle name -> fixed box side in pixels of this volume, for classes boxed by
+            a fixed square around the centre rather than by their cross-section (same slices).
 
     Returns:
         A DataFrame with :data:`BOX_COLUMNS`, boxes clipped to the image.
@@ -92,7 +94,8 @@ def volume_boxes(
             near = np.abs(zc - z) <= reach
             if not near.any():
                 continue
-            b = slice_boxes(picks[near], z, spacing, classes, min_fraction, shape)
+            b = slice_boxes(picks[near], z, spacing, classes, min_fraction, shape,
+                            sides=sides)
             if len(b):
                 b = b.assign(z=z, label=b["particle_type"].map(index))
                 parts.append(b)
@@ -122,12 +125,6 @@ def slice_indices(depth: int, stride: int = 1) -> np.ndarray:
     return np.arange(start, depth, stride)
 
 
-def iter_slices(volume: np.ndarray, stride: int = 1) -> Iterator[tuple[int, np.ndarray]]:
-    """``(z, uint8 slice)`` for every ``stride``-th slice of a ``(z, y, x)`` volume."""
-    for z in slice_indices(volume.shape[0], stride):
-        yield int(z), normalise_slice(volume[z])
-
-
 def working_volume(run: RunLike, bin_factor: int = 1) -> tuple[np.ndarray, float]:
     """Level 0 of ``run`` binned by ``bin_factor`` (the engine's centre-preserving decimation).
 
@@ -146,6 +143,7 @@ def build_slice_dataset(
     empty_ratio: float = 0.1,
     stride: int = 1,
     rng: np.random.Generator | None = None,
+    sides: Mapping[str, float] | None = None,
 ) -> list[SliceSample]:
     """Training slices: every ``stride``-th slice holding a box, plus sampled empty slices.
 
@@ -157,11 +155,12 @@ def build_slice_dataset(
             when ``empty_ratio > 0`` and the run has any.
         stride: use every ``stride``-th slice.
         rng: generator for the choice of empty slices.
+        sides: fixed box sides per class (pixels), see :func:`volume_boxes`.
     """
     rng = rng if rng is not None else np.random.default_rng(0)
     samples: list[SliceSample] = []
     for name, volume, spacing, picks in volumes:
-        boxes = volume_boxes(picks, spacing, volume.shape, classes, min_fraction)
+        boxes = volume_boxes(picks, spacing, volume.shape, classes, min_fraction, sides)
         zs = slice_indices(volume.shape[0], stride)
         with_boxes = set(boxes["z"].tolist())
         full = [int(z) for z in zs if z in with_boxes]

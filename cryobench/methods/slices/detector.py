@@ -12,7 +12,12 @@ to its subclasses, :meth:`SliceDetector.train_detector` (fit a 2D detector on
 * tunes per-class score thresholds on the validation runs only (CZII F-beta, or for the motor
   task the BYU F2 "no motor" threshold of the top-scoring pick), never on test runs;
 * keeps the slice detections of the last prediction of each run so :meth:`slice_metrics` can
-  report slice-level mAP@0.5/0.7/0.9 (the seed report's table) beside the 3D scores.
+  report slice-level COCO mAP and mAP@0.5/0.7/0.9, overall and per class, beside the 3D scores
+  (:func:`~cryobench.methods.slices.evaluation.slice_map`).
+
+Boxes are each particle's cross-section square, or for the classes named in ``config.box_px``
+a fixed square of that many tomogram pixels (level 0) around the centre, in training and in
+the slice metrics alike.
 
 The config dataclass of a subclass must have the fields of :class:`SliceConfigMixin`.
 """
@@ -21,15 +26,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from cryobench.errors import DataError
+from cryobench.errors import ConfigError, DataError
 from cryobench.methods.base import PickingMethod, RunContext, RunLike
+from cryobench.methods.config_checks import Rule, integer, number, power_of_two
 from cryobench.methods.slices.dataset import (
     SliceSample,
     build_slice_dataset,
@@ -79,12 +85,38 @@ class SliceConfigMixin:
     """Inspected slices a particle's chain of boxes may miss."""
     default_threshold: float = 0.5
     """Score threshold of a class the validation runs cannot tune (no references)."""
+    box_px: dict[str, float] = field(default_factory=dict)
+    """Fixed box side per class name, in pixels of the tomogram (level 0; divided by ``bin``
+    at the working resolution), for training boxes and slice metrics; classes not named get
+    their cross-section's square. The BYU study boxed each motor by 100 x 100 pixels:
+    ``--set 'box_px={"flagellar-motor": 100}'``."""
+
+    def check_box_px(self) -> None:
+        """Normalise ``box_px`` to ``{str: float}``; raise :class:`ConfigError` unless every
+        side is a positive number."""
+        try:
+            sides = {str(k): float(v) for k, v in dict(self.box_px).items()}
+        except (TypeError, ValueError):
+            raise ConfigError(f"box_px must map class names to numbers, got {self.box_px!r}"
+                              ) from None
+        bad = [k for k, v in sides.items() if not np.isfinite(v) or v <= 0]
+        if bad:
+            raise ConfigError(f"box_px sides must be positive numbers (class {bad[0]!r})")
+        self.box_px = sides
+
+    def slice_rules(self) -> dict[str, Rule]:
+        """Ranges of the shared fields (each subclass checks them with its own)."""
+        return {"bin": power_of_two(64), "min_fraction": number(0, 1, lo_open=True),
+                "empty_ratio": number(0, 100), "train_stride": integer(1, 1000),
+                "infer_stride": integer(1, 1000), "link_fraction": number(0, 10, lo_open=True),
+                "max_gap": integer(0, 100), "default_threshold": number(0, 1)}
 
 
 class SliceDetector(PickingMethod):
     """Base class of ``faster_rcnn`` and ``yolo_unet``; see the module docstring."""
 
     tasks = ("particles", "motor")
+    extra = "detection"
 
     def __init__(self, config: Any | None = None) -> None:
         super().__init__(config)
@@ -129,6 +161,19 @@ class SliceDetector(PickingMethod):
     def radii(self) -> dict[str, float]:
         return {p.name: p.radius for p in self.classes}
 
+    def config_dict(self) -> dict[str, Any]:
+        """The config as a dict; ``box_px`` is left out while empty (its default), so configs
+        from before the field existed keep their hash."""
+        d = super().config_dict()
+        if not d.get("box_px"):
+            d.pop("box_px", None)
+        return d
+
+    def box_sides(self) -> dict[str, float]:
+        """``config.box_px`` at the working resolution (pixels of the binned slices)."""
+        cfg = self.config
+        return {k: float(v) / cfg.bin for k, v in dict(getattr(cfg, "box_px", {}) or {}).items()}
+
     def _set_classes(self, runs: Sequence[RunLike], ctx: RunContext) -> None:
         particles = tuple(ctx.particles) or (tuple(runs[0].particles) if runs else ())
         if not particles:
@@ -150,7 +195,7 @@ class SliceDetector(PickingMethod):
                 yield run.name, vol, spacing, self._truth(run)
 
         return build_slice_dataset(volumes(), self.classes, cfg.min_fraction, cfg.empty_ratio,
-                                   cfg.train_stride, ctx.rng(salt))
+                                   cfg.train_stride, ctx.rng(salt), sides=self.box_sides())
 
     def detect_volume(self, volume: np.ndarray, ctx: RunContext) -> tuple[pd.DataFrame,
                                                                            np.ndarray]:
@@ -290,17 +335,15 @@ class SliceDetector(PickingMethod):
         return picks[cols].reset_index(drop=True)
 
     # ----- slice-level mAP -----------------------------------------------------------------------
-    def slice_detections(self, run_name: str) -> pd.DataFrame:
-        """The slice detections of the last :meth:`predict` of ``run_name`` (image coords)."""
-        dets, _, _, _ = self._slices[run_name]
-        return dets.copy()
-
     def slice_metrics(self, runs: Sequence[RunLike]) -> dict[str, float]:
-        """Slice-level mAP@0.5/0.7/0.9 (COCO AP per IoU) of the last predictions of ``runs``.
+        """Slice-level box mAP of the last predictions of ``runs``: COCO mAP and mAP at IoU
+        0.5/0.7/0.9, overall and per class (keys in
+        :func:`~cryobench.methods.slices.evaluation.slice_map`).
 
         Ground-truth boxes come from each run's picks exactly as for training
-        (:func:`~cryobench.methods.slices.dataset.volume_boxes`); only the inspected slices count.
-        Call after :meth:`predict` on the same runs; used by the runner beside the 3D scores.
+        (:func:`~cryobench.methods.slices.dataset.volume_boxes`, ``config.box_px`` included);
+        only the inspected slices count. Call after :meth:`predict` on the same runs; used by
+        the runner beside the 3D scores.
         """
         from cryobench.methods.slices.evaluation import slice_map
 
@@ -311,7 +354,7 @@ class SliceDetector(PickingMethod):
                                 "call predict() first")
             d, zs, shape, spacing = self._slices[run.name]
             boxes = volume_boxes(self._truth(run), spacing, shape, self.classes,
-                                 self.config.min_fraction)
+                                 self.config.min_fraction, self.box_sides())
             boxes = boxes[boxes["z"].isin(zs)]
             for frame, out in ((d, dets), (boxes, gts)):
                 f = frame.copy()
@@ -319,7 +362,7 @@ class SliceDetector(PickingMethod):
                 out.append(f)
             # images without any box or detection still count as inspected images
         return slice_map(pd.concat(dets, ignore_index=True), pd.concat(gts, ignore_index=True),
-                         MAP_IOUS)
+                         MAP_IOUS, [p.name for p in self.classes])
 
     # ----- persistence ---------------------------------------------------------------------------
     def save_state(self, directory: Path) -> None:

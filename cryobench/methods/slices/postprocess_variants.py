@@ -1,4 +1,4 @@
-"""The post-processing variants of the seed report, as pure functions on picks DataFrames.
+"""The post-processing variants of the top CZII solutions, as pure functions on picks DataFrames.
 
 * ``none``: picks unchanged.
 * ``intensity``: keep a pick only when the mean intensity of the sphere of the particle's radius

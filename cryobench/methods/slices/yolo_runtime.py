@@ -26,7 +26,8 @@ import numpy as np
 from cryobench.errors import MethodError
 from cryobench.methods.slices.extras import require
 
-__all__ = ["import_ultralytics", "offline", "train_yolo", "load_yolo", "predict_yolo"]
+__all__ = ["import_ultralytics", "offline", "train_yolo", "load_yolo", "predict_yolo",
+           "yolo_state_dict", "save_yolo_state", "build_yolo"]
 
 MODEL_YAML = "yolov8n.yaml"
 
@@ -104,12 +105,36 @@ def _device(device: str) -> str:
 
 def train_yolo(data_yaml: Path, out_dir: Path, *, epochs: int, imgsz: int, batch: int,
                seed: int, device: str, amp: bool, num_classes: int, lr0: float = 0.01,
-               quiet: bool = True, extra: dict[str, Any] | None = None) -> Path:
-    """Train YOLOv8 (random init from ``yolov8n.yaml``) on ``data_yaml``; returns ``last.pt``."""
+               quiet: bool = True, extra: dict[str, Any] | None = None,
+               progress: bool = False, desc: str = "train yolo") -> Path:
+    """Train YOLOv8 (random init from ``yolov8n.yaml``) on ``data_yaml``; returns ``last.pt``.
+
+    Everything ultralytics writes goes under ``out_dir`` (the caller's work directory). With
+    ``progress``, a tqdm bar counts the training steps (ultralytics' own output stays off).
+    """
+    from tqdm.auto import tqdm
     from ultralytics import YOLO
+
+    bar: list[Any] = []
+
+    def on_train_start(trainer: Any) -> None:
+        steps = int(trainer.epochs) * max(1, len(trainer.train_loader))
+        bar.append(tqdm(total=steps, desc=desc, unit="step", disable=not progress,
+                        leave=False))
+
+    def on_train_batch_end(trainer: Any) -> None:
+        if bar:
+            bar[0].update(1)
+
+    def on_train_end(trainer: Any) -> None:
+        if bar:
+            bar[0].close()
 
     with offline(quiet):
         model = YOLO(MODEL_YAML, task="detect")
+        model.add_callback("on_train_start", on_train_start)
+        model.add_callback("on_train_batch_end", on_train_batch_end)
+        model.add_callback("on_train_end", on_train_end)
         args = dict(
             data=str(data_yaml), epochs=int(epochs), imgsz=int(imgsz), batch=int(batch),
             device=_device(device), workers=0, amp=bool(amp and device.startswith("cuda")),
@@ -120,7 +145,11 @@ def train_yolo(data_yaml: Path, out_dir: Path, *, epochs: int, imgsz: int, batch
             save=True, save_period=-1,
         )
         args.update(extra or {})
-        model.train(**args)
+        try:
+            model.train(**args)
+        finally:
+            if bar:
+                bar[0].close()
         last = Path(model.trainer.last)
     if not last.exists():
         raise MethodError(f"YOLO training wrote no checkpoint at {last}")
@@ -128,11 +157,71 @@ def train_yolo(data_yaml: Path, out_dir: Path, *, epochs: int, imgsz: int, batch
 
 
 def load_yolo(weights: Path, quiet: bool = True) -> Any:
-    """Load a local YOLO checkpoint (never downloads)."""
+    """Load a YOLO checkpoint that *this run's training* just wrote (never downloads).
+
+    An ultralytics checkpoint is a pickle (``torch.load(weights_only=False)`` inside
+    ultralytics): never call this on a file from elsewhere; saved models go through
+    :func:`yolo_state_dict` and :func:`build_yolo`.
+    """
     from ultralytics import YOLO
 
     with offline(quiet):
         return YOLO(str(weights), task="detect")
+
+
+def yolo_state_dict(model: Any) -> dict[str, Any]:
+    """A copy of a YOLO model's tensors (CPU), before any prediction fuses its layers."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.model.state_dict().items()}
+
+
+def save_yolo_state(state: dict[str, Any], path: Path) -> None:
+    """Write a YOLO state dict (tensors only), atomically."""
+    import torch
+
+    from cryobench.io.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def build_yolo(num_classes: int, state_path: Path, quiet: bool = True) -> Any:
+    """Rebuild a trained YOLO without unpickling anything but tensors: the architecture comes
+    from ultralytics' own :data:`MODEL_YAML` (never from the model directory: ultralytics
+    ``eval``s parts of a model yaml), the weights from ``torch.load(weights_only=True)``.
+
+    Raises:
+        MethodError: the state file is missing, not a tensors-only file, or does not fit the
+            architecture.
+    """
+    import copy
+
+    import torch
+    from ultralytics import YOLO
+    from ultralytics.nn.tasks import DetectionModel
+
+    from cryobench.methods.weights import load_tensors
+
+    state = load_tensors(state_path, "saved YOLO weights")
+    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
+        raise MethodError("saved YOLO weights are not a state dict of tensors", state_path)
+    with offline(quiet):
+        yolo = YOLO(MODEL_YAML, task="detect")
+        net = DetectionModel(copy.deepcopy(yolo.model.yaml), ch=3, nc=int(num_classes),
+                             verbose=False)
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise MethodError(f"saved YOLO weights do not fit {MODEL_YAML} with {num_classes} "
+                          f"classes ({first[:200]})", state_path) from None
+    net.args, net.task = yolo.model.args, "detect"
+    net.names = {i: str(i) for i in range(int(num_classes))}
+    net = net.float().eval()
+    for m in net.modules():  # as ultralytics' own checkpoint loader does
+        if hasattr(m, "inplace"):
+            m.inplace = True
+    yolo.model = net
+    return yolo
 
 
 def predict_yolo(model: Any, images: Sequence[np.ndarray], *, imgsz: int, conf: float,

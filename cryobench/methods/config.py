@@ -1,4 +1,11 @@
-"""Typed config overrides: ``--set key=value`` strings parsed with the config dataclass's types."""
+"""The config contract of a method: typed values, one unknown-key / type / range check.
+
+A method's config is a dataclass whose fields carry the types (``int``, ``float``, ``bool``,
+``str``, ``X | None``, ``Literal[...]``, tuples and lists) and, optionally, ranges as
+``Annotated[int, Range(1, 512)]``. :func:`check_values` is the one check every config value goes
+through (budget defaults, ``--set`` overrides, a saved ``method.json``), with one error wording;
+:func:`parse_assignments` turns ``--set key=value`` strings into typed values first.
+"""
 
 from __future__ import annotations
 
@@ -13,20 +20,61 @@ from typing import Any
 
 from cryobench.errors import ConfigError
 
-__all__ = ["field_types", "coerce", "parse_assignments", "validate_overrides"]
+__all__ = ["Range", "field_types", "field_ranges", "field_docs", "coerce", "check_values",
+           "parse_assignments", "validate_overrides"]
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 _NONE = {"none", "null"}
 
 
-def field_types(config_cls: type) -> dict[str, Any]:
-    """``field name -> resolved type`` of a config dataclass."""
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """Bounds of a numeric config field, used as ``Annotated[int, Range(1, 512)]``.
+
+    ``low``/``high`` are inclusive (None: unbounded); for a tuple or list field they bound every
+    item.
+    """
+
+    low: float | None = None
+    high: float | None = None
+
+    def check(self, value: Any) -> str | None:
+        """Why ``value`` is out of range, or None."""
+        items = value if isinstance(value, (list, tuple)) else [value]
+        for v in items:
+            if not isinstance(v, (int, float)) or isinstance(v, bool):
+                continue
+            if (self.low is not None and v < self.low) or (self.high is not None
+                                                              and v > self.high):
+                lo = "-inf" if self.low is None else f"{self.low:g}"
+                hi = "inf" if self.high is None else f"{self.high:g}"
+                return f"must be in [{lo}, {hi}], got {value!r}"
+        return None
+
+
+def _hints(config_cls: type, extras: bool) -> dict[str, Any]:
     try:
-        hints = typing.get_type_hints(config_cls)
+        return typing.get_type_hints(config_cls, include_extras=extras)
     except Exception:  # unresolvable annotations: fall back to the raw ones
-        hints = {}
+        return {}
+
+
+def field_types(config_cls: type) -> dict[str, Any]:
+    """``field name -> resolved type`` of a config dataclass (``Annotated`` stripped)."""
+    hints = _hints(config_cls, False)
     return {f.name: hints.get(f.name, f.type) for f in dataclasses.fields(config_cls)}
+
+
+def field_ranges(config_cls: type) -> dict[str, Range]:
+    """``field name -> Range`` for the fields annotated with one."""
+    out: dict[str, Range] = {}
+    for name, tp in _hints(config_cls, True).items():
+        if typing.get_origin(tp) is typing.Annotated:
+            for meta in typing.get_args(tp)[1:]:
+                if isinstance(meta, Range):
+                    out[name] = meta
+    return out
 
 
 def _type_label(tp: Any) -> str:
@@ -132,30 +180,86 @@ def coerce(tp: Any, value: Any, key: str = "value") -> Any:
     raise ValueError(f"cannot set a field of type {_type_label(tp)} from {value!r}")
 
 
+def field_docs(config_cls: type) -> dict[str, str]:
+    """``field name -> docstring`` (the string literal under a field, PEP 257 attribute
+    docstrings), read from the source of the config class and its dataclass bases; fields
+    without one are absent."""
+    import ast
+    import inspect
+    import textwrap
+
+    docs: dict[str, str] = {}
+    for klass in reversed(config_cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        except (OSError, TypeError, SyntaxError):
+            continue
+        body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+        for stmt, nxt in zip(body, body[1:], strict=False):
+            if (isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)
+                    and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)
+                    and isinstance(nxt.value.value, str)):
+                docs[stmt.target.id] = " ".join(nxt.value.value.split())
+    return docs
+
+
 def _known(config_cls: type) -> str:
     return ", ".join(sorted(f.name for f in dataclasses.fields(config_cls)))
 
 
-def validate_overrides(config_cls: type, values: Mapping[str, Any],
-                       method: str = "method") -> dict[str, Any]:
-    """Check keys against the config dataclass and coerce each value to its field's type.
+def _unknown_key(config_cls: type, key: str, method: str) -> ConfigError:
+    names = [f.name for f in dataclasses.fields(config_cls)]
+    close = difflib.get_close_matches(key, names, n=3, cutoff=0.6)
+    hint = f"did you mean {', '.join(close)}?" if close else f"known: {_known(config_cls)}"
+    return ConfigError(f"method {method!r} has no config key {key!r}; {hint}")
+
+
+def _bad_value(method: str, key: str, why: str, tp: Any) -> ConfigError:
+    return ConfigError(f"method {method!r}, config key {key!r}: {why} ({_type_label(tp)})")
+
+
+def check_values(config_cls: type, values: Mapping[str, Any], method: str = "method", *,
+                 convert: bool = False) -> dict[str, Any]:
+    """The one check of config values: known keys, the field's type (``Literal`` choices
+    included) and its :class:`Range`.
+
+    With ``convert`` the values are converted to the field types (strings from the command
+    line); otherwise they are only checked and returned as given, so that a config's hash does
+    not depend on whether ``1`` or ``1.0`` was written.
 
     Raises:
-        ConfigError: an unknown key or a value of the wrong type.
+        ConfigError: an unknown key (with close matches), a value of the wrong type or out of
+            range, worded the same way for every source of values.
     """
     types_ = field_types(config_cls)
+    ranges = field_ranges(config_cls)
     out: dict[str, Any] = {}
     for key, value in values.items():
         if key not in types_:
-            close = difflib.get_close_matches(key, list(types_), n=3, cutoff=0.6)
-            hint = (f"did you mean {', '.join(close)}?" if close
-                    else f"known: {_known(config_cls)}")
-            raise ConfigError(f"method {method!r} has no config key {key!r}; {hint}")
+            raise _unknown_key(config_cls, key, method)
         try:
-            out[key] = coerce(types_[key], value, key)
+            typed = coerce(types_[key], value, key)
         except ValueError as exc:
-            raise ConfigError(f"--set {key}: {exc} ({_type_label(types_[key])})") from None
+            raise _bad_value(method, key, str(exc), types_[key]) from None
+        rng = ranges.get(key)
+        problem = rng.check(typed) if rng is not None else None
+        if problem:
+            raise _bad_value(method, key, problem, types_[key])
+        out[key] = typed if convert or isinstance(value, str) else value
     return out
+
+
+def validate_overrides(config_cls: type, values: Mapping[str, Any],
+                       method: str = "method") -> dict[str, Any]:
+    """Check keys against the config dataclass and convert each value to its field's type
+    (:func:`check_values` with ``convert``).
+
+    Raises:
+        ConfigError: an unknown key or a value of the wrong type or range.
+    """
+    return check_values(config_cls, values, method, convert=True)
 
 
 def parse_assignments(config_cls: type, assignments: Iterable[str],

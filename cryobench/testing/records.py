@@ -1,14 +1,13 @@
 """Fabricated run records with realistic counts, for tests, benchmarks and docs examples.
 
-The records follow run record schema v1 (design notes section 5). Scores are computed from the
-fabricated counts with the same rule the report uses, so a record is self-consistent. Nothing
-here is ever shown as a real result: every fabricated record has ``device = "synthetic"``.
+The records are :class:`~cryobench.runner.record.RunRecord` objects of the current schema.
+Scores are computed from the fabricated counts with the metrics' own counting core, so a record
+is self-consistent. Nothing here is ever shown as a real result: every fabricated record has
+``device = "synthetic"``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,49 +15,33 @@ from typing import Any
 
 import numpy as np
 
-from cryobench.io.atomic import atomic_write_text
+from cryobench.metrics.counts import summarise_counts
 from cryobench.particles import BYU_MOTOR, CZII_PARTICLES
-from cryobench.report.stats import CountCube
+from cryobench.runner.record import CountRow, RunRecord, config_hash
 
 __all__ = ["fake_record", "write_fake_results", "record_path", "synthetic_cell"]
 
 
-def _hash(config: dict[str, Any]) -> str:
-    try:
-        from cryobench.runner.record import config_hash
-    except ImportError:  # the runner has not landed: same canonical-JSON sha256
-        config_hash = None
-    if config_hash is not None:
-        return config_hash(config)
-    blob = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def record_path(results: str | os.PathLike[str], record: dict[str, Any]) -> Path:
+def record_path(results: str | os.PathLike[str], record: RunRecord) -> Path:
     """``<results>/<split>/<method>/<config_hash[:12]>/seed-<N>/record.json`` (the store layout)."""
-    try:
-        from cryobench.runner.store import run_dir
-    except ImportError:
-        run_dir = None
-    if run_dir is not None:
-        return run_dir(results, str(record["split"]), str(record["method"]),
-                       str(record["config_hash"]), int(record["seed"])) / "record.json"
-    return (Path(results) / str(record["split"]) / str(record["method"])
-            / str(record["config_hash"])[:12] / f"seed-{int(record['seed'])}" / "record.json")
+    from cryobench.runner.store import RECORD_NAME, run_dir
+
+    return run_dir(results, record.split, record.method, record.config_hash,
+                   record.seed) / RECORD_NAME
 
 
 def fake_record(method: str = "unet3d", split: str = "czii-synth", seed: int = 0,
                 skill: float = 0.7, config: dict[str, Any] | None = None,
                 experiments: Sequence[str] = ("TS_1", "TS_2", "TS_3", "TS_4", "TS_5"),
                 metric: str = "czii", finished_at: str = "2026-11-20T12:00:00Z",
-                rng_salt: int = 0) -> dict[str, Any]:
-    """A schema-v1 record whose counts come from a method that finds ``skill`` of the particles.
+                rng_salt: int = 0) -> RunRecord:
+    """A record whose counts come from a method that finds ``skill`` of the particles.
 
     ``skill`` in [0, 1] sets recall and (more loosely) precision; the same arguments always give
     the same record.
     """
     config = dict(config or {"lr": 1e-3, "epochs": 10})
-    chash = _hash(config)
+    chash = config_hash(config)
     rng = np.random.default_rng([seed, rng_salt, int(chash[:8], 16)])
     if metric == "byu":
         classes, weights, beta = [BYU_MOTOR.name], {BYU_MOTOR.name: 1.0}, 2.0
@@ -75,39 +58,26 @@ def fake_record(method: str = "unet3d", split: str = "czii-synth", seed: int = 0
             fp = int(rng.poisson(max(0.2, (1.2 - skill) * (3 if metric != "byu" else 0.3))))
             counts.append({"experiment": exp, "particle_type": cls, "tp": tp, "fp": fp,
                            "fn": n_ref - tp})
-    cube = CountCube.from_rows([seed], [counts], weights, beta, classes=classes)
-    score = float(cube.seed_scores()[0])
-    sums = cube.sums()[0]
-    per_class = {}
-    for k, cls in enumerate(classes):
-        tp, fp, fn = (int(x) for x in sums[k])
-        p = tp / (tp + fp) if tp + fp else 0.0
-        r = tp / (tp + fn) if tp + fn else 0.0
-        fb = (1 + beta**2) * p * r / (beta**2 * p + r) if p + r else 0.0
-        f1 = 2 * p * r / (p + r) if p + r else 0.0
-        per_class[cls] = {"tp": tp, "fp": fp, "fn": fn, "precision": p, "recall": r,
-                          "fbeta": fb, "f1": f1, "weight": weights[cls]}
+    score, per_class = summarise_counts(counts, weights, beta, classes=classes)
     fit_s = float(60 + 30 * rng.random())
     predict_s = float(5 + 3 * rng.random())
-    return {
-        "schema_version": 1, "cryobench_version": "0.1.0", "git_sha": "0" * 40,
-        "method": method, "split": split, "task": "motor" if metric == "byu" else "particles",
-        "seed": int(seed), "budget": "cpu", "device": "synthetic", "config": config,
-        "config_hash": chash, "dataset_fingerprint": "f" * 64,
-        "environment": {"python": "3.11", "platform": "synthetic", "torch": None, "cuda": None,
-                        "device_name": "synthetic", "cpu_count": 2},
-        "timings": {"fit_s": fit_s, "predict_s": predict_s, "score_s": 0.1,
-                    "total_s": fit_s + predict_s + 0.1},
-        "peak_memory_mb": float(800 + 400 * rng.random()),
-        "started_at": finished_at, "finished_at": finished_at, "metric": metric,
-        "score": score,
-        "metrics": {metric: {"score": score, "per_class": per_class,
-                             "params": {"beta": beta, "weights": weights}}},
-        "counts": counts,
-        "params": {"beta": beta, "distance_multiplier": 0.5, "matching": "kaggle",
-                   "radii": {}, "weights": weights},
-        "predictions": "predictions.csv", "status": "complete",
-    }
+    return RunRecord(
+        method=method, split=split, task="motor" if metric == "byu" else "particles",
+        seed=int(seed), budget="cpu", device="synthetic", precision="fp32", config=config,
+        config_hash=chash, dataset_fingerprint="f" * 64,
+        environment={"python": "3.11", "platform": "synthetic", "torch": None, "cuda": None,
+                     "device_name": "synthetic", "cpu_count": 2},
+        timings={"fit_s": fit_s, "predict_s": predict_s, "score_s": 0.1,
+                 "total_s": fit_s + predict_s + 0.1},
+        peak_memory_mb=float(800 + 400 * rng.random()),
+        started_at=finished_at, finished_at=finished_at, metric=metric, score=score,
+        metrics={metric: {"score": score, "per_class": per_class,
+                          "params": {"beta": beta, "weights": weights}}},
+        counts=[CountRow(**c) for c in counts],
+        params={"beta": beta, "distance_multiplier": 0.5, "matching": "kaggle",
+                "radii": {}, "weights": weights},
+        n_test_runs=len(experiments), n_predictions=0, cryobench_version="0.1.0",
+        git_sha="0" * 40)
 
 
 def write_fake_results(results: str | os.PathLike[str],
@@ -121,9 +91,7 @@ def write_fake_results(results: str | os.PathLike[str],
     for method, skill in methods:
         for seed in seeds:
             rec = fake_record(method, split, seed, skill, metric=metric, **kwargs)
-            path = record_path(results, rec)
-            atomic_write_text(path, json.dumps(rec, indent=1))
-            paths.append(path)
+            paths.append(rec.save(record_path(results, rec)))
     return paths
 
 
@@ -143,8 +111,8 @@ def synthetic_cell(cell: Any) -> Any:
     split = split_name(cell.split)
     skill = 0.4 + 0.4 * int(chash[:4], 16) / 0xFFFF
     rec = fake_record(name, split, cell.seed, skill, config=config)
-    rec["budget"] = cell.budget
+    rec.budget = cell.budget
     rel = store.run_dir("", split, name, chash, cell.seed).as_posix()
     files = {"config.json": _record.dumps(config).encode(),
-             "record.json": _record.dumps(rec).encode()}
+             "record.json": _record.dumps(rec.to_dict()).encode()}
     return CellResult(cell, rel, files)

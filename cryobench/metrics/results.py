@@ -1,4 +1,4 @@
-"""Small report objects returned by the scorers; each renders to a JSON-ready dict.
+"""Small result objects returned by the scorers; each renders to a JSON-ready dict.
 
 Reports hold numbers and the parameters that produced them; they never print. The CLI and the
 run records format them.
@@ -190,8 +190,9 @@ class BootstrapResult:
 class PairedBootstrapResult:
     """Difference ``A - B`` of two submissions on the same resampled groups, with its CI.
 
-    ``p_value`` is the two-sided bootstrap p-value of "no difference":
-    ``min(1, 2·min(P*(d ≤ 0), P*(d ≥ 0)))`` over the resampled differences ``d``.
+    ``p_value`` is the two-sided exact sign-flip p-value of "no difference" over the groups
+    (:func:`cryobench.metrics.bootstrap.paired_sign_flip`), never below ``p_min``, its
+    attainable minimum (``2/2^n`` with ``n`` groups when all flips are enumerated).
     ``metric``, ``metric_params`` and ``n_nonfinite`` as in :class:`BootstrapResult`.
     """
 
@@ -210,6 +211,7 @@ class PairedBootstrapResult:
     metric_params: dict[str, Any] = field(default_factory=dict)
     n_nonfinite: int = 0
     samples: np.ndarray | None = field(default=None, repr=False, compare=False)
+    p_min: float = float("nan")
 
     def to_dict(self) -> dict[str, Any]:
         d = _asdict_shallow(self)
@@ -239,8 +241,9 @@ class Diagnostics:
     A candidate is *matched* when it lies within the threshold of at least one reference. Each
     matched reference keeps its closest candidate (ties: first row); every other matched
     candidate is a *duplicate* ("a candidate beyond the first within the threshold of one
-    reference"). ``score_deduplicated`` is the score with the duplicates removed (the true
-    positives are unchanged by construction, so it is never below ``score``).
+    reference"). ``score_deduplicated`` is the score with the duplicates removed. Under the Kaggle
+    rule the true positives are unchanged by construction, so it is never below ``score``; under
+    ``one-to-one`` matching the deduplicated submission is matched again and can score lower.
     """
 
     n_candidates: int

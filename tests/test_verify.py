@@ -1,0 +1,45 @@
+"""`cryobench verify`: a record reruns to byte-identical predictions; a changed file is caught
+with its first differing line."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from cryobench.cli import cli
+from cryobench.runner.run import run
+from cryobench.runner.verify import first_difference, verify_record
+
+pytest.importorskip("torch")
+
+
+def test_first_difference():
+    assert first_difference(b"a\nb\n", b"a\nb\n") is None
+    assert first_difference(b"a\nb\nc\n", b"a\nB\nc\n") == (2, "b", "B")
+    assert first_difference(b"a\n", b"a\nb\n") == (2, "<end of file>", "b")
+
+
+@pytest.mark.parametrize("method, split", [("unet3d", "tiny"), ("cnn_regressor", "tiny-motor")])
+def test_a_record_verifies_and_a_changed_one_does_not(method, split, tmp_path):
+    res = run(method, split, budget="smoke", out=tmp_path, progress=False, write_copick=False)
+    v = verify_record(res.directory)
+    assert v.identical and v.rerun_score == res.record.score and v.line is None
+    out = CliRunner().invoke(cli, ["verify", "--no-progress", str(res.path)])
+    assert out.exit_code == 0 and "byte-identical" in out.output, out.output
+    pred = res.directory / "predictions.csv"
+    lines = pred.read_text().splitlines(keepends=True)
+    lines[1] = lines[1].replace(",", ",9", 1)
+    pred.write_text("".join(lines))
+    v = verify_record(res.directory)
+    assert not v.identical and v.line == 2
+    out = CliRunner().invoke(cli, ["verify", "--no-progress", str(res.directory)])
+    assert out.exit_code == 1 and "differ from line 2" in out.output, out.output
+
+
+def test_verify_without_predictions_is_one_line(tmp_path):
+    res = run("unet3d", "tiny", budget="smoke", out=tmp_path, progress=False,
+              write_copick=False, save_model=False)
+    (res.directory / "predictions.csv").unlink()
+    out = CliRunner().invoke(cli, ["verify", str(res.directory)])
+    assert out.exit_code == 2 and "predictions.csv is missing" in out.output
+    assert len(out.output.strip().splitlines()) == 1
