@@ -12,8 +12,10 @@ there) and on ``czii-synth-v2`` (the calibration records of ``--new``); then the
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+
+from cryobench.runner.record import RunRecord
+from cryobench.runner.store import iter_records
 
 METHODS = ("unet3d", "unet_per_particle", "vnet_per_particle", "deepfindet")
 CLASSES = ("apo-ferritin", "beta-amylase", "beta-galactosidase", "ribosome", "thyroglobulin",
@@ -22,31 +24,30 @@ SHORT = {"apo-ferritin": "apo", "beta-amylase": "b-amy (w 0)", "beta-galactosida
          "ribosome": "ribo", "thyroglobulin": "thyro", "virus-like-particle": "VLP"}
 
 
-def _records(root: Path, split: str, method: str) -> list[dict]:
-    out = []
-    for f in sorted((root / split / method).glob("*/seed-*/record.json")):
-        rec = json.loads(f.read_text())
-        if rec.get("status") == "complete" and rec.get("budget") == "cpu":
-            out.append(rec)
-    return out
+def _records(root: Path, split: str, method: str) -> list[RunRecord]:
+    """The complete cpu-budget records of ``method`` on ``split`` under ``root``."""
+    if not root.exists():
+        return []
+    return [rec for _, rec in iter_records(root)
+            if rec.split == split and rec.method == method and rec.budget == "cpu"]
 
 
-def _official(recs: list[dict]) -> list[dict]:
+def _official(recs: list[RunRecord]) -> list[RunRecord]:
     """The records of the configuration with the most seeds (the official one)."""
-    by_cfg: dict[str, list[dict]] = {}
+    by_cfg: dict[str, list[RunRecord]] = {}
     for r in recs:
-        by_cfg.setdefault(r["config_hash"], []).append(r)
+        by_cfg.setdefault(r.config_hash, []).append(r)
     return max(by_cfg.values(), key=len) if by_cfg else []
 
 
-def _row(label: str, recs: list[dict]) -> str:
+def _row(label: str, recs: list[RunRecord]) -> str:
     if not recs:
         return f"| {label} | " + " | ".join(["-"] * (len(CLASSES) + 1)) + " |"
     cells = []
     for c in CLASSES:
-        vals = [r["metrics"]["czii"]["per_class"][c]["fbeta"] for r in recs]
+        vals = [r.metrics["czii"]["per_class"][c]["fbeta"] for r in recs]
         cells.append(f"{sum(vals) / len(vals):.3f}")
-    score = sum(r["score"] for r in recs) / len(recs)
+    score = sum(r.score for r in recs) / len(recs)
     return f"| {label} | " + " | ".join(cells) + f" | **{score:.3f}** |"
 
 
@@ -62,12 +63,12 @@ def main() -> None:
     for m in METHODS:
         old = _official(_records(args.old, "czii-synth", m))
         print(_row(f"`{m}`, czii-synth, seed {args.seed}",
-                   [r for r in old if r["seed"] == args.seed]))
-        seeds = ", ".join(str(r["seed"]) for r in sorted(old, key=lambda r: r["seed"]))
+                   [r for r in old if r.seed == args.seed]))
+        seeds = ", ".join(str(r.seed) for r in sorted(old, key=lambda r: r.seed))
         print(_row(f"`{m}`, czii-synth, mean of seeds {seeds}", old))
         new = _records(args.new, "czii-synth-v2", m)
         print(_row(f"`{m}`, **czii-synth-v2**, seed {args.seed}",
-                   [r for r in new if r["seed"] == args.seed]))
+                   [r for r in new if r.seed == args.seed]))
     print()
     print(f"| method, split | seeds | F2 per seed | tp / fp / fn (seed {args.seed}) |")
     print("|---|---|---|---|")
@@ -77,12 +78,12 @@ def main() -> None:
         if not recs:
             print(f"| `cnn_regressor`, {split} | - | - | - |")
             continue
-        recs = sorted(recs, key=lambda r: r["seed"])
-        first = next((r for r in recs if r["seed"] == args.seed), recs[0])
-        c = first["metrics"]["byu"]["per_class"]["flagellar-motor"]
+        recs = sorted(recs, key=lambda r: r.seed)
+        first = next((r for r in recs if r.seed == args.seed), recs[0])
+        c = first.metrics["byu"]["per_class"]["flagellar-motor"]
         counts = f"{c['tp']} / {c['fp']} / {c['fn']}"
-        seeds = ", ".join(str(r["seed"]) for r in recs)
-        scores = " / ".join(f"{r['score']:.3f}" for r in recs)
+        seeds = ", ".join(str(r.seed) for r in recs)
+        scores = " / ".join(f"{r.score:.3f}" for r in recs)
         print(f"| `cnn_regressor`, {split} | {seeds} | {scores} | {counts} |")
 
 
