@@ -287,7 +287,7 @@ def solution_cmd(split_name: str, part: str, data_dir: str | None, out: str,
     """
     from cryobench.data.splits import load_split
     from cryobench.io.atomic import atomic_path
-    from cryobench.io.picks import write_picks_csv
+    from cryobench.io.picks import PICKS_COLUMNS, write_picks_csv
 
     split = load_split(split_name, data_dir)
     split.project(progress=not quiet)
@@ -305,7 +305,7 @@ def solution_cmd(split_name: str, part: str, data_dir: str | None, out: str,
                    f"{motors} with a motor) to {out}")
         return
     table = split.solution(part)
-    write_picks_csv(table, out)
+    write_picks_csv(table[list(PICKS_COLUMNS)], out)  # the Kaggle layout: no orientations
     counts = table["particle_type"].value_counts().sort_index()
     per = ", ".join(f"{k} {v}" for k, v in counts.items()) or "no picks"
     click.echo(f"wrote the {part} solution of {split.name} ({table['experiment'].nunique()} "
