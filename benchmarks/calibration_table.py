@@ -1,12 +1,13 @@
-"""Print the per-class calibration table of docs/phantoms.md from committed run records.
+"""Print the per-class calibration table of docs/phantoms.md from run records.
 
-Usage: python benchmarks/calibration_table.py [--old leaderboards/results]
-           [--new leaderboards/calibration/v2] [--seed 0]
+Usage: python benchmarks/calibration_table.py --new RESULTS_DIR [--old leaderboards/results]
+           [--seed 0]
 
 For every volumetric baseline: its per-class F4 and weighted score on ``czii-synth`` (first
 generation, the official records of ``--old``: seed ``--seed`` and the mean over the seeds
-there) and on ``czii-synth-v2`` (the calibration records of ``--new``); then the motor F2 of
-``cnn_regressor`` on ``byu-synth`` and ``byu-synth-v2``. Markdown on stdout.
+there) and on ``czii-synth-v2`` (the calibration records of ``--new``, a results folder that is
+not the leaderboard's); then the motor F2 of ``cnn_regressor`` on ``byu-synth`` and
+``byu-synth-v2``. Markdown on stdout.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def _row(label: str, recs: list[RunRecord]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--old", type=Path, default=Path("leaderboards/results"))
-    ap.add_argument("--new", type=Path, default=Path("leaderboards/calibration/v2"))
+    ap.add_argument("--new", type=Path, required=True)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     head = " | ".join(SHORT[c] for c in CLASSES)
