@@ -10,7 +10,9 @@ Conventions (shared with copick and the CZII submission format):
   the particle's (template's) frame into the tomogram: a template point ``p`` (Å, relative to the
   particle centre ``c``) sits at ``c + R @ p``. It is the upper-left block of copick's 4x4 point
   transform. In a picks DataFrame it is the nine optional columns :data:`ROTATION_COLUMNS`
-  (``rot_xx, rot_xy, ... rot_zz``, row-major: ``rot_xy`` is row x, column y).
+  (``rot_xx, rot_xy, ... rot_zz``, row-major: ``rot_xy`` is row x, column y). Code that works on
+  arrays (the phantom generator) holds the same rotation acting on ``(z, y, x)`` vectors;
+  :func:`rotation_zyx_to_xyz` and :func:`rotation_xyz_to_zyx` convert between the two.
 
 The pick-file formats of other tools differ in origin, unit and Euler convention; their
 conversions are here too (pixel coordinates, RELION 5 centred coordinates, RELION / Dynamo / TOM
@@ -37,6 +39,8 @@ __all__ = [
     "with_rotations",
     "rotation_to_transform",
     "transform_to_rotation",
+    "rotation_zyx_to_xyz",
+    "rotation_xyz_to_zyx",
     "pixels_to_angstrom",
     "angstrom_to_pixels",
     "tomogram_centre_angstrom",
@@ -158,6 +162,24 @@ def transform_to_rotation(transforms: np.ndarray) -> np.ndarray:
     """``(N, 4, 4)`` copick transforms -> their ``(N, 3, 3)`` rotation blocks."""
     tr = np.asarray(transforms, dtype=np.float64).reshape(-1, 4, 4)
     return np.ascontiguousarray(tr[:, :3, :3])
+
+
+def rotation_zyx_to_xyz(rotations: np.ndarray) -> np.ndarray:
+    """Rotations acting on ``(z, y, x)`` vectors -> the same rotations acting on ``(x, y, z)``.
+
+    With ``J`` the axis reversal, ``R_xyz = J R_zyx J``: if ``q = R_zyx p`` for zyx vectors, then
+    ``reversed(q) = R_xyz reversed(p)``. Accepts ``(3, 3)`` or ``(N, 3, 3)``; returns the same
+    shape (float64).
+    """
+    rot = np.asarray(rotations, dtype=np.float64)
+    if rot.shape[-2:] != (3, 3):
+        raise ValueError(f"expected (N, 3, 3) rotations, got shape {rot.shape}")
+    return np.ascontiguousarray(rot[..., ::-1, ::-1])
+
+
+def rotation_xyz_to_zyx(rotations: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`rotation_zyx_to_xyz` (the same axis reversal)."""
+    return rotation_zyx_to_xyz(rotations)
 
 
 # ----- pixel coordinates of other tools ----------------------------------------------------------

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import cryobench.data.synth as synth
+from cryobench.coords import ROTATION_COLUMNS
 from cryobench.data import list_splits, load_split
 from cryobench.data.splits import BYU_SOLUTION_COLUMNS
 from cryobench.errors import ConfigError
@@ -44,7 +45,9 @@ def test_tiny_generates_is_reused_and_fingerprint_is_stable(monkeypatch):
     again = load_split("tiny")
     assert again.fingerprint == fp
     sol = again.solution("test")
-    assert list(sol.columns) == ["experiment", "particle_type", "x", "y", "z"]
+    # the phantoms record each particle's rotation: the solution carries the rot_* columns
+    assert list(sol.columns) == ["experiment", "particle_type", "x", "y", "z",
+                                 *ROTATION_COLUMNS]
     assert set(sol["experiment"]) == set(again.test) and len(sol) > 0
     assert [p.name for p in again.particles] == [p.name for p in CZII_PARTICLES]
 

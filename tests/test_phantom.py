@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.fft as sfft
 
-from cryobench.coords import angstrom_to_index, in_bounds, picks_to_voxels
+from cryobench.coords import ROTATION_COLUMNS, angstrom_to_index, in_bounds, picks_to_voxels
 from cryobench.data.phantom import (
     PRESETS,
     Optics,
@@ -34,7 +34,7 @@ SMALL_BYU = dataclasses.replace(PRESETS["byu"], name="byu-small", shape=(64, 128
 
 
 def test_presets_match_the_brief():
-    assert set(PRESETS) == {"czii", "byu", "tiny", "tiny-byu"}
+    assert set(PRESETS) == {"czii", "byu", "tiny", "tiny-byu", "czii-v2", "byu-v2", "tiny-v2"}
     czii = PRESETS["czii"]
     assert czii.shape == (184, 630, 630) and czii.voxel_spacing == 10.0
     assert [p.name for p in czii.particles] == [p.name for p in CZII_PARTICLES]
@@ -49,8 +49,8 @@ def test_volume_shape_dtype_and_normalisation():
     assert abs(float(ph.volume.mean())) < 1e-4
     assert float(ph.volume.std()) == pytest.approx(1.0, abs=1e-4)
     assert ph.voxel_spacing == TINY.voxel_spacing
-    assert list(ph.picks.columns) == ["particle_type", "x", "y", "z"]
-    assert ph.clean is None
+    assert list(ph.picks.columns) == ["particle_type", "x", "y", "z", *ROTATION_COLUMNS]
+    assert ph.clean is None and list(ph.tomograms) == ["denoised"]
     assert ph.meta["counts"] == ph.picks.groupby("particle_type").size().to_dict()
     json.dumps(ph.meta)
     json.dumps(generate_tomogram(SMALL_BYU, 0, has_motor=True).meta)
@@ -190,7 +190,7 @@ def test_byu_with_and_without_motor():
     assert in_bounds(idx, SMALL_BYU.shape).all()
     without = generate_tomogram(SMALL_BYU, 0, has_motor=False)
     assert len(without.picks) == 0 and without.meta["has_motor"] is False
-    assert list(without.picks.columns) == ["particle_type", "x", "y", "z"]
+    assert list(without.picks.columns) == ["particle_type", "x", "y", "z", *ROTATION_COLUMNS]
     assert without.volume.shape == SMALL_BYU.shape and without.volume.dtype == np.float32
     drawn = {generate_tomogram(SMALL_BYU, s).meta["has_motor"] for s in range(8)}
     assert drawn == {True, False}

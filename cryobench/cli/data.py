@@ -21,12 +21,14 @@ def data() -> None:
 
 
 @data.command("synth")
-@click.option("--preset", required=True, help="Phantom preset: czii, byu or tiny.")
+@click.option("--preset", required=True,
+              help="Phantom preset: czii, byu, tiny, tiny-byu (first generation) or czii-v2, "
+                   "byu-v2, tiny-v2 (tilt series, crowding).")
 @click.option("--out", "out", required=True, type=click.Path(),
               help="Output directory (new or empty); the config is OUT/copick.json.")
 @click.option("--seed", default=0, show_default=True, type=SEED, help="Random seed.")
 @click.option("--runs", "n_runs", default=None, type=click.IntRange(min=1),
-              help="Number of tomograms [default: 7 for czii, 10 for byu, 4 for tiny].")
+              help="Number of tomograms [default: 7 for czii(-v2), 10 for byu(-v2), 4 else].")
 @click.option("--snr", default=None, type=click.FloatRange(min=0, min_open=True),
               help="Signal-to-noise ratio (default: the preset's).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -37,7 +39,8 @@ def synth_cmd(preset: str, out: str, seed: int, n_runs: int | None, snr: float |
     from cryobench.data.synth import get_preset, synth_run_names, write_synthetic_project
 
     get_preset(preset)
-    n = n_runs if n_runs is not None else {"czii": 7, "byu": 10}.get(preset, 4)
+    n = n_runs if n_runs is not None else {"czii": 7, "czii-v2": 7, "byu": 10,
+                                           "byu-v2": 10}.get(preset, 4)
     names = synth_run_names(preset, n)
     cfg = write_synthetic_project(out, preset, names, seed=seed, snr=snr, progress=not quiet)
     click.echo(f"wrote {len(names)} runs ({names[0]} .. {names[-1]}) to {cfg}")
@@ -291,7 +294,7 @@ def solution_cmd(split_name: str, part: str, data_dir: str | None, out: str,
     """
     from cryobench.data.splits import load_split
     from cryobench.io.atomic import atomic_path
-    from cryobench.io.picks import write_picks_csv
+    from cryobench.io.picks import PICKS_COLUMNS, write_picks_csv
 
     split = load_split(split_name, data_dir)
     split.project(progress=not quiet)
@@ -309,7 +312,7 @@ def solution_cmd(split_name: str, part: str, data_dir: str | None, out: str,
                    f"{motors} with a motor) to {out}")
         return
     table = split.solution(part)
-    write_picks_csv(table, out)
+    write_picks_csv(table[list(PICKS_COLUMNS)], out)  # the Kaggle layout: no orientations
     counts = table["particle_type"].value_counts().sort_index()
     per = ", ".join(f"{k} {v}" for k, v in counts.items()) or "no picks"
     click.echo(f"wrote the {part} solution of {split.name} ({table['experiment'].nunique()} "

@@ -958,16 +958,29 @@ class ProjectWriter:
         safe_component(run_name, "run name", self.config_path, error=DataError)
         check_voxel_spacing(voxel_spacing, self.config_path, f" (run {run_name!r})",
                             error=DataError)
-        run = self.root.new_run(run_name, exist_ok=True)
         if volume is not None:
-            from copick.util.ome import volume_pyramid, write_ome_zarr_3d
-
-            vs = run.new_voxel_spacing(round_spacing(voxel_spacing), exist_ok=True)
-            tomo = vs.new_tomogram(copick_name(tomo_type), exist_ok=True)
-            pyramid = volume_pyramid(np.asarray(volume), round_spacing(voxel_spacing), levels,
-                                     dtype=dtype)
-            write_ome_zarr_3d(tomo.zarr(), pyramid, chunk_size=tuple(chunks))
+            self.add_tomogram(run_name, volume, voxel_spacing, tomo_type=tomo_type,
+                              levels=levels, dtype=dtype, chunks=chunks)
+        else:
+            self.root.new_run(run_name, exist_ok=True)
         self.add_picks(run_name, picks)
+
+    def add_tomogram(self, run_name: str, volume: np.ndarray, voxel_spacing: float, *,
+                     tomo_type: str = "denoised", levels: int = 3, dtype: Any = np.float32,
+                     chunks: tuple[int, int, int] = TOMOGRAM_CHUNKS) -> None:
+        """Write (or overwrite) one tomogram of a run, with a ``levels``-level pyramid stored
+        as ``dtype`` (``RunHandle.tomogram`` always returns float32)."""
+        from copick.util.ome import volume_pyramid, write_ome_zarr_3d
+
+        safe_component(run_name, "run name", self.config_path, error=DataError)
+        check_voxel_spacing(voxel_spacing, self.config_path, f" (run {run_name!r})",
+                            error=DataError)
+        run = self.root.new_run(run_name, exist_ok=True)
+        vs = run.new_voxel_spacing(round_spacing(voxel_spacing), exist_ok=True)
+        tomo = vs.new_tomogram(copick_name(tomo_type), exist_ok=True)
+        pyramid = volume_pyramid(np.asarray(volume), round_spacing(voxel_spacing), levels,
+                                 dtype=dtype)
+        write_ome_zarr_3d(tomo.zarr(), pyramid, chunk_size=tuple(chunks))
 
     def add_picks(self, run_name: str, picks: pd.DataFrame | None,
                   user: str = GROUND_TRUTH_USER, session: str = GROUND_TRUTH_SESSION) -> None:
@@ -987,7 +1000,8 @@ class ProjectWriter:
             xyz = sel[["x", "y", "z"]].to_numpy(np.float64).reshape(-1, 3)
             sc = (sel["score"].to_numpy(np.float64) if "score" in sel.columns
                   else np.ones(len(sel)))
-            payload = _picks_payload(obj, user, session, run_name, xyz, sc)
+            payload = _picks_payload(obj, user, session, run_name, xyz, sc,
+                                     _orientations_to_store(sel, str(self.config_path)))
             cp = run.new_picks(obj, session, user, exist_ok=True)
             _store_picks_atomic(cp, payload)
 

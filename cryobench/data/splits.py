@@ -35,7 +35,7 @@ import math
 import os
 import re
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -286,6 +286,24 @@ def data_fingerprint(project: Project, runs: Iterable[str], tomo_type: str | Non
     return h.hexdigest()
 
 
+@contextlib.contextmanager
+def _generation_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (POSIX ``flock``): two processes asking for the same
+    synthetic split generate it once; the second waits and then reuses the cache."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no lock
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
 def _cache_damage(root: Path, manifest: Any) -> str | None:
     """Why a cached synthetic project cannot be trusted (its zarr arrays differ from the
     listings recorded at generation), or None. Caches written before listings were recorded
@@ -530,9 +548,13 @@ class Split:
         self.project().write_picks(run, picks, user=user, session=session)
 
     def _synthetic_project(self, progress: bool) -> tuple[Project, str]:
-        from cryobench.data.synth import write_synthetic_project
-
         root = self.cache_path()
+        with _generation_lock(root.with_name(f".{root.name}.lock")):
+            return self._synthetic_project_locked(root, progress)
+
+    def _synthetic_project_locked(self, root: Path, progress: bool) -> tuple[Project, str]:
+        from cryobench.data.synth import get_preset, write_synthetic_project
+
         cfg, manifest_path = root / CONFIG_NAME, root / MANIFEST_NAME
         runs = self._generation_runs()
         if cfg.is_file() and manifest_path.is_file():
@@ -556,11 +578,13 @@ class Split:
                                     self.voxel_spacing)
 
         src = self.source
+        made = tuple(getattr(get_preset(src["preset"]), "tomo_types", ()))
         write_synthetic_project(
             root, src["preset"], runs, seed=int(src.get("seed", 0)), snr=src.get("snr"),
             run_options=src.get("run_options"), progress=progress,
             extra_manifest={"split": self.definition["name"]},
-            fingerprint_fn=fingerprint, overwrite=True)
+            fingerprint_fn=fingerprint, overwrite=True,
+            tomo_types=[self.tomo_type] if self.tomo_type in made else None, resume=True)
         manifest = json.loads(manifest_path.read_text())
         self._prune_stale(root)
         return open_project(cfg), str(manifest["data_fingerprint"])
@@ -577,6 +601,9 @@ class Split:
             if old != keep and old.is_dir() and len(stem) == 16 and "-" not in stem:
                 shutil.rmtree(old, ignore_errors=True)
         for tmp in keep.parent.glob(f".{name}-*"):
+            stem = tmp.name[len(name) + 2:]  # "<key>.<suffix>" of this split's entries only
+            if not (len(stem) > 17 and stem[16] == "." and "-" not in stem[:16]):
+                continue
             if tmp.is_dir() and time.time() - tmp.stat().st_mtime > 86400:
                 shutil.rmtree(tmp, ignore_errors=True)
 

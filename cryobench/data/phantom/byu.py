@@ -164,7 +164,7 @@ def _paint_envelope(density: np.ndarray, cell: _Cell, spacing: float, periplasm:
 
 def build_cell(
     spec: PhantomSpec, spacing: float, rng: np.random.Generator, has_motor: bool
-) -> tuple[np.ndarray, list[tuple[str, np.ndarray]], dict]:
+) -> tuple[np.ndarray, list[tuple[str, np.ndarray, np.ndarray]], dict]:
     """Draw and paint one BYU-like scene; returns ``(density, picks, meta)`` like the CZII one."""
     shape = spec.shape
     nz, ny, nx = shape
@@ -187,7 +187,7 @@ def build_cell(
     cell = _Cell(a, b, radius, zc, flat)
     _paint_envelope(density, cell, spacing, periplasm)
     occ = Occupancy()
-    picks: list[tuple[str, np.ndarray]] = []
+    picks: list[tuple[str, np.ndarray, np.ndarray]] = []
 
     if has_motor:
         margin = np.array([0.0, 300.0, 300.0])
@@ -212,7 +212,7 @@ def build_cell(
         amp = 1.0 + rng.uniform(-spec.amplitude_jitter, spec.amplitude_jitter)
         stamp_body(density, body, centre_vox, rot, spacing, amplitude=amp)
         occ.add(centre_vox, 260.0 / spacing)
-        picks.append((BYU_MOTOR.name, centre_vox))
+        picks.append((BYU_MOTOR.name, centre_vox, rot))
 
     # an extra cell without a motor, kept clear of the main one
     n_extra = 0
@@ -236,7 +236,7 @@ def build_cell(
     n_decoy = 0
     lo_fov = np.array([z0 * spacing + 150.0, 300.0, 300.0])
     hi_fov = np.array([z1 * spacing - 150.0, ext[1] - 300.0, ext[2] - 300.0])
-    n_want = int(rng.integers(*DECOYS))
+    n_want = int(rng.integers(*(spec.decoys or DECOYS)))
     for _ in range(n_want * 10):
         if n_decoy >= n_want:
             break

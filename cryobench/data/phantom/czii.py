@@ -47,12 +47,13 @@ def _bounds(shape, z0: int, z1: int, r: float) -> tuple[np.ndarray, np.ndarray]:
 
 def build_scene(
     spec: PhantomSpec, spacing: float, rng: np.random.Generator
-) -> tuple[np.ndarray, list[tuple[str, np.ndarray]], dict]:
+) -> tuple[np.ndarray, list[tuple[str, np.ndarray, np.ndarray]], dict]:
     """Draw and paint one CZII-like scene.
 
     Returns:
         ``(density, picks, meta)``: the float32 ``(z, y, x)`` density, a list of
-        ``(particle_type, (z, y, x) voxel centre)`` and counts for the record.
+        ``(particle_type, (z, y, x) voxel centre, 3x3 rotation on zyx vectors)`` and counts
+        for the record.
     """
     shape = spec.shape
     density = np.zeros(shape, dtype=np.float32)
@@ -94,16 +95,16 @@ def build_scene(
     counts = [int(rng.integers(lo, hi + 1)) for lo, hi in spec.counts]
     first = [k for k in largest_first(radii) if counts[k] > 0]
     rest = [k for k in largest_first(radii) for _ in range(counts[k] - 1)]
-    picks: list[tuple[str, np.ndarray]] = []
+    picks: list[tuple[str, np.ndarray, np.ndarray]] = []
     placed = dict.fromkeys(names, 0)
     for k in first + rest:
         c = occ.place(rng, radii[k], *_bounds(shape, z0, z1, radii[k]))
         if c is None:
             continue
         amp = 1.0 + rng.uniform(-spec.amplitude_jitter, spec.amplitude_jitter)
-        stamp_body(density, CZII_TEMPLATES[names[k]], c, random_rotation(rng), spacing,
-                   amplitude=amp, soft=soft)
-        picks.append((names[k], c))
+        rot = random_rotation(rng)
+        stamp_body(density, CZII_TEMPLATES[names[k]], c, rot, spacing, amplitude=amp, soft=soft)
+        picks.append((names[k], c, rot))
         placed[names[k]] += 1
 
     # clutter: other proteins, as crowded as the space allows

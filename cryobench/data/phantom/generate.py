@@ -5,17 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cryobench.coords import voxels_to_picks
+from cryobench.coords import ROTATION_COLUMNS, rotation_zyx_to_xyz, voxels_to_picks, with_rotations
 from cryobench.errors import ConfigError
 
 from .byu import build_cell
+from .crowd import build_crowded_scene
 from .czii import build_scene
 from .optics import apply_optics
 from .spec import Phantom, PhantomSpec
+from .tilt import image_tilt_series
 
 __all__ = ["generate_tomogram", "tomogram_pyramid"]
 
-PICK_COLUMNS = ["particle_type", "x", "y", "z"]
+PICK_COLUMNS = ["particle_type", "x", "y", "z", *ROTATION_COLUMNS]
 
 
 def _seed_sequence(seed: int | np.random.SeedSequence) -> np.random.SeedSequence:
@@ -47,8 +49,10 @@ def generate_tomogram(
     """Generate one tomogram and its ground-truth picks.
 
     The same ``(spec, seed, snr, has_motor)`` gives bit-identical arrays and picks (for a given
-    numpy/scipy build); the scene, the voxel spacing, the motor draw and the noise come from
-    independent child streams of ``seed``, so changing ``snr`` keeps the scene.
+    numpy/scipy build and CPU family); the scene, the voxel spacing, the motor draw and the
+    imaging (noise, per-tilt parameters) come from independent child streams of ``seed``, so
+    changing ``snr`` keeps the scene. ``spec.imaging`` chooses the first generation's Fourier
+    filter or the tilt series (:mod:`.tilt`); ``spec.crowd`` the crowded scene (:mod:`.crowd`).
 
     Args:
         spec: the recipe (see :data:`cryobench.data.phantom.PRESETS`).
@@ -56,9 +60,10 @@ def generate_tomogram(
         snr: override ``spec.snr`` (``var(signal) / var(noise)``).
         has_motor: ``task="motor"`` only: force a motor (True) or none (False); None draws it
             with probability ``spec.motor_probability``.
-        keep_clean: also return the noiseless imaged volume (costs one more inverse FFT and
-            about 0.6 GB at the czii size).
-        workers: FFT threads.
+        keep_clean: also return the noiseless imaged volume (first generation: one more
+            inverse FFT and about 0.6 GB at the czii size; tilt series: one more
+            back-projection, in the ``wbp`` normalisation).
+        workers: threads for the FFTs and the tilt-series projector.
 
     Returns:
         A :class:`Phantom`; picks are in Å, voxel ``i`` centred at ``i * spacing``.
@@ -79,29 +84,32 @@ def generate_tomogram(
 
     scene_rng = np.random.default_rng(scene_ss)
     if spec.task == "particles":
-        density, picks, meta = build_scene(spec, spacing, scene_rng)
+        build = build_crowded_scene if spec.crowd is not None else build_scene
+        density, picks, meta = build(spec, spacing, scene_rng)
     else:
         if has_motor is None:
             has_motor = bool(np.random.default_rng(motor_ss).random() < spec.motor_probability)
         density, picks, meta = build_cell(spec, spacing, scene_rng, bool(has_motor))
 
     z_profile = meta.pop("z_profile", None)
-    volume, clean, info = apply_optics(
-        density, spacing, spec.optics, target_snr, noise_rng,
-        defocus_um=defocus, z_profile=z_profile, keep_clean=keep_clean, workers=workers,
-    )
+    if spec.imaging == "filter":
+        volume, clean, info = apply_optics(
+            density, spacing, spec.optics, target_snr, noise_rng,
+            defocus_um=defocus, z_profile=z_profile, keep_clean=keep_clean, workers=workers,
+        )
+        tomograms = {"denoised": volume}
+    else:
+        z0, z1 = meta["ice_z"]
+        tomograms, clean, info = image_tilt_series(
+            density, spacing, spec.optics, spec.tilt, target_snr, noise_rng,
+            defocus_um=defocus, ice_thickness_angstrom=(z1 - z0 + 1) * spacing,
+            keep_clean=keep_clean, workers=workers,
+        )
+        tomograms = {t: tomograms[t] for t in spec.tomo_types}
+        volume = tomograms[spec.tomo_types[0]]
     del density
 
-    if picks:
-        zyx = np.stack([c for _, c in picks])
-        df = voxels_to_picks(zyx, spacing, "", [name for name, _ in picks])[PICK_COLUMNS]
-    else:
-        df = pd.DataFrame(
-            {
-                "particle_type": pd.Series([], dtype=object),
-                **{k: pd.Series([], dtype=np.float64) for k in "xyz"},
-            }
-        )
+    df = _picks_frame(picks, spacing)
     meta = {
         "preset": spec.name,
         "task": spec.task,
@@ -110,12 +118,27 @@ def generate_tomogram(
         "voxel_spacing": spacing,
         "snr": target_snr,
         "defocus_um": defocus,
-        "signal_var": info["signal_var"],
-        "noise_var": info["noise_var"],
+        "imaging": spec.imaging,
+        **{k: v for k, v in info.items() if k not in ("defocus_um", "snr")},
         **meta,
     }
     return Phantom(volume=volume, voxel_spacing=spacing, picks=df.reset_index(drop=True),
-                   clean=clean, meta=meta)
+                   clean=clean, meta=meta, tomograms=tomograms)
+
+
+def _picks_frame(picks: list[tuple[str, np.ndarray, np.ndarray]], spacing: float) -> pd.DataFrame:
+    """Picks ``(name, zyx voxel centre, zyx rotation)`` -> ``particle_type, x, y, z, rot_*``."""
+    if picks:
+        zyx = np.stack([c for _, c, _ in picks])
+        df = voxels_to_picks(zyx, spacing, "", [name for name, _, _ in picks])
+        rot = rotation_zyx_to_xyz(np.stack([r for _, _, r in picks]))
+        return with_rotations(df, rot)[PICK_COLUMNS]
+    return pd.DataFrame(
+        {
+            "particle_type": pd.Series([], dtype=object),
+            **{k: pd.Series([], dtype=np.float64) for k in PICK_COLUMNS[1:]},
+        }
+    )
 
 
 def tomogram_pyramid(volume: np.ndarray, levels: int = 3) -> list[np.ndarray]:

@@ -11,10 +11,45 @@ from cryobench.errors import ConfigError
 from cryobench.particles import ParticleType
 
 from .optics import Optics
+from .tilt import TiltSeries
 
-__all__ = ["Phantom", "PhantomSpec"]
+__all__ = ["Crowding", "Phantom", "PhantomSpec"]
 
 TASKS = ("particles", "motor")
+IMAGING = ("filter", "tilt")
+TOMO_TYPES = ("denoised", "wbp")
+
+
+@dataclass(frozen=True)
+class Crowding:
+    """Parameters of the second-generation CZII-like scene (:mod:`.crowd`).
+
+    Attributes:
+        confusers: inclusive range of the number of look-alikes of each class per tomogram.
+        clutter_radius: size range (Å) of the generic clutter bodies.
+        sheet_probability: chance of one large membrane sheet crossing the volume.
+        sheet_radius: curvature radius range (Å) of the sheet.
+        edge_fraction: share of particles whose centre may lie within one radius of the x-y
+            edges (the body is cut by the edge).
+        gold_amplitude: density of a gold bead (protein is about 1).
+        faint_fraction: share of the particles (every class) drawn faint: their density is
+            scaled by a factor in ``faint_density``. They stand for the annotated particles no
+            picker finds (damaged at the air-water interface, hidden in dense surroundings) and
+            cap the recall of the easy classes below 1, as on the real data.
+        faint_density: density factor range of a faint particle.
+        density_scale: ``(class, factor)`` pairs scaling a class's template density (and that of
+            its look-alikes) in this scene only; the first-generation templates are unchanged.
+    """
+
+    confusers: tuple[int, int] = (8, 16)
+    clutter_radius: tuple[float, float] = (25.0, 130.0)
+    sheet_probability: float = 0.5
+    sheet_radius: tuple[float, float] = (3000.0, 8000.0)
+    edge_fraction: float = 0.08
+    gold_amplitude: float = 8.0
+    faint_fraction: float = 0.1
+    faint_density: tuple[float, float] = (0.1, 0.3)
+    density_scale: tuple[tuple[str, float], ...] = (("beta-galactosidase", 1.3),)
 
 
 @dataclass(frozen=True)
@@ -40,6 +75,18 @@ class PhantomSpec:
         amplitude_jitter: per-particle density scale is drawn in ``1 ± amplitude_jitter``.
         motor_probability: for ``task="motor"``, chance that a tomogram holds a motor.
         cells: for ``task="motor"``, inclusive range of extra cells without a motor.
+        decoys: for ``task="motor"``, range (upper bound exclusive) of membrane-associated
+            lumps; None keeps the first generation's (1, 4).
+        imaging: ``"filter"`` (first generation: CTF, wedge and noise as one Fourier filter
+            of the clean volume) or ``"tilt"`` (tilt series and weighted back-projection,
+            :mod:`.tilt`).
+        tilt: the tilt-series parameters (``imaging="tilt"`` only).
+        crowd: the second-generation CZII scene (look-alike confusers, membrane sheets, particles
+            cut by the edges, :mod:`.crowd`); None is the first-generation scene.
+        tomo_types: the tomogram types a phantom provides, the first one being
+            :attr:`Phantom.volume` (``"filter"`` imaging makes ``denoised`` only).
+        storage_dtype: dtype the tomograms are stored in by ``cryobench data synth`` and the
+            split cache (``float32`` or ``float16``).
     """
 
     name: str
@@ -58,6 +105,12 @@ class PhantomSpec:
     amplitude_jitter: float = 0.1
     motor_probability: float = 0.5
     cells: tuple[int, int] = (0, 1)
+    decoys: tuple[int, int] | None = None
+    imaging: str = "filter"
+    tilt: TiltSeries = field(default_factory=TiltSeries)
+    crowd: Crowding | None = None
+    tomo_types: tuple[str, ...] = ("denoised",)
+    storage_dtype: str = "float32"
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -70,6 +123,15 @@ class PhantomSpec:
             raise ConfigError(f"phantom snr must be positive, got {self.snr}")
         if self.voxel_spacing <= 0:
             raise ConfigError(f"voxel spacing must be positive, got {self.voxel_spacing}")
+        if self.imaging not in IMAGING:
+            raise ConfigError(f"phantom imaging must be one of {IMAGING}, got {self.imaging!r}")
+        if not self.tomo_types or any(t not in TOMO_TYPES for t in self.tomo_types):
+            raise ConfigError(f"phantom tomo_types must be taken from {TOMO_TYPES}")
+        if self.imaging == "filter" and self.tomo_types != ("denoised",):
+            raise ConfigError("filter imaging makes the 'denoised' tomogram only")
+        if self.storage_dtype not in ("float32", "float16"):
+            raise ConfigError(f"storage dtype must be float32 or float16, "
+                              f"got {self.storage_dtype!r}")
 
     def draw_spacing(self, rng: np.random.Generator) -> float:
         """The voxel spacing of one tomogram (fixed, or drawn from ``spacing_range``)."""
@@ -84,12 +146,16 @@ class Phantom:
     """One synthetic tomogram with its ground truth.
 
     Attributes:
-        volume: ``(z, y, x)`` float32, zero mean and unit standard deviation.
+        volume: ``(z, y, x)`` float32, zero mean and unit standard deviation (the first of
+            ``tomograms``).
         voxel_spacing: Å per voxel.
-        picks: DataFrame ``particle_type, x, y, z`` (Å; voxel ``i`` centre at ``i * spacing``).
+        picks: DataFrame ``particle_type, x, y, z`` (Å; voxel ``i`` centre at ``i * spacing``)
+            and the nine ``rot_*`` columns of :data:`cryobench.coords.ROTATION_COLUMNS`: the
+            rotation each particle was placed with (template frame -> tomogram, on x, y, z).
         clean: the noiseless imaged volume (same normalisation as ``volume``) when requested
             with ``keep_clean=True``, else None.
         meta: generation details (seed, snr, defocus, counts, ...), JSON-serialisable.
+        tomograms: every tomogram type made (``denoised``, ``wbp``), ``volume`` among them.
     """
 
     volume: np.ndarray
@@ -97,3 +163,4 @@ class Phantom:
     picks: pd.DataFrame
     clean: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
+    tomograms: dict[str, np.ndarray] = field(default_factory=dict)
