@@ -61,7 +61,7 @@ def test_predictions_with_rotations_round_trip(tmp_path: Path):
     preds = _truth("TS_1_1").assign(score=[0.9, 0.8, 0.7])
     project.write_picks("TS_1_1", preds, session="tm")
     got = _sorted(project.read_picks(["TS_1_1"], user="cryobench", session="tm",
-                                     with_score=True))
+                                     with_score=True, with_rotations=True))
     np.testing.assert_array_equal(picks_rotations(got), picks_rotations(_sorted(preds)))
     np.testing.assert_array_equal(got["score"], [0.9, 0.8, 0.7])
 
@@ -78,8 +78,8 @@ def test_incomplete_or_bad_rotation_columns_are_refused(tmp_path: Path):
     with pytest.raises(InputError, match="missing rot_zz"):
         project.write_picks("TS_1_1", preds, session="tm")
     preds = _truth("TS_1_1")
-    preds.loc[1, "rot_xy"] = np.nan
-    with pytest.raises(InputError, match="NaN"):
+    preds.loc[1, "rot_xy"] = np.nan  # one NaN entry (a row all NaN means "no orientation")
+    with pytest.raises(InputError, match="not a rotation"):
         project.write_picks("TS_1_1", preds, session="tm")
 
 

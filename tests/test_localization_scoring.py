@@ -172,9 +172,11 @@ def tiny_copy(tmp_path):
     return open_project(tmp_path / "tiny" / project.config_path.name)
 
 
-def test_copick_transforms_round_trip_and_identity_means_none(tiny_copy):
+def test_copick_transforms_round_trip_and_orientation_errors_are_scored(tiny_copy):
     truth = tiny_copy.read_picks(with_rotations=True)
-    assert not any(c in truth.columns for c in ROTATION_COLUMNS)  # identity only: none
+    # the phantom records the rotation each particle was placed with
+    assert all(c in truth.columns for c in ROTATION_COLUMNS)
+    assert not any(c in tiny_copy.read_picks().columns for c in ROTATION_COLUMNS)  # opt-in
     run = tiny_copy.runs[0]
     picks = truth[truth["experiment"] == run].reset_index(drop=True)
     rot = Rotation.from_euler("zyz", np.arange(3 * len(picks)).reshape(-1, 3) * 7.0,
@@ -198,8 +200,8 @@ def test_copick_transforms_round_trip_and_identity_means_none(tiny_copy):
                  "--json")
     assert res.exit_code == 0, res.output
     loc = json.loads(res.stdout)["localization"]
-    # the ground truth records no orientation: distances only
-    assert loc["has_orientations"] is False
+    # both sides record orientations: distances (0, the truth's own centres) and angles
+    assert loc["has_orientations"] is True
     assert all(v["distance"]["median"] == pytest.approx(0.0, abs=1e-6)
                for v in loc["per_class"].values() if v["distance"]["n"])
 
@@ -322,14 +324,17 @@ def test_run_handles_give_methods_the_recorded_orientations(tiny_copy):
     """A copick project whose ground truth records orientations hands them to methods through
     ``run.picks()`` (template_match aligns its averages with them); one that records none
     gives the plain columns."""
-    run = tiny_copy.runs[0]
-    handle = tiny_copy.run(run)
-    plain = handle.picks()
-    assert list(plain.columns) == ["experiment", "particle_type", "x", "y", "z"]
-    rot = Rotation.from_euler("x", np.arange(len(plain))[:, None] * 11.0, degrees=True).as_matrix()
-    oriented = with_rotations(plain, rot)
     from cryobench.data.project import GROUND_TRUTH_SESSION, GROUND_TRUTH_USER
 
+    run = tiny_copy.runs[0]
+    recorded = tiny_copy.run(run).picks()  # the phantom's placement rotations
+    assert all(c in recorded.columns for c in ROTATION_COLUMNS)
+    plain = recorded.drop(columns=list(ROTATION_COLUMNS))
+    tiny_copy.write_picks(run, plain, user=GROUND_TRUTH_USER, session=GROUND_TRUTH_SESSION)
+    assert list(tiny_copy.run(run).picks().columns) == ["experiment", "particle_type", "x",
+                                                        "y", "z"]
+    rot = Rotation.from_euler("x", np.arange(len(plain))[:, None] * 11.0, degrees=True).as_matrix()
+    oriented = with_rotations(plain, rot)
     tiny_copy.write_picks(run, oriented, user=GROUND_TRUTH_USER, session=GROUND_TRUTH_SESSION)
     back = tiny_copy.run(run).picks()
     key = ["particle_type", "x", "y", "z"]
@@ -340,8 +345,9 @@ def test_run_handles_give_methods_the_recorded_orientations(tiny_copy):
 
 def test_template_match_run_on_tiny_records_its_orientations_and_localization(tmp_path):
     """End to end at the smoke budget: the picks keep their rot_* columns into predictions.csv
-    and the copick output, and the record holds per-class distances (the tiny ground truth
-    records no orientations, so no orientation error) with the score and config untouched."""
+    and the copick output, and the record holds per-class distances and orientation errors
+    (the tiny ground truth records the phantom's placement rotations) with the score and config
+    untouched."""
     pytest.importorskip("torch")
     from cryobench.io.picks import read_picks_csv
     from cryobench.metrics.localization import localization_orientation_report
@@ -353,11 +359,14 @@ def test_template_match_run_on_tiny_records_its_orientations_and_localization(tm
     preds = read_picks_csv(rec.predictions_path)
     assert all(c in preds.columns for c in ROTATION_COLUMNS) and len(preds)
     loc = rec.metrics["localization"]
-    assert loc["has_orientations"] is False
+    assert loc["has_orientations"] is True
     from cryobench.data import load_split
 
-    sol = load_split("tiny").solution("test")
-    want = localization_orientation_report(preds, sol).to_dict()["per_class"]
+    split = load_split("tiny")
+    sol = split.solution("test")
+    symmetries = {p.name: p.symmetry or "C1" for p in split.particles}
+    want = localization_orientation_report(preds, sol, symmetries=symmetries
+                                           ).to_dict()["per_class"]
     assert rec.localization == want
     assert rec.config_hash == config_hash(rec.config)
     n_tp = {}

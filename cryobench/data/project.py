@@ -843,9 +843,15 @@ def _orientations_to_store(df: pd.DataFrame, source: str) -> np.ndarray | None:
     one, all NaN, is stored as the identity), or None when the table has no rot_* columns."""
     from cryobench.coords import has_rotations, picks_rotations
 
-    if not has_rotations(df):
+    if not any(c in df.columns for c in ROTATION_COLUMNS):
         return None
-    rot = picks_rotations(df)
+    if not has_rotations(df):
+        missing = [c for c in ROTATION_COLUMNS if c not in df.columns]
+        raise InputError(f"orientation columns incomplete (missing {', '.join(missing)})", source)
+    try:
+        rot = picks_rotations(df)
+    except (TypeError, ValueError):
+        raise InputError("orientation columns rot_* must be numeric", source) from None
     missing = np.isnan(rot).all(axis=(1, 2))
     rot = np.where(missing[:, None, None], np.eye(3), rot)
     bad = ~is_rotation(rot, atol=1e-3)
