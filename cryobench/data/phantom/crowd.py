@@ -28,7 +28,14 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .czii import GOLD_RADIUS, VESICLE_AMPLITUDE, VESICLE_MEMBRANE, VESICLE_RADIUS, ice_slab
+from .czii import (
+    GOLD_RADIUS,
+    VESICLE_AMPLITUDE,
+    VESICLE_MEMBRANE,
+    VESICLE_RADIUS,
+    ice_slab,
+    placement_order,
+)
 from .placement import Occupancy, largest_first
 from .shapes import CZII_TEMPLATES, Blob, body_radius, clutter_body, random_rotation, stamp_body
 from .spec import Crowding, PhantomSpec
@@ -184,19 +191,13 @@ def build_crowded_scene(
             stamp_body(density, gold, c, np.eye(3), spacing, soft=soft)
             n_gold += 1
 
-    names = [p.name for p in spec.particles]
-    radii = np.array(
-        [max(p.radius, body_radius(CZII_TEMPLATES[p.name])) for p in spec.particles]
-    ) / spacing
-    counts = [int(rng.integers(lo, hi + 1)) for lo, hi in spec.counts]
-    first = [k for k in largest_first(radii) if counts[k] > 0]
-    rest = [k for k in largest_first(radii) for _ in range(counts[k] - 1)]
+    names, radii, counts, order = placement_order(spec, spacing, rng)
     picks: list[tuple[str, np.ndarray, np.ndarray]] = []
     placed = dict.fromkeys(names, 0)
     scale = dict(crowd.density_scale)
     n_edge = 0
     faint: list[int] = []
-    for k in first + rest:
+    for k in order:
         edge = bool(rng.random() < crowd.edge_fraction)
         c = occ.place(rng, radii[k], *_bounds(shape, z0, z1, radii[k], edge))
         if c is None:

@@ -88,16 +88,10 @@ def build_scene(
             n_gold += 1
 
     # particles: one of each class first (largest first), then the rest (largest first)
-    names = [p.name for p in spec.particles]
-    radii = np.array(
-        [max(p.radius, body_radius(CZII_TEMPLATES[p.name])) for p in spec.particles]
-    ) / spacing
-    counts = [int(rng.integers(lo, hi + 1)) for lo, hi in spec.counts]
-    first = [k for k in largest_first(radii) if counts[k] > 0]
-    rest = [k for k in largest_first(radii) for _ in range(counts[k] - 1)]
+    names, radii, counts, order = placement_order(spec, spacing, rng)
     picks: list[tuple[str, np.ndarray, np.ndarray]] = []
     placed = dict.fromkeys(names, 0)
-    for k in first + rest:
+    for k in order:
         c = occ.place(rng, radii[k], *_bounds(shape, z0, z1, radii[k]))
         if c is None:
             continue
@@ -128,3 +122,18 @@ def build_scene(
         "z_profile": z_profile,
     }
     return density, picks, meta
+
+
+def placement_order(spec: PhantomSpec, spacing: float, rng: np.random.Generator
+                    ) -> tuple[list[str], np.ndarray, list[int], list[int]]:
+    """Class names, their radii in voxels (the larger of the catalogue radius and the template's
+    body), the requested count of each (drawn from ``rng``) and the order in which instances are
+    placed: one of each class first, then the rest, largest first both times."""
+    names = [p.name for p in spec.particles]
+    radii = np.array(
+        [max(p.radius, body_radius(CZII_TEMPLATES[p.name])) for p in spec.particles]
+    ) / spacing
+    counts = [int(rng.integers(lo, hi + 1)) for lo, hi in spec.counts]
+    first = [k for k in largest_first(radii) if counts[k] > 0]
+    rest = [k for k in largest_first(radii) for _ in range(counts[k] - 1)]
+    return names, radii, counts, first + rest
