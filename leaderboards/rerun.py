@@ -1,0 +1,153 @@
+"""The official rerun: every record behind docs/results.md, one run at a time, resumable.
+
+Usage (from the repository root, on an otherwise idle machine)::
+
+    python leaderboards/rerun.py            # run whatever is not complete yet, in plan order
+    python leaderboards/rerun.py --list     # what is done and what is left (runs nothing)
+    python leaderboards/rerun.py --phase 1  # only one phase
+
+Each step is one ``cryobench run`` or ``cryobench ablate`` in a fresh process; both reuse a
+complete record, so a killed rerun resumes where it stopped. The plan's order puts the runs the
+calibration of the v2 splits needs first (docs/phantoms.md), then seed 0 of every baseline, the
+untrained references, seeds 1 and 2, and last the ablations. The whole rerun's duration is the
+sum of the records' ``timings.total_s`` plus split generation; ``--list`` prints both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "leaderboards" / "results"
+REFERENCES = ROOT / "leaderboards" / "references" / "untrained"
+SPECS = ROOT / "leaderboards" / "ablations"
+
+PARTICLES = "czii-synth-v2"
+MOTOR = "byu-synth-v2"
+SEEDS = (0, 1, 2)
+# every baseline of each task; template matching has no seed (it is run once, with seed 0)
+PARTICLE_METHODS = ("unet3d", "unet_per_particle", "vnet_per_particle", "deepfindet",
+                    "yolo_unet", "faster_rcnn", "centernet_slices")
+MOTOR_METHODS = ("cnn_regressor", "yolo_unet", "faster_rcnn", "centernet_slices")
+# the baselines with an ``epochs=0`` mode (the untrained references)
+UNTRAINED = ((PARTICLES, "unet3d"), (PARTICLES, "unet_per_particle"),
+             (PARTICLES, "vnet_per_particle"), (PARTICLES, "deepfindet"),
+             (MOTOR, "cnn_regressor"))
+ABLATIONS = ("loss", "augment", "dropout", "centernet", "snr_v2")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One ``cryobench`` invocation of the plan."""
+
+    phase: int
+    label: str
+    argv: tuple[str, ...]
+    split: str = ""
+    method: str = ""
+    seed: int | None = None
+    out: Path = RESULTS
+    sets: tuple[str, ...] = field(default=())
+
+    def done(self) -> bool:
+        """Whether the complete record of this run (its exact config hash) exists."""
+        if self.seed is None:
+            return False
+        from cryobench.runner import store
+
+        d = store.run_dir(self.out, self.split, self.method, config_hash(self.method, self.sets),
+                          self.seed)
+        return (d / store.RECORD_NAME).is_file()
+
+
+def config_hash(method: str, sets: tuple[str, ...] = ()) -> str:
+    """The cpu-budget config hash of ``method`` with ``sets`` (as ``cryobench run`` makes it)."""
+    from cryobench.methods.config import parse_assignments, validate_overrides
+    from cryobench.methods.registry import get_method
+    from cryobench.runner import record
+
+    cls = get_method(method)
+    typed = validate_overrides(cls.Config, parse_assignments(cls.Config, sets, method), method)
+    obj = cls(cls.default_config("cpu", **typed))
+    return record.config_hash(record.jsonable(obj.config_dict()))[:12]
+
+
+def _run(phase: int, split: str, method: str, seed: int, *, out: Path = RESULTS,
+         sets: tuple[str, ...] = ()) -> Step:
+    argv = ("run", "--method", method, "--split", split, "--budget", "cpu", "--seed", str(seed),
+            "--out", str(out), "--no-progress", *(a for s in sets for a in ("--set", s)))
+    tag = "".join(f" {s}" for s in sets)
+    return Step(phase, f"{method} on {split}, seed {seed}{tag}", argv, split, method, seed, out,
+                sets)
+
+
+def plan() -> list[Step]:
+    """The official runs in the order they are made."""
+    steps = [_run(1, PARTICLES, "unet_per_particle", 0), _run(1, MOTOR, "cnn_regressor", 0)]
+    first = {(PARTICLES, "unet_per_particle"), (MOTOR, "cnn_regressor")}
+    pairs = [(PARTICLES, m) for m in PARTICLE_METHODS] + [(MOTOR, m) for m in MOTOR_METHODS]
+    steps += [_run(2, s, m, 0) for s, m in pairs if (s, m) not in first]
+    steps.append(_run(2, PARTICLES, "template_match", 0))
+    steps += [_run(3, s, m, 0, out=REFERENCES, sets=("epochs=0",)) for s, m in UNTRAINED]
+    steps += [_run(4, s, m, seed) for seed in SEEDS[1:] for s, m in pairs]
+    steps += [Step(5, f"ablation {name}", ("ablate", str(SPECS / f"{name}.toml"), "--results",
+                                           str(RESULTS), "--no-progress"))
+              for name in ABLATIONS]
+    return steps
+
+
+def _prune_reference(step: Step) -> None:
+    """The untrained references keep only record.json and config.json (see their README)."""
+    for d in (step.out / step.split / step.method).glob(f"*/seed-{step.seed}"):
+        for p in d.iterdir():
+            if p.name not in ("record.json", "config.json"):
+                shutil.rmtree(p) if p.is_dir() else p.unlink()
+
+
+def _records_time() -> tuple[int, float]:
+    n, total = 0, 0.0
+    for base in (RESULTS, REFERENCES):
+        for rec in base.glob("*-v2*/**/record.json"):
+            n += 1
+            total += float(json.loads(rec.read_text())["timings"]["total_s"])
+    return n, total
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--list", action="store_true", help="show the plan and what is done")
+    ap.add_argument("--phase", type=int, action="append", help="only these phases")
+    args = ap.parse_args(argv)
+    steps = [s for s in plan() if not args.phase or s.phase in args.phase]
+    exe = shutil.which("cryobench") or str(Path(sys.executable).with_name("cryobench"))
+    env = dict(os.environ, OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"))
+    if args.list:
+        for s in steps:
+            state = "done" if s.done() else ("ablate" if s.seed is None else "todo")
+            print(f"phase {s.phase}  {state:<6}  {s.label}")
+        n, total = _records_time()
+        print(f"{n} v2 record(s), {total / 3600:.2f} h of run time (timings.total_s)")
+        return 0
+    for s in steps:
+        if s.done():
+            continue
+        t0 = time.time()
+        print(f"[{time.strftime('%H:%M:%S')}] phase {s.phase}: {s.label}", flush=True)
+        rc = subprocess.call([exe, *s.argv], cwd=ROOT, env=env)
+        print(f"[{time.strftime('%H:%M:%S')}] exit {rc} after {time.time() - t0:.0f} s",
+              flush=True)
+        if rc == 0 and s.out == REFERENCES:
+            _prune_reference(s)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
