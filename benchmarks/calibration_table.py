@@ -1,7 +1,7 @@
 """Print the per-class calibration table of docs/phantoms.md from run records.
 
-Usage: python benchmarks/calibration_table.py --new RESULTS_DIR [--old leaderboards/results]
-           [--seed 0]
+Usage: python benchmarks/calibration_table.py --new RESULTS_DIR
+           [--old leaderboards/archive/v1/results] [--seed 0]
 
 For every volumetric baseline: its per-class F4 and weighted score on ``czii-synth`` (first
 generation, the official records of ``--old``: seed ``--seed`` and the mean over the seeds
@@ -54,7 +54,7 @@ def _row(label: str, recs: list[RunRecord]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--old", type=Path, default=Path("leaderboards/results"))
+    ap.add_argument("--old", type=Path, default=Path("leaderboards/archive/v1/results"))
     ap.add_argument("--new", type=Path, required=True)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()

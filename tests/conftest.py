@@ -8,6 +8,12 @@ import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+# The CPU kernels the command line uses (AVX2 everywhere, see cryobench/_cpu_isa.py), set before
+# any test imports numpy or torch, so in-process runs give the bytes a subprocess CLI gives.
+from cryobench._cpu_isa import portable_cpu_kernels  # noqa: E402
+
+portable_cpu_kernels()
+
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):

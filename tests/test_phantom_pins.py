@@ -7,10 +7,12 @@ must never change.
 Pick positions come from exact IEEE arithmetic and are pinned on every machine. Volume bytes
 are not portable: numpy picks CPU-specific SIMD kernels for ``exp``/``sin`` (AVX2 and AVX-512
 round differently), so volume hashes and split fingerprints are pinned per build (numpy, scipy,
-SIMD level) and skip, saying so, on a build without pins. The fingerprints of
-``leaderboards/results/czii-synth`` and ``byu-synth`` were made on another CPU and are not
-reproduced on the AVX2 build pinned here, with or without the v2 code (measured at the commit
-before the v2 generator).
+SIMD level) and skip, saying so, on a build without pins. numpy's level is the one in effect:
+on an AVX-512 CPU the tests (like the CLI) cap it at AVX2 (cryobench/_cpu_isa.py), and the AVX2
+pins hold there. The fingerprints of ``leaderboards/archive/v1/results/czii-synth`` and
+``byu-synth`` were made on another CPU, without the cap, and are not reproduced on the AVX2
+build pinned here, with or without the v2 code (measured at the commit before the v2
+generator).
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def _build() -> str:
     from numpy._core._multiarray_umath import __cpu_features__ as cpu
 
-    simd = "X86_V4" if cpu.get("X86_V4") or cpu.get("AVX512F") else (
+    # the dispatch levels numpy uses (an AVX-512 CPU under the AVX2 cap reports X86_V4 off)
+    simd = "X86_V4" if cpu.get("X86_V4") or cpu.get("AVX512_SKX") else (
         "X86_V3" if cpu.get("X86_V3") else "other")
     return f"numpy {np.__version__} scipy {scipy.__version__} {simd}"
 

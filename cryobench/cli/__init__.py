@@ -16,12 +16,14 @@ import sys
 import click
 
 from cryobench import __version__
+from cryobench._cpu_isa import portable_cpu_kernels
 from cryobench._openmp import prefer_passive_waiting
 from cryobench.errors import CryobenchError
 
 __all__ = ["cli", "main"]
 
 prefer_passive_waiting()  # before any subcommand imports torch (see cryobench/_openmp.py)
+portable_cpu_kernels()  # the same bytes on every x86-64 CPU (see cryobench/_cpu_isa.py)
 
 # name -> "module:attribute"; each module under cryobench/cli/ adds one line here.
 COMMANDS: dict[str, str] = {

@@ -516,10 +516,13 @@ class Split:
 
     def cache_path(self) -> Path:
         """Directory of a synthetic split's generated project in the cache."""
+        from cryobench._cpu_isa import numpy_simd_level
         from cryobench.data.synth import generator_fingerprint
 
         d = {k: v for k, v in self.definition.items() if k != "description"}
-        key = hashlib.sha256(_canonical(d) + generator_fingerprint().encode()).hexdigest()[:16]
+        # numpy's AVX-512 kernels give other volume bytes than its AVX2 ones (cryobench/_cpu_isa.py)
+        tag = generator_fingerprint() + ("" if numpy_simd_level() != "X86_V4" else "+X86_V4")
+        key = hashlib.sha256(_canonical(d) + tag.encode()).hexdigest()[:16]
         return cache_dir() / "splits" / f"{self.definition['name']}-{key}"
 
     def project(self, progress: bool = True) -> Project:

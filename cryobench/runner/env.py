@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import resource
@@ -55,6 +56,7 @@ def capture_environment(device: str = "cpu") -> dict[str, Any]:
 
         native_bf16 = _native_bf16()
     return {
+        **_kernels(torch),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "torch": torch_version,
@@ -64,6 +66,18 @@ def capture_environment(device: str = "cpu") -> dict[str, Any]:
         "cpu_native_bf16": native_bf16,
         "cryobench": __version__,
     }
+
+
+def _kernels(torch: Any) -> dict[str, Any]:
+    """The CPU instruction set the kernels ran with (see :mod:`cryobench._cpu_isa`)."""
+    from cryobench._cpu_isa import kernel_settings, numpy_simd_level
+
+    capability = None
+    if torch is not None:
+        with contextlib.suppress(Exception):
+            capability = str(torch.backends.cpu.get_cpu_capability())
+    return {"cpu_kernels": kernel_settings(), "numpy_simd": numpy_simd_level(),
+            "torch_cpu_capability": capability}
 
 
 def git_sha(path: str | os.PathLike[str] | None = None) -> str | None:

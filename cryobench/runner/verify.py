@@ -87,7 +87,19 @@ def verify_record(path: str | os.PathLike[str], *, data_dir: str | os.PathLike[s
     if rec.device != "cpu" or rec.precision not in (None, "fp32"):
         note = (f"the record was made on {rec.device} in {rec.precision or 'an unknown precision'}"
                 "; only CPU float32 runs are expected to reproduce byte for byte")
+    elif (rec.environment or {}).get("cpu_kernels") != new.environment.get("cpu_kernels"):
+        note = ("the record's CPU kernel settings "
+                f"({_kernels_text(rec.environment.get('cpu_kernels'))}) differ from this "
+                f"rerun's ({_kernels_text(new.environment.get('cpu_kernels'))}): AVX-512 and "
+                "AVX2 kernels give other bytes (see cryobench/_cpu_isa.py)")
     v = Verification(file, diff is None, new.score, rec.score, note=note)
     if diff is not None:
         v.line, v.recorded_line, v.rerun_line = diff
     return v
+
+
+def _kernels_text(settings: object) -> str:
+    if not isinstance(settings, dict):
+        return "not recorded"
+    set_ = [f"{k}={v}" for k, v in settings.items() if v]
+    return ", ".join(set_) or "native"
