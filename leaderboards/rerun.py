@@ -9,8 +9,11 @@ Usage (from the repository root, on an otherwise idle machine)::
 Each step is one ``cryobench run`` or ``cryobench ablate`` in a fresh process; both reuse a
 complete record, so a killed rerun resumes where it stopped. The plan's order puts the runs the
 calibration of the v2 splits needs first (docs/phantoms.md), then seed 0 of every baseline, the
-untrained references, seeds 1 and 2, and last the ablations. The whole rerun's duration is the
-sum of the records' ``timings.total_s`` plus split generation; ``--list`` prints both.
+untrained references, ``cryobench verify`` of each method's seed-0 record (its output is kept
+in ``leaderboards/verification/``), seeds 1 and 2, and last the ablations. The driver re-reads
+this file after every step, so an edited plan applies from the next step on. The whole rerun's
+duration is the sum of the records' ``timings.total_s`` plus split generation; ``--list``
+prints the first.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "leaderboards" / "results"
 REFERENCES = ROOT / "leaderboards" / "references" / "untrained"
+VERIFICATION = ROOT / "leaderboards" / "verification"
 SPECS = ROOT / "leaderboards" / "ablations"
 
 PARTICLES = "czii-synth-v2"
@@ -56,16 +60,27 @@ class Step:
     seed: int | None = None
     out: Path = RESULTS
     sets: tuple[str, ...] = field(default=())
+    verify: bool = False
 
-    def done(self) -> bool:
-        """Whether the complete record of this run (its exact config hash) exists."""
-        if self.seed is None:
-            return False
+    def run_dir(self) -> Path:
         from cryobench.runner import store
 
-        d = store.run_dir(self.out, self.split, self.method, config_hash(self.method, self.sets),
-                          self.seed)
-        return (d / store.RECORD_NAME).is_file()
+        return store.run_dir(self.out, self.split, self.method,
+                             config_hash(self.method, self.sets), self.seed or 0)
+
+    def verification_file(self) -> Path:
+        return VERIFICATION / self.split / f"{self.method}-{self.run_dir().parent.name}.txt"
+
+    def done(self) -> bool:
+        """Whether the complete record of this run (its exact config hash) exists, or for a
+        verify step, whether its verification was written."""
+        if self.seed is None:
+            return False
+        if self.verify:
+            return self.verification_file().is_file()
+        from cryobench.runner import store
+
+        return (self.run_dir() / store.RECORD_NAME).is_file()
 
 
 def config_hash(method: str, sets: tuple[str, ...] = ()) -> str:
@@ -89,6 +104,26 @@ def _run(phase: int, split: str, method: str, seed: int, *, out: Path = RESULTS,
                 sets)
 
 
+def _verify(phase: int, split: str, method: str) -> Step:
+    run = _run(phase, split, method, 0)
+    return Step(phase, f"verify {method} on {split}, seed 0",
+                ("verify", str(run.run_dir()), "--no-progress"), split, method, 0, verify=True)
+
+
+def _write_verification(step: Step, rc: int, out: str, seconds: float) -> None:
+    """Keep what ``cryobench verify`` said (exit 0 verified, 1 differs; anything else is a
+    failure to rerun and is not kept, so the step runs again)."""
+    if rc not in (0, 1):
+        return
+    from cryobench.io.atomic import atomic_write_text
+
+    f = step.verification_file()
+    f.parent.mkdir(parents=True, exist_ok=True)
+    rel = step.run_dir().relative_to(ROOT)
+    atomic_write_text(f, f"$ cryobench verify {rel}\n{out.rstrip()}\n"
+                         f"exit {rc}; {seconds:.0f} s; {time.strftime('%Y-%m-%d')}\n")
+
+
 def plan() -> list[Step]:
     """The official runs in the order they are made."""
     steps = [_run(1, PARTICLES, "unet_per_particle", 0), _run(1, MOTOR, "cnn_regressor", 0)]
@@ -97,8 +132,11 @@ def plan() -> list[Step]:
     steps += [_run(2, s, m, 0) for s, m in pairs if (s, m) not in first]
     steps.append(_run(2, PARTICLES, "template_match", 0))
     steps += [_run(3, s, m, 0, out=REFERENCES, sets=("epochs=0",)) for s, m in UNTRAINED]
-    steps += [_run(4, s, m, seed) for seed in SEEDS[1:] for s, m in pairs]
-    steps += [Step(5, f"ablation {name}", ("ablate", str(SPECS / f"{name}.toml"), "--results",
+    # one record per method: the particle task's, and the motor-only cnn_regressor's
+    steps += [_verify(4, PARTICLES, m) for m in (*PARTICLE_METHODS, "template_match")]
+    steps.append(_verify(4, MOTOR, "cnn_regressor"))
+    steps += [_run(5, s, m, seed) for seed in SEEDS[1:] for s, m in pairs]
+    steps += [Step(6, f"ablation {name}", ("ablate", str(SPECS / f"{name}.toml"), "--results",
                                            str(RESULTS), "--no-progress"))
               for name in ABLATIONS]
     return steps
@@ -125,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--list", action="store_true", help="show the plan and what is done")
     ap.add_argument("--phase", type=int, action="append", help="only these phases")
+    ap.add_argument("--after", type=int, help="first wait for this process to end")
+    ap.add_argument("--skip", action="append", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     steps = [s for s in plan() if not args.phase or s.phase in args.phase]
     exe = shutil.which("cryobench") or str(Path(sys.executable).with_name("cryobench"))
@@ -132,20 +172,39 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         for s in steps:
             state = "done" if s.done() else ("ablate" if s.seed is None else "todo")
+            if s.verify and s.done():
+                state = "ok" if "\nexit 0;" in s.verification_file().read_text() else "DIFFER"
             print(f"phase {s.phase}  {state:<6}  {s.label}")
         n, total = _records_time()
         print(f"{n} v2 record(s), {total / 3600:.2f} h of run time (timings.total_s)")
         return 0
+    if args.after:
+        while Path(f"/proc/{args.after}").exists():
+            time.sleep(10)
+    failed = set(args.skip or ())
     for s in steps:
-        if s.done():
+        if s.done() or s.label in failed:
             continue
         t0 = time.time()
         print(f"[{time.strftime('%H:%M:%S')}] phase {s.phase}: {s.label}", flush=True)
-        rc = subprocess.call([exe, *s.argv], cwd=ROOT, env=env)
+        if s.verify:
+            res = subprocess.run([exe, *s.argv], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                 text=True)
+            print(res.stdout, end="", flush=True)
+            rc = res.returncode
+            _write_verification(s, rc, res.stdout, time.time() - t0)
+        else:
+            rc = subprocess.call([exe, *s.argv], cwd=ROOT, env=env)
         print(f"[{time.strftime('%H:%M:%S')}] exit {rc} after {time.time() - t0:.0f} s",
               flush=True)
         if rc == 0 and s.out == REFERENCES:
             _prune_reference(s)
+        # start again from the file, so that an edited plan applies from the next step on; a
+        # failed step is not retried in this pass
+        skip = [a for f in sorted(failed | ({s.label} if rc not in (0, 1) else set()))
+                for a in ("--skip", f)]
+        phases = [a for p in args.phase or () for a in ("--phase", str(p))]
+        os.execv(sys.executable, [sys.executable, str(Path(__file__).resolve()), *phases, *skip])
     return 0
 
 
