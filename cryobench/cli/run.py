@@ -15,9 +15,9 @@ __all__ = ["run", "format_counts_table"]
 
 
 def format_counts_table(rec: RunRecord) -> str:
-    """The per-class table of a record (the same layout as `cryobench score`, with AP) and its
-    legend."""
-    from cryobench.cli._tables import class_table, legend
+    """The per-class table of a record (the same layout as `cryobench score`, with AP), its
+    legend, and the localization (and orientation) table of the matched picks."""
+    from cryobench.cli._tables import class_table, legend, localization_table
     from cryobench.metrics.counts import summarise_counts
 
     weights = rec.weights
@@ -30,6 +30,9 @@ def format_counts_table(rec: RunRecord) -> str:
     lines.append(legend(rec.metric, rec.beta, has_ap=has_ap, zero_weight=zero,
                         distance_multiplier=float(rec.params.get("distance_multiplier", 0.5)),
                         distance_angstrom=float(rec.params.get("distance_angstrom", 1000))))
+    loc = rec.metrics.get("localization")
+    if isinstance(loc, dict) and loc.get("per_class"):
+        lines += ["", *localization_table(loc)]
     return "\n".join(lines)
 
 
