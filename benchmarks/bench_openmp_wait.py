@@ -20,26 +20,10 @@ import subprocess
 import sys
 import time
 
-STEP = r"""
-import sys, time
-import torch
-from monai.networks.nets import UNet
-torch.set_num_threads(int(sys.argv[1]))
-torch.manual_seed(0)
-net = UNet(spatial_dims=3, in_channels=1, out_channels=7, channels=(16, 32, 64),
-           strides=(2, 2), num_res_units=1)
-opt = torch.optim.AdamW(net.parameters(), 1e-3)
-x = torch.randn(4, 1, 48, 48, 48)
-y = torch.randint(0, 7, (4, 48, 48, 48))
-times = []
-for _ in range(int(sys.argv[2]) + 1):
-    t = time.perf_counter()
-    opt.zero_grad()
-    torch.nn.functional.cross_entropy(net(x), y).backward()
-    opt.step()
-    times.append(time.perf_counter() - t)
-print(" ".join(f"{t:.4f}" for t in times[1:]))
-"""
+from _unet_step import TRAIN_STEPS
+
+STEP = ("import sys\nthreads, steps = int(sys.argv[1]), int(sys.argv[2])\n" + TRAIN_STEPS
+        + 'print(" ".join(f"{t:.4f}" for t in times[1:]))\n')
 
 
 def _spin(stop_at: float) -> None:

@@ -34,10 +34,11 @@ from .czii import (
     VESICLE_MEMBRANE,
     VESICLE_RADIUS,
     ice_slab,
+    place_clutter,
     placement_order,
 )
 from .placement import Occupancy, largest_first
-from .shapes import CZII_TEMPLATES, Blob, body_radius, clutter_body, random_rotation, stamp_body
+from .shapes import CZII_TEMPLATES, Blob, body_radius, random_rotation, stamp_body
 from .spec import Crowding, PhantomSpec
 
 __all__ = ["CONFUSERS", "Crowding", "build_crowded_scene"]
@@ -230,15 +231,8 @@ def build_crowded_scene(
                    amplitude=scale.get(name, 1.0), soft=soft)
         n_conf[name] += 1
 
-    n_clutter = 0
-    for _ in range(int(rng.integers(spec.clutter[0], spec.clutter[1] + 1))):
-        body = clutter_body(rng, radius_range=crowd.clutter_radius)
-        r = body_radius(body) / spacing
-        c = occ.place(rng, r, *_bounds(shape, z0, z1, r, False), tries=64)
-        if c is None:
-            continue
-        stamp_body(density, body, c, random_rotation(rng), spacing, soft=soft)
-        n_clutter += 1
+    n_clutter = place_clutter(density, occ, rng, spec.clutter, (z0, z1), spacing, soft,
+                              radius_range=crowd.clutter_radius)
 
     meta = {
         "counts": placed,

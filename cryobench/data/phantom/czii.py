@@ -45,6 +45,24 @@ def _bounds(shape, z0: int, z1: int, r: float) -> tuple[np.ndarray, np.ndarray]:
     return low, high
 
 
+def place_clutter(density: np.ndarray, occ: Occupancy, rng: np.random.Generator,
+                  n_range: tuple[int, int], ice: tuple[int, int], spacing: float, soft: float,
+                  radius_range: tuple[float, float] = (25.0, 110.0)) -> int:
+    """Paint between ``n_range[0]`` and ``n_range[1]`` random 'other proteins' (unlabelled,
+    whole inside the ice, wherever ``occ`` leaves room); returns how many found a place."""
+    z0, z1 = ice
+    n = 0
+    for _ in range(int(rng.integers(n_range[0], n_range[1] + 1))):
+        body = clutter_body(rng, radius_range=radius_range)
+        r = body_radius(body) / spacing
+        c = occ.place(rng, r, *_bounds(density.shape, z0, z1, r), tries=64)
+        if c is None:
+            continue
+        stamp_body(density, body, c, random_rotation(rng), spacing, soft=soft)
+        n += 1
+    return n
+
+
 def build_scene(
     spec: PhantomSpec, spacing: float, rng: np.random.Generator
 ) -> tuple[np.ndarray, list[tuple[str, np.ndarray, np.ndarray]], dict]:
@@ -102,15 +120,7 @@ def build_scene(
         placed[names[k]] += 1
 
     # clutter: other proteins, as crowded as the space allows
-    n_clutter = 0
-    for _ in range(int(rng.integers(spec.clutter[0], spec.clutter[1] + 1))):
-        body = clutter_body(rng)
-        r = body_radius(body) / spacing
-        c = occ.place(rng, r, *_bounds(shape, z0, z1, r), tries=64)
-        if c is None:
-            continue
-        stamp_body(density, body, c, random_rotation(rng), spacing, soft=soft)
-        n_clutter += 1
+    n_clutter = place_clutter(density, occ, rng, spec.clutter, (z0, z1), spacing, soft)
 
     meta = {
         "counts": placed,
