@@ -89,6 +89,14 @@ def _unknown_format(name: str) -> InputError:
     return InputError(f"unknown pick format {name!r}; known: {', '.join(FORMATS)}")
 
 
+def _csv_header(path: Path) -> pd.Index | None:
+    """A CSV file's column names, or None when pandas cannot read its header."""
+    try:
+        return pd.read_csv(path, nrows=0).columns
+    except Exception:
+        return None
+
+
 def detect_format(path: str | os.PathLike[str]) -> str:
     """The format of an existing file, from its extension and (CSV, STAR) its columns."""
     from cryobench.io.byu import is_byu_table
@@ -99,11 +107,10 @@ def detect_format(path: str | os.PathLike[str]) -> str:
         from cryobench.io.formats.csv_formats import csv_flavour
         from cryobench.io.picks import read_csv_table
 
-        try:
-            header = pd.read_csv(p, nrows=0).columns
-        except Exception:
+        header = _csv_header(p)
+        if header is None:
             read_csv_table(p)  # raises the precise error (not found, empty, malformed)
-            raise InputError("malformed CSV", p) from None
+            raise InputError("malformed CSV", p)
         flavour = csv_flavour(header)
         if flavour is None:
             if is_byu_table(header):
@@ -134,9 +141,8 @@ def foreign_format(path: str | os.PathLike[str]) -> str | None:
     if ext == ".csv":
         from cryobench.io.formats.csv_formats import csv_flavour
 
-        try:
-            header = pd.read_csv(p, nrows=0).columns
-        except Exception:
+        header = _csv_header(p)
+        if header is None:
             return None
         return "copick-csv" if csv_flavour(header) == "copick-csv" else None
     if ext in (".star", ".tbl", ".em"):
