@@ -133,6 +133,10 @@ class PickingMethod(abc.ABC):
     """A dataclass whose field defaults are the ``cpu`` budget."""
     budgets: ClassVar[dict[str, dict[str, Any]]] = {}
     """Per-budget overrides of the config defaults, e.g. ``{"smoke": {"epochs": 1}}``."""
+    resumable_predictions: ClassVar[bool] = True
+    """Whether a test run's picks depend only on the fitted state and that run, so that an
+    interrupted run may keep the picks it finished (:mod:`cryobench.runner.resume`). False for
+    a method that keeps per-run state for :meth:`slice_metrics`."""
     extra_metrics: Mapping[str, float] = types.MappingProxyType({})
     """Figures the method reports itself after ``fit`` (validation scores); the runner stores
     them in the record's ``metrics.method`` block, never as the score. ``__init__`` gives each

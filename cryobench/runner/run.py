@@ -1,7 +1,8 @@
 """Execute one run: fit on train (tuning on val inside ``fit``), predict test, score, record.
 
 The record is written last and atomically, so a run directory holds ``record.json`` only when
-everything before it succeeded; an interrupted run leaves no record and is simply run again.
+everything before it succeeded; an interrupted run leaves no record, and running it again
+resumes from its kept fit and test-run picks (:mod:`cryobench.runner.resume`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from cryobench.runner import env as _env
 from cryobench.runner import record as _record
 from cryobench.runner import store
 from cryobench.runner.record import CountRow, RunRecord
+from cryobench.runner.resume import Checkpoint
 from cryobench.vocab import BUDGETS, check_choice
 
 __all__ = ["SplitLike", "RunResult", "RunPlan", "Scoring", "run", "plan_run", "resolve_method",
@@ -152,14 +154,29 @@ def copick_session(method: str, config_hash: str, seed: int) -> str:
 
 # ----- prediction and scoring --------------------------------------------------------------------
 def predict_runs(method: PickingMethod, runs: Sequence[RunLike], ctx: RunContext,
-                 known_types: Sequence[str], desc: str = "predict") -> pd.DataFrame:
-    """Predict every run (with a progress bar when ``ctx.progress``) and check each table."""
+                 known_types: Sequence[str], desc: str = "predict",
+                 checkpoint: Checkpoint | None = None) -> pd.DataFrame:
+    """Predict every run (with a progress bar when ``ctx.progress``) and check each table.
+
+    With a ``checkpoint`` (and a method with :attr:`~PickingMethod.resumable_predictions`),
+    each run's checked picks are kept as they come and reused when already kept.
+    """
     from tqdm.auto import tqdm
 
+    keep = checkpoint if checkpoint is not None and method.resumable_predictions else None
     frames = []
     for run in tqdm(runs, desc=desc, unit="run", disable=not ctx.progress, leave=False):
-        picks = method.predict(run, ctx)
-        frames.append(check_predictions(picks, run, known_types, method.name))
+        kept = keep.load_picks(run.name) if keep is not None else None
+        if kept is not None:
+            frames.append(check_predictions(kept[0], run, known_types, method.name))
+            keep.reused_runs += 1
+            keep.reused_seconds += kept[1]
+            continue
+        t0 = time.perf_counter()
+        picks = check_predictions(method.predict(run, ctx), run, known_types, method.name)
+        if keep is not None:
+            keep.save_picks(run.name, picks, time.perf_counter() - t0)
+        frames.append(picks)
     if not frames:
         return _empty_picks()
     return pd.concat(frames, ignore_index=True)
@@ -328,7 +345,9 @@ def _prepare_dir(plan: RunPlan, rerun: bool) -> RunRecord | None:
                                    directory)
             return existing
     if directory.exists():
-        shutil.rmtree(directory)
+        for p in directory.iterdir():  # what an interrupted run finished may be resumed
+            if rerun or p.name != store.RESUME_DIR:
+                shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
     return None
 
 
@@ -452,17 +471,29 @@ def run(
     ctx.seed_everything()
 
     sp = plan.split
-    say(f"fitting {plan.name} on {sp.name} (budget {plan.budget}, seed {plan.seed}, "
-        f"device {plan.device})")
-    t_start = t0 = time.perf_counter()
-    plan.method.fit(sp.runs("train"), sp.runs("val"), ctx)
-    fit_s = time.perf_counter() - t0
+    ckpt = Checkpoint(plan.directory, _resume_stamp(plan))
+    kept = ckpt.load_fit()
+    t_start = time.perf_counter()
+    if kept is not None:
+        say(f"resuming {plan.name} on {sp.name}: the fit of an interrupted run is kept "
+            f"({store.RESUME_DIR}/ in {plan.directory})")
+        plan.method.load_state(ckpt.model_dir)
+        plan.method.extra_metrics = kept["extra_metrics"]
+        fit_s = kept["fit_s"]
+    else:
+        say(f"fitting {plan.name} on {sp.name} (budget {plan.budget}, seed {plan.seed}, "
+            f"device {plan.device})")
+        t0 = time.perf_counter()
+        plan.method.fit(sp.runs("train"), sp.runs("val"), ctx)
+        fit_s = time.perf_counter() - t0
+        ckpt.save_fit(plan.method, fit_s)
 
     test_runs = list(sp.runs("test"))
     say(f"predicting {len(test_runs)} test run(s)")
     t0 = time.perf_counter()
-    picks = predict_runs(plan.method, test_runs, ctx, [p.name for p in sp.particles])
-    predict_s = time.perf_counter() - t0
+    picks = predict_runs(plan.method, test_runs, ctx, [p.name for p in sp.particles],
+                         checkpoint=ckpt)
+    predict_s = time.perf_counter() - t0 + ckpt.reused_seconds
 
     t0 = time.perf_counter()
     scoring = score_picks(sp, picks, test_runs)
@@ -473,10 +504,27 @@ def run(
 
     copick, model = _write_outputs(plan, picks, test_runs, ctx, save_model=save_model,
                                    write_copick=write_copick)
-    rec = build_record(plan, scoring, timings={"fit_s": fit_s, "predict_s": predict_s,
-                                               "score_s": score_s,
-                                               "total_s": time.perf_counter() - t_start},
+    timings = {"fit_s": fit_s, "predict_s": predict_s, "score_s": score_s,
+               "total_s": time.perf_counter() - t_start}
+    if kept is not None or ckpt.reused_runs:
+        # a resumed run: the times of the interrupted part are added, and the record says so
+        timings["total_s"] += (fit_s if kept is not None else 0.0) + ckpt.reused_seconds
+        timings["resumed_fit"] = 1.0 if kept is not None else 0.0
+        timings["resumed_test_runs"] = float(ckpt.reused_runs)
+    rec = build_record(plan, scoring, timings=timings,
                        started_at=started_at, n_test_runs=len(test_runs),
                        n_predictions=len(picks), copick=copick, model=model)
     path = rec.save(plan.directory / store.RECORD_NAME)
+    ckpt.discard()
     return RunResult(RunRecord.load(path), path, skipped=False)
+
+
+def _resume_stamp(plan: RunPlan) -> dict[str, Any]:
+    """What must match for an interrupted run's fit and picks to be reused."""
+    from cryobench._cpu_isa import kernel_settings
+
+    return {"method": plan.name, "config_hash": plan.config_hash, "seed": plan.seed,
+            "budget": plan.budget, "device": plan.device,
+            "precision": _resolved_precision(plan),
+            "dataset_fingerprint": str(plan.split.fingerprint),
+            "cpu_kernels": kernel_settings(), "cryobench": __version__}

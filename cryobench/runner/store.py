@@ -40,7 +40,9 @@ CONFIG_NAME = "config.json"
 PREDICTIONS_NAME = "predictions.csv"
 MODEL_DIR = "model"
 WORK_DIR = "work"
-_SKIP_DIRS = {MODEL_DIR, WORK_DIR}
+RESUME_DIR = "resume"
+"""What an interrupted run finished (:mod:`cryobench.runner.resume`)."""
+_SKIP_DIRS = {MODEL_DIR, WORK_DIR, RESUME_DIR}
 RECORD_SUFFIX = ".record.json"
 
 

@@ -117,6 +117,7 @@ class SliceDetector(PickingMethod):
 
     tasks = ("particles", "motor")
     extra = "detection"
+    resumable_predictions = False  # slice_metrics needs each test run's slice detections
 
     def __init__(self, config: Any | None = None) -> None:
         super().__init__(config)
