@@ -4,8 +4,9 @@ Each setting runs in a fresh subprocess (the libraries read their switches once,
 ``native`` (``CRYOBENCH_CPU_KERNELS=native``: AVX-512 where the CPU has it) and ``avx2`` (the
 default cap). Measured, one thread: a unet3d-sized training step (batch 4 of 48^3 patches, a
 16-32-64 MONAI U-Net, seven classes, AdamW; median of ``--steps`` after a warm-up), a float32
-3D FFT of 128^3 (template matching's kernel), numpy float64 ``exp`` of 2^24 values (the phantom
-generator's; the best of repeated calls after a warm-up), and a sha256 of each output, so the table says which kernels give other bytes::
+3D FFT of 128^3 (template matching's kernel) and numpy float64 ``exp`` of 2^24 values (the
+phantom generator's), these two the best of repeated calls after a warm-up, and a sha256 of
+each output, so the table says which kernels give other bytes::
 
     python benchmarks/bench_cpu_kernels.py --steps 4
 """

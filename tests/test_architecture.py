@@ -17,7 +17,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 LAYER = {
-    "errors": 0, "vocab": 0, "particles": 0, "coords": 0, "_threads": 0, "_openmp": 0, "io": 0,
+    "errors": 0, "vocab": 0, "particles": 0, "coords": 0, "_threads": 0, "_openmp": 0,
+    "_cpu_isa": 0, "io": 0,
     "symmetry": 0, "__init__": 0, "__main__": 6,
     "metrics": 1, "data": 1,
     "methods": 2, "baselines": 2, "template_matching": 2,

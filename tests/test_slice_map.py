@@ -181,7 +181,8 @@ def test_configs_without_box_px_keep_their_hash():
     assert "box_px" not in m.config_dict()
     with_box = FasterRCNN(FasterRCNN.default_config("cpu", box_px={"ribosome": 30}))
     assert with_box.config_dict()["box_px"] == {"ribosome": 30.0}
-    root = Path(__file__).parents[1] / "leaderboards" / "results" / "czii-synth" / "faster_rcnn"
+    root = (Path(__file__).parents[1] / "leaderboards" / "archive" / "v1" / "results"
+            / "czii-synth" / "faster_rcnn")
     records = sorted(root.glob("*/seed-*/record.json"))
     if not records:
         pytest.skip("no committed faster_rcnn record")

@@ -43,3 +43,29 @@ def test_verify_without_predictions_is_one_line(tmp_path):
     out = CliRunner().invoke(cli, ["verify", str(res.directory)])
     assert out.exit_code == 2 and "predictions.csv is missing" in out.output
     assert len(out.output.strip().splitlines()) == 1
+
+
+def test_compressed_predictions_still_verify_and_rescore(tmp_path):
+    """Official records with large predictions keep them as predictions.csv.gz (deterministic
+    gzip): verify and the site's rescoring read it as the CSV."""
+    import gzip
+
+    from cryobench.io.picks import read_picks_csv
+    from cryobench.runner.record import RunRecord
+    from cryobench.runner.store import compress_predictions
+
+    res = run("unet3d", "tiny", budget="smoke", out=tmp_path, progress=False, write_copick=False)
+    plain = res.directory / "predictions.csv"
+    data = plain.read_bytes()
+    assert compress_predictions(res.directory) is None  # small: left as it is
+    packed = compress_predictions(res.directory, min_bytes=0)
+    assert packed is not None and not plain.exists()
+    assert gzip.decompress(packed.read_bytes()) == data
+    plain.write_bytes(data)
+    again = compress_predictions(res.directory, min_bytes=0)
+    assert again.read_bytes() == packed.read_bytes()  # the same bytes every time
+    rec = RunRecord.load(res.path)
+    assert rec.predictions_path == packed
+    assert len(read_picks_csv(rec.predictions_path)) == res.record.n_predictions
+    v = verify_record(res.directory)
+    assert v.identical and v.line is None

@@ -415,8 +415,13 @@ class RunRecord:
 
     @property
     def predictions_path(self) -> Path | None:
-        """The predictions CSV beside the record, when loaded from disk."""
-        return None if self.path is None else self.path.parent / self.predictions
+        """The predictions CSV beside the record, when loaded from disk (its ``.gz`` copy when
+        only that is there: see :func:`cryobench.runner.store.compress_predictions`)."""
+        if self.path is None:
+            return None
+        plain = self.path.parent / self.predictions
+        packed = plain.with_name(plain.name + ".gz")
+        return packed if not plain.is_file() and packed.is_file() else plain
 
     @property
     def model_path(self) -> Path | None:

@@ -25,6 +25,8 @@ from cryobench.errors import ResultsError
 from cryobench.runner import record as _record
 
 __all__ = [
+    "compress_predictions",
+    "read_predictions_bytes",
     "RECORD_NAME",
     "CONFIG_NAME",
     "PREDICTIONS_NAME",
@@ -127,3 +129,41 @@ def load_records(results_dir: str | os.PathLike[str]
     errors: list[tuple[Path, str]] = []
     records = list(iter_records(results_dir, errors))
     return records, errors
+
+
+COMPRESSED_SUFFIX = ".gz"
+
+
+def compress_predictions(directory: str | os.PathLike[str], min_bytes: int = 1 << 20
+                         ) -> Path | None:
+    """Store a run's ``predictions.csv`` as ``predictions.csv.gz`` when it is larger than
+    ``min_bytes`` (official records in git: a 24-tomogram run of a recall-hungry picker writes
+    over 10 MB). The gzip stream is deterministic (no name, mtime 0), so the same predictions
+    always give the same file; readers take either (:attr:`RunRecord.predictions_path`,
+    :func:`read_predictions_bytes`). Returns the compressed file, or None when left as it is."""
+    import gzip
+
+    from cryobench.io.atomic import atomic_path
+
+    src = Path(directory) / PREDICTIONS_NAME
+    if not src.is_file() or src.stat().st_size <= min_bytes:
+        return None
+    dest = src.with_name(src.name + COMPRESSED_SUFFIX)
+    data = src.read_bytes()
+    with atomic_path(dest) as tmp, open(tmp, "wb") as raw, gzip.GzipFile(
+            filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz:
+        gz.write(data)
+    if gzip.decompress(dest.read_bytes()) != data:  # pragma: no cover - never expected
+        dest.unlink()
+        raise ResultsError("compressed predictions do not read back", dest)
+    src.unlink()
+    return dest
+
+
+def read_predictions_bytes(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of a predictions CSV, decompressed when stored as ``.csv.gz``."""
+    import gzip
+
+    p = Path(path)
+    data = p.read_bytes()
+    return gzip.decompress(data) if p.name.endswith(COMPRESSED_SUFFIX) else data

@@ -82,7 +82,10 @@ def verify_record(path: str | os.PathLike[str], *, data_dir: str | os.PathLike[s
         if new.dataset_fingerprint != rec.dataset_fingerprint:
             raise ResultsError("the split's data differ from the record's (dataset fingerprint "
                                "changed): regenerate or import the same data first", file)
-        diff = first_difference(recorded.read_bytes(), new.predictions_path.read_bytes())
+        from cryobench.runner.store import read_predictions_bytes
+
+        diff = first_difference(read_predictions_bytes(recorded),
+                                new.predictions_path.read_bytes())
     note = ""
     if rec.device != "cpu" or rec.precision not in (None, "fp32"):
         note = (f"the record was made on {rec.device} in {rec.precision or 'an unknown precision'}"
