@@ -160,6 +160,7 @@ class TemplateMatch(PickingMethod):
                    "templates averaged from training picks or read from MRC (classical baseline)")
     tasks = ("particles",)
     extra = "baselines"
+    seeded = False  # deterministic: the same picks for every seed
     Config = TemplateMatchConfig
     budgets = {
         "smoke": {"bin": 2, "max_bin": 2, "angular_step": 90.0, "max_average": 20,

@@ -133,6 +133,9 @@ class PickingMethod(abc.ABC):
     """A dataclass whose field defaults are the ``cpu`` budget."""
     budgets: ClassVar[dict[str, dict[str, Any]]] = {}
     """Per-budget overrides of the config defaults, e.g. ``{"smoke": {"epochs": 1}}``."""
+    seeded: ClassVar[bool] = True
+    """False for a deterministic method that ignores the seed (recorded, so boards do not ask
+    for the seeds it would repeat)."""
     resumable_predictions: ClassVar[bool] = True
     """Whether a test run's picks depend only on the fitted state and that run, so that an
     interrupted run may keep the picks it finished (:mod:`cryobench.runner.resume`). False for

@@ -88,6 +88,9 @@ class CountCube:
     weight_total: float
     beta: float
     rule: str = "czii"
+    seedless: bool = False
+    """The method ignores the seed (deterministic): one seed is the whole story, its seed
+    spread is zero rather than unknown."""
 
     @classmethod
     def from_rows(cls, seeds: Sequence[int], rows_per_seed: Sequence[Sequence[Mapping]],
@@ -233,6 +236,12 @@ def _offdiag_mean(block: np.ndarray) -> float:
     return float((block.sum() - np.trace(block)) / (k * (k - 1)))
 
 
+def _shared_part(block: np.ndarray) -> float:
+    """The experiment variance the seeds share: the off-diagonal mean of their jackknife
+    covariance, or for one (seedless) model its own variance."""
+    return float(block[0, 0]) if block.shape[0] == 1 else _offdiag_mean(block)
+
+
 def _satterthwaite(parts: Sequence[tuple[float, float]]) -> float:
     """Welch-Satterthwaite degrees of freedom of a sum of variance estimates ``(v, df)``."""
     parts = [(v, d) for v, d in parts if v > 0 and d > 0]
@@ -371,7 +380,7 @@ def score_interval(cube: CountCube, level: float = 0.95,
     else:
         half = _t_quantile(level, df) * se
     return ScoreInterval(est, est - half, est + half, level, se, math.sqrt(v_exp), se_seeds,
-                         df, n, s, s >= 2, method)
+                         df, n, s, s >= 2 or (cube.seedless and s == 1), method)
 
 
 def two_level_bootstrap(cube: CountCube, n_resamples: int = 1000, seed: int = 0) -> np.ndarray:
@@ -425,7 +434,7 @@ def _align(a: CountCube, b: CountCube) -> tuple[CountCube, CountCube]:
             if c in cube.classes:
                 out[:, :, j] = cube.counts[:, ei, cube.classes.index(c)]
         return CountCube(list(cube.seeds), list(common), classes, out, weights,
-                         cube.weight_total, cube.beta, cube.rule)
+                         cube.weight_total, cube.beta, cube.rule, cube.seedless)
 
     return on(a), on(b)
 
@@ -472,7 +481,9 @@ class PairedComparison:
     the two entries are separated only when both tests agree (an intersection-union test, valid
     when either one is), and it is never below ``min_p``, the sign flip's attainable minimum.
     With fewer than two seeds on either side the seed spread is unknown,
-    ``includes_seed_spread`` is False and both parts concern the trained models only.
+    ``includes_seed_spread`` is False and both parts concern the trained models only, unless
+    that side is seedless (:attr:`CountCube.seedless`: a deterministic method, whose seed spread
+    is zero).
     """
 
     estimate_a: float
@@ -520,7 +531,8 @@ def paired_comparison(a: CountCube, b: CountCube, *, level: float = 0.95,
     ta, tb = a.seed_scores(), b.seed_scores()
     est_a, est_b = float(ta.mean()), float(tb.mean())
     diff = est_a - est_b
-    both = sa >= 2 and sb >= 2
+    known_a, known_b = sa >= 2 or (a.seedless and sa == 1), sb >= 2 or (b.seedless and sb == 1)
+    both = known_a and known_b
     nan = float("nan")
     if n < 2:
         se = df = low = high = p_t = nan
@@ -528,9 +540,9 @@ def paired_comparison(a: CountCube, b: CountCube, *, level: float = 0.95,
         cov = _jackknife_cov(np.vstack([jackknife_scores(a), jackknife_scores(b)]))
         caa, cbb, cab = cov[:sa, :sa], cov[sa:, sa:], cov[:sa, sa:]
         if both:
-            v_exp = max(0.0, _offdiag_mean(caa) + _offdiag_mean(cbb) - 2 * float(cab.mean()))
-            v_a = float(np.var(ta, ddof=1)) / sa
-            v_b = float(np.var(tb, ddof=1)) / sb
+            v_exp = max(0.0, _shared_part(caa) + _shared_part(cbb) - 2 * float(cab.mean()))
+            v_a = float(np.var(ta, ddof=1)) / sa if sa >= 2 else 0.0
+            v_b = float(np.var(tb, ddof=1)) / sb if sb >= 2 else 0.0
             var = v_exp + v_a + v_b
             df = _satterthwaite([(v_exp, n - 1), (v_a, sa - 1), (v_b, sb - 1)])
         else:
@@ -666,8 +678,8 @@ def rank_cubes(cubes: Sequence[CountCube], *, alpha: float = 0.05, correction: s
                 mins[i, j] = mins[j, i] = c.min_p
     r = rank_by_comparisons(scores, p, alpha=alpha, correction=correction, min_p=mins)
     reason = r.reason
-    if require_seed_spread and any(len(c.seeds) < 2 for c in cubes):
-        few = sum(len(c.seeds) < 2 for c in cubes)
+    if require_seed_spread and any(len(c.seeds) < 2 and not c.seedless for c in cubes):
+        few = sum(len(c.seeds) < 2 and not c.seedless for c in cubes)
         reason = "; ".join(x for x in (reason, f"{few} entr{'y has' if few == 1 else 'ies have'}"
                                        " fewer than two seeds: not ranked against others")
                            if x)

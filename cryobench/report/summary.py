@@ -199,7 +199,11 @@ def _build_entry(key: tuple[str, str, str], recs: list[RunRecord],
     metrics = {r.metric for r in recs}
     if len(metrics) > 1:
         flags.append(f"seeds were scored with different metrics ({', '.join(sorted(metrics))})")
+    seedless = all(not r.seeded for r in recs)
     missing = sorted(set(expected_seeds) - set(by_seed))
+    if seedless:
+        missing = []  # a deterministic method: one seed is every seed
+        expected_seeds = sorted(by_seed)
     if missing:
         flags.append(f"missing seed(s) {', '.join(map(str, missing))} "
                      f"(mean over {len(recs)} of {len(set(expected_seeds) | set(by_seed))})")
@@ -215,6 +219,7 @@ def _build_entry(key: tuple[str, str, str], recs: list[RunRecord],
         flags.append("seeds were scored on different experiments")
     cube = CountCube.from_rows([r.seed for r in recs], [r.count_rows() for r in recs],
                                weights, beta, rule="byu" if recs[0].metric == "byu" else "czii")
+    cube.seedless = seedless and len(recs) == 1
     seed_scores = cube.seed_scores()
     for r, s in zip(recs, seed_scores, strict=True):
         if abs(r.score - float(s)) > SCORE_TOLERANCE:

@@ -87,6 +87,13 @@ REQUIRED_KEYS: dict[str, tuple[type, ...]] = {
 }
 """Top-level keys of a schema-2 record and their JSON types."""
 
+OPTIONAL_KEYS: dict[str, tuple[type, ...]] = {
+    "seeded": (bool,),
+}
+"""Top-level keys a schema-2 record may hold (written only when they differ from the default):
+``seeded`` is False for a method that ignores the seed (template matching), so a board shows
+one seed as the whole story rather than flagging the missing ones."""
+
 ENVIRONMENT_KEYS = ("python", "platform", "torch", "cuda", "device_name", "cpu_count")
 TIMING_KEYS = ("fit_s", "predict_s", "score_s", "total_s")
 COUNT_KEYS = ("experiment", "particle_type", "tp", "fp", "fn")
@@ -198,6 +205,9 @@ def validate(rec: Any, path: str | os.PathLike[str] | None = None) -> dict[str, 
         raise bad(f"missing key(s) {', '.join(missing)}")
     for key, types in REQUIRED_KEYS.items():
         if not _is(rec[key], types):
+            raise bad(f"{key!r} should be {_type_name(types)}, got {type(rec[key]).__name__}")
+    for key, types in OPTIONAL_KEYS.items():
+        if key in rec and not _is(rec[key], types):
             raise bad(f"{key!r} should be {_type_name(types)}, got {type(rec[key]).__name__}")
     if rec["status"] != "complete":
         raise bad(f"status is {rec['status']!r}, only complete runs have records")
@@ -362,6 +372,7 @@ class RunRecord:
     git_sha: str | None = None
     cryobench_version: str = ""
     status: str = "complete"
+    seeded: bool = True
     schema_version: int = SCHEMA_VERSION
     path: Path | None = field(default=None, compare=False, repr=False)
 
@@ -380,6 +391,8 @@ class RunRecord:
         """The JSON form (key order of the on-disk format)."""
         out = {k: getattr(self, k) for k in REQUIRED_KEYS}
         out["counts"] = [c.to_dict() for c in self.counts]
+        if not self.seeded:
+            out["seeded"] = False
         return jsonable(out)
 
     @classmethod

@@ -406,6 +406,7 @@ def build_record(plan: RunPlan, scoring: Scoring, *, timings: dict[str, float],
         score=scoring.score, metrics=scoring.metrics, counts=scoring.counts,
         params=scoring.params, n_test_runs=n_test_runs, n_predictions=n_predictions,
         predictions=store.PREDICTIONS_NAME, model=model, copick=copick,
+        seeded=bool(getattr(plan.cls, "seeded", True)),
         cryobench_version=__version__, git_sha=_env.git_sha())
 
 
