@@ -11,9 +11,15 @@ complete record, so a killed rerun resumes where it stopped. The plan's order pu
 calibration of the v2 splits needs first (docs/phantoms.md), then seed 0 of every baseline, the
 untrained references, ``cryobench verify`` of each method's seed-0 record (its output is kept
 in ``leaderboards/verification/``), seeds 1 and 2, and last the ablations. The driver re-reads
-this file after every step, so an edited plan applies from the next step on. The whole rerun's
-duration is the sum of the records' ``timings.total_s`` plus split generation; ``--list``
-prints the first.
+this file after every step, so an edited plan applies from the next step on; after every step it
+stores predictions over 1 MB compressed (``predictions.csv.gz``), as they are committed. The
+whole rerun's duration is the sum of the records' ``timings.total_s`` plus split generation;
+``--list`` prints the first.
+
+In a new session (a fresh machine: the split caches are gone and are generated again, with the
+same bytes): ``git pull``, then ``nohup python leaderboards/rerun.py > rerun.log &`` from the
+repository root; an interrupted run resumes from its kept fit and test-run picks
+(docs/running.md). Commit the new record folders as they appear.
 """
 
 from __future__ import annotations
@@ -150,6 +156,14 @@ def _prune_reference(step: Step) -> None:
                 shutil.rmtree(p) if p.is_dir() else p.unlink()
 
 
+def _compress_predictions() -> None:
+    """Predictions over 1 MB are kept as ``predictions.csv.gz`` (docs/records.md)."""
+    from cryobench.runner.store import compress_predictions
+
+    for rec in RESULTS.rglob("record.json"):
+        compress_predictions(rec.parent)
+
+
 def _records_time() -> tuple[int, float]:
     n, total = 0, 0.0
     for base in (RESULTS, REFERENCES):
@@ -199,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
               flush=True)
         if rc == 0 and s.out == REFERENCES:
             _prune_reference(s)
+        _compress_predictions()
         # start again from the file, so that an edited plan applies from the next step on; a
         # failed step is not retried in this pass
         skip = [a for f in sorted(failed | ({s.label} if rc not in (0, 1) else set()))
