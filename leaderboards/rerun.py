@@ -126,6 +126,7 @@ def _write_verification(step: Step, rc: int, out: str, seconds: float) -> None:
     f = step.verification_file()
     f.parent.mkdir(parents=True, exist_ok=True)
     rel = step.run_dir().relative_to(ROOT)
+    out = out.replace(f"{ROOT}/", "")  # paths relative to the repository, as committed
     atomic_write_text(f, f"$ cryobench verify {rel}\n{out.rstrip()}\n"
                          f"exit {rc}; {seconds:.0f} s; {time.strftime('%Y-%m-%d')}\n")
 
