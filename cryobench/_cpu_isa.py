@@ -26,7 +26,7 @@ import sys
 from collections.abc import Mapping, MutableMapping
 
 __all__ = ["PORTABLE_ENV", "NATIVE_SWITCH", "numpy_features_above_avx2", "portable_cpu_kernels",
-           "kernel_settings", "numpy_simd_level"]
+           "kernel_settings", "numpy_simd_level", "effective_kernels"]
 
 NATIVE_SWITCH = "CRYOBENCH_CPU_KERNELS"
 """``native`` here turns the cap off."""
@@ -115,3 +115,13 @@ def numpy_simd_level() -> str:
         if feats.get(level) or feats.get(legacy):
             return level
     return "other"
+
+
+def effective_kernels(env: Mapping[str, str] | None = None) -> dict[str, str | None]:
+    """The kernels in effect, independent of which features had to be switched off to get
+    them: the same on an AVX2 and an AVX-512 machine under the cap (what a resumed run and
+    ``verify`` compare)."""
+    env = os.environ if env is None else env
+    out: dict[str, str | None] = {k: env.get(k) for k in (*PORTABLE_ENV, NATIVE_SWITCH)}
+    out["numpy_simd"] = numpy_simd_level()
+    return out

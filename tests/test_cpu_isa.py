@@ -95,3 +95,20 @@ def test_a_default_cli_run_equals_one_capped_by_hand(tmp_path):
     assert rec["dataset_fingerprint"] == rec2["dataset_fingerprint"]
     env = rec["environment"]
     assert env["cpu_kernels"]["ONEDNN_MAX_CPU_ISA"] == "AVX2" and env["numpy_simd"] != "X86_V4"
+
+
+def test_effective_kernels_are_the_same_on_avx2_and_avx512_machines_under_the_cap(monkeypatch):
+    """What a resumed run and verify compare does not name the features an AVX-512 CPU had to
+    switch off, so an AVX2 machine can resume (and verify) its runs."""
+    monkeypatch.setattr(_cpu_isa, "numpy_simd_level", lambda: "X86_V3")
+    avx512 = {**_cpu_isa.PORTABLE_ENV, _cpu_isa.NUMPY_ENV: "X86_V4 AVX512_ICL"}
+    avx2 = dict(_cpu_isa.PORTABLE_ENV)
+    assert _cpu_isa.effective_kernels(avx512) == _cpu_isa.effective_kernels(avx2)
+    assert _cpu_isa.effective_kernels({_cpu_isa.NATIVE_SWITCH: "native"}) != \
+        _cpu_isa.effective_kernels(avx2)
+    from cryobench.runner.verify import _effective
+
+    rec = {"cpu_kernels": _cpu_isa.kernel_settings(avx512), "numpy_simd": "X86_V3"}
+    new = {"cpu_kernels": _cpu_isa.kernel_settings(avx2), "numpy_simd": "X86_V3"}
+    assert _effective(rec) == _effective(new)
+    assert _effective({}) is None

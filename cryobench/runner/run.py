@@ -522,10 +522,10 @@ def run(
 
 def _resume_stamp(plan: RunPlan) -> dict[str, Any]:
     """What must match for an interrupted run's fit and picks to be reused."""
-    from cryobench._cpu_isa import kernel_settings
+    from cryobench._cpu_isa import effective_kernels
 
     return {"method": plan.name, "config_hash": plan.config_hash, "seed": plan.seed,
             "budget": plan.budget, "device": plan.device,
             "precision": _resolved_precision(plan),
             "dataset_fingerprint": str(plan.split.fingerprint),
-            "cpu_kernels": kernel_settings(), "cryobench": __version__}
+            "cpu_kernels": effective_kernels(), "cryobench": __version__}

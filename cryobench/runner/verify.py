@@ -90,7 +90,7 @@ def verify_record(path: str | os.PathLike[str], *, data_dir: str | os.PathLike[s
     if rec.device != "cpu" or rec.precision not in (None, "fp32"):
         note = (f"the record was made on {rec.device} in {rec.precision or 'an unknown precision'}"
                 "; only CPU float32 runs are expected to reproduce byte for byte")
-    elif (rec.environment or {}).get("cpu_kernels") != new.environment.get("cpu_kernels"):
+    elif _effective(rec.environment) != _effective(new.environment):
         note = ("the record's CPU kernel settings "
                 f"({_kernels_text(rec.environment.get('cpu_kernels'))}) differ from this "
                 f"rerun's ({_kernels_text(new.environment.get('cpu_kernels'))}): AVX-512 and "
@@ -106,3 +106,14 @@ def _kernels_text(settings: object) -> str:
         return "not recorded"
     set_ = [f"{k}={v}" for k, v in settings.items() if v]
     return ", ".join(set_) or "native"
+
+
+def _effective(environment: dict | None) -> tuple | None:
+    """What decides the kernels' bytes: the switches other than numpy's feature list (which
+    names what a given CPU had to switch off) and numpy's level in effect."""
+    env = environment or {}
+    kernels = env.get("cpu_kernels")
+    if not isinstance(kernels, dict):
+        return None
+    return (tuple(sorted((k, v) for k, v in kernels.items() if k != "NPY_DISABLE_CPU_FEATURES")),
+            env.get("numpy_simd"))
