@@ -69,3 +69,14 @@ def test_compressed_predictions_still_verify_and_rescore(tmp_path):
     assert len(read_picks_csv(rec.predictions_path)) == res.record.n_predictions
     v = verify_record(res.directory)
     assert v.identical and v.line is None
+
+
+def test_corrupt_compressed_predictions_are_one_line(tmp_path):
+    res = run("unet3d", "tiny", budget="smoke", out=tmp_path, progress=False, write_copick=False)
+    (res.directory / "predictions.csv").unlink()
+    (res.directory / "predictions.csv.gz").write_bytes(b"\x1f\x8bnot really gzip")
+    out = CliRunner().invoke(cli, ["verify", "--no-progress", str(res.directory)])
+    assert out.exit_code == 2, out.output
+    lines = out.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "unreadable" in lines[0]
+    assert "Traceback" not in out.output

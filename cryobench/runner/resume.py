@@ -23,6 +23,7 @@ import pandas as pd
 
 from cryobench.io.atomic import atomic_dir, atomic_write_text
 from cryobench.runner.store import RESUME_DIR
+from cryobench.runner.store import _safe as _safe_name
 
 __all__ = ["RESUME_DIR", "Checkpoint"]
 
@@ -33,17 +34,12 @@ _MODEL = "model"
 _PICKS = "picks"
 
 
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "_"
-
-
 class Checkpoint:
     """The resume folder of one run directory, for one stamp (see the module docstring)."""
 
     def __init__(self, run_dir: Path, stamp: dict[str, Any]) -> None:
         self.root = Path(run_dir) / RESUME_DIR
         self.stamp = json.loads(json.dumps(stamp, sort_keys=True, default=str))
-        self._saved: dict[str, Any] | None = None
         self.reused_runs = 0
         self.reused_seconds = 0.0
 
@@ -64,7 +60,6 @@ class Checkpoint:
         if not ok:
             self.discard()
             return None
-        self._saved = saved
         return {"fit_s": float(saved.get("fit_s", 0.0)),
                 "extra_metrics": dict(saved.get("extra_metrics") or {})}
 
@@ -85,7 +80,7 @@ class Checkpoint:
 
     # ----- per-run picks -----------------------------------------------------------------------
     def _picks_path(self, run: str) -> Path:
-        return self.root / _PICKS / f"{_safe(run)}.csv"
+        return self.root / _PICKS / f"{_safe_name(run)}.csv"
 
     def load_picks(self, run: str) -> tuple[pd.DataFrame, float] | None:
         """A test run's kept picks and the seconds its prediction took, or None."""

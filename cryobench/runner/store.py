@@ -164,6 +164,17 @@ def read_predictions_bytes(path: str | os.PathLike[str]) -> bytes:
     """The bytes of a predictions CSV, decompressed when stored as ``.csv.gz``."""
     import gzip
 
+    from cryobench.io.picks import _max_csv_bytes
+
     p = Path(path)
-    data = p.read_bytes()
-    return gzip.decompress(data) if p.name.endswith(COMPRESSED_SUFFIX) else data
+    if not p.name.endswith(COMPRESSED_SUFFIX):
+        return p.read_bytes()
+    limit = _max_csv_bytes()
+    try:
+        with gzip.open(p, "rb") as fh:
+            data = fh.read(limit + 1)
+    except (OSError, EOFError, ValueError) as exc:  # gzip.BadGzipFile is an OSError
+        raise ResultsError(f"compressed predictions are unreadable ({exc})", p) from None
+    if len(data) > limit:
+        raise ResultsError(f"compressed predictions hold more than {limit / 2**20:.0f} MiB", p)
+    return data

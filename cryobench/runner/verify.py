@@ -69,6 +69,9 @@ def verify_record(path: str | os.PathLike[str], *, data_dir: str | os.PathLike[s
     recorded = rec.predictions_path
     if recorded is None or not recorded.is_file():
         raise ResultsError("the record's predictions.csv is missing: nothing to compare", file)
+    from cryobench.runner.store import read_predictions_bytes
+
+    recorded_bytes = read_predictions_bytes(recorded)  # unreadable: fail before the rerun
     with tempfile.TemporaryDirectory(prefix="cryobench-verify-") as tmp:
         result = run(rec.method, rec.split, seed=rec.seed, budget=rec.budget,
                      device=device or ("cpu" if rec.device == "synthetic" else rec.device),
@@ -82,10 +85,7 @@ def verify_record(path: str | os.PathLike[str], *, data_dir: str | os.PathLike[s
         if new.dataset_fingerprint != rec.dataset_fingerprint:
             raise ResultsError("the split's data differ from the record's (dataset fingerprint "
                                "changed): regenerate or import the same data first", file)
-        from cryobench.runner.store import read_predictions_bytes
-
-        diff = first_difference(read_predictions_bytes(recorded),
-                                new.predictions_path.read_bytes())
+        diff = first_difference(recorded_bytes, new.predictions_path.read_bytes())
     note = ""
     if rec.device != "cpu" or rec.precision not in (None, "fp32"):
         note = (f"the record was made on {rec.device} in {rec.precision or 'an unknown precision'}"
