@@ -196,7 +196,9 @@ def test_one_seed_interval_is_a_jackknife_t_by_hand():
     assert not iv.includes_seed_spread and iv.df == 2 and iv.se_seeds is None
     assert iv.estimate == pytest.approx(g(25))
     assert iv.se == pytest.approx(math.sqrt(var))
-    assert iv.high - iv.estimate == pytest.approx(4.302652729911275 * math.sqrt(var))
+    half = 4.302652729911275 * math.sqrt(var)
+    assert iv.estimate - iv.low == pytest.approx(half)
+    assert iv.high == min(1.0, iv.estimate + half)
 
 
 def test_seed_part_of_the_interval():
@@ -207,7 +209,9 @@ def test_seed_part_of_the_interval():
     assert iv.includes_seed_spread and iv.se_experiments == 0.0
     assert iv.se_seeds == pytest.approx(np.std(scores, ddof=1) / math.sqrt(3))
     # with no experiment part the pivot is a t with S - 1 = 2 degrees of freedom
-    assert iv.high - iv.estimate == pytest.approx(4.302652729911275 * iv.se_seeds, rel=1e-6)
+    half = 4.302652729911275 * iv.se_seeds
+    assert iv.estimate - iv.low == pytest.approx(half, rel=1e-6)
+    assert iv.high == min(1.0, iv.estimate + iv.estimate - iv.low)
 
 
 def test_pivot_quantile_matches_monte_carlo():
@@ -346,3 +350,14 @@ def test_coverage_and_false_positives_on_a_small_simulation():
     assert old / reps <= 0.85  # the percentile bootstrap leaves out the seed spread
     assert fp_new / reps <= 0.1
     assert fp_old / reps >= 0.25
+
+
+def test_interval_is_cut_to_the_score_range():
+    # seeds 1.0, 1.0 and 0.2 (F1 of 30, 30 and 3 tp of 30): the seed part alone, 4.30 x 0.27,
+    # reaches past both ends of [0, 1]; the interval stops at them
+    cube = f1_cube([[10, 10, 10], [10, 10, 10], [1, 1, 1]])
+    iv = stats.score_interval(cube)
+    assert iv.estimate - 4.302652729911275 * iv.se_seeds < 0.0
+    assert iv.estimate + 4.302652729911275 * iv.se_seeds > 1.0
+    assert (iv.low, iv.high) == (0.0, 1.0) == stats.SCORE_RANGE
+    assert iv.low <= iv.estimate <= iv.high

@@ -61,7 +61,11 @@ __all__ = [
     "Ranking",
     "rank_by_comparisons",
     "rank_cubes",
+    "SCORE_RANGE",
 ]
+
+#: The range of every score cryobench computes (F-beta, mAP): intervals are cut to it.
+SCORE_RANGE: tuple[float, float] = (0.0, 1.0)
 
 
 @dataclass
@@ -352,8 +356,10 @@ def score_interval(cube: CountCube, level: float = 0.95,
                    method: str = "pivot") -> ScoreInterval:
     """Interval for the seed-mean score over test experiments and seeds (:class:`ScoreInterval`).
 
-    ``method``: ``"pivot"`` (default) or ``"satterthwaite"`` (a t quantile with Welch-
-    Satterthwaite degrees of freedom; under-covers with three seeds, kept for comparison).
+    The bounds are cut to :data:`SCORE_RANGE`, ``[0, 1]``, the range of every score (the true
+    score lies there, so the cut cannot lower the coverage). ``method``: ``"pivot"`` (default)
+    or ``"satterthwaite"`` (a t quantile with Welch-Satterthwaite degrees of freedom;
+    under-covers with three seeds, kept for comparison).
     """
     _check_level(level)
     if method not in ("pivot", "satterthwaite"):
@@ -379,7 +385,9 @@ def score_interval(cube: CountCube, level: float = 0.95,
         half = _pivot_quantile(level, math.sqrt(v_exp), n - 1, math.sqrt(v_seed), s - 1)
     else:
         half = _t_quantile(level, df) * se
-    return ScoreInterval(est, est - half, est + half, level, se, math.sqrt(v_exp), se_seeds,
+    # every score is in [0, 1]: cutting the interval there keeps its coverage
+    low, high = max(est - half, SCORE_RANGE[0]), min(est + half, SCORE_RANGE[1])
+    return ScoreInterval(est, low, high, level, se, math.sqrt(v_exp), se_seeds,
                          df, n, s, s >= 2 or (cube.seedless and s == 1), method)
 
 
