@@ -211,7 +211,7 @@ def test_seed_part_of_the_interval():
     # with no experiment part the pivot is a t with S - 1 = 2 degrees of freedom
     half = 4.302652729911275 * iv.se_seeds
     assert iv.estimate - iv.low == pytest.approx(half, rel=1e-6)
-    assert iv.high == min(1.0, iv.estimate + iv.estimate - iv.low)
+    assert iv.high == pytest.approx(min(1.0, iv.estimate + half), rel=1e-6)
 
 
 def test_pivot_quantile_matches_monte_carlo():
@@ -353,7 +353,7 @@ def test_coverage_and_false_positives_on_a_small_simulation():
 
 
 def test_interval_is_cut_to_the_score_range():
-    # seeds 1.0, 1.0 and 0.2 (F1 of 30, 30 and 3 tp of 30): the seed part alone, 4.30 x 0.27,
+    # seeds score 1.0, 1.0 and 0.18 (F1 of 30, 30 and 3 tp of 30 references): the seed part alone, 4.30 x 0.27,
     # reaches past both ends of [0, 1]; the interval stops at them
     cube = f1_cube([[10, 10, 10], [10, 10, 10], [1, 1, 1]])
     iv = stats.score_interval(cube)
