@@ -353,8 +353,8 @@ def test_coverage_and_false_positives_on_a_small_simulation():
 
 
 def test_interval_is_cut_to_the_score_range():
-    # seeds score 1.0, 1.0 and 0.18 (F1 of 30, 30 and 3 tp of 30 references): the seed part alone, 4.30 x 0.27,
-    # reaches past both ends of [0, 1]; the interval stops at them
+    # seeds score 1.0, 1.0 and 0.18 (F1 of 30, 30 and 3 tp of 30 references): the seed part
+    # alone, 4.30 x 0.27, reaches past both ends of [0, 1]; the interval stops at them
     cube = f1_cube([[10, 10, 10], [10, 10, 10], [1, 1, 1]])
     iv = stats.score_interval(cube)
     assert iv.estimate - 4.302652729911275 * iv.se_seeds < 0.0

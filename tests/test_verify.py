@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from cryobench.cli import cli
 from cryobench.runner.run import run
-from cryobench.runner.verify import first_difference, verify_record
+from cryobench.runner.verify import _package_note, first_difference, verify_record
 
 pytest.importorskip("torch")
 
@@ -32,8 +32,41 @@ def test_a_record_verifies_and_a_changed_one_does_not(method, split, tmp_path):
     pred.write_text("".join(lines))
     v = verify_record(res.directory)
     assert not v.identical and v.line == 2
+    assert v.note == ""  # same packages and CPU: nothing to blame but the change
     out = CliRunner().invoke(cli, ["verify", "--no-progress", str(res.directory)])
     assert out.exit_code == 1 and "differ from line 2" in out.output, out.output
+
+
+def test_a_mismatch_names_the_package_versions_that_changed(tmp_path):
+    import json
+
+    import numpy as np
+
+    res = run("unet3d", "tiny", budget="smoke", out=tmp_path, progress=False,
+              write_copick=False, save_model=False)
+    assert res.record.environment["packages"]["numpy"] == np.__version__
+    assert res.record.environment["cpu_model"]
+    pred = res.directory / "predictions.csv"
+    lines = pred.read_text().splitlines(keepends=True)
+    lines[1] = lines[1].replace(",", ",9", 1)
+    pred.write_text("".join(lines))
+    rec = json.loads(res.path.read_text())
+    rec["environment"]["packages"]["numpy"] = "1.0.0"
+    res.path.write_text(json.dumps(rec))
+    out = CliRunner().invoke(cli, ["verify", "--no-progress", str(res.directory)])
+    assert out.exit_code == 1, out.output
+    assert f"numpy 1.0.0 -> {np.__version__}" in out.output, out.output
+
+
+def test_package_note():
+    new = {"packages": {"numpy": "2.4", "ultralytics": "8.4"}, "cpu_model": "A"}
+    assert _package_note(new, new) == ""
+    assert "no package versions" in _package_note({"cpu_model": "A"}, new)
+    old = {"packages": {"numpy": "2.3", "ultralytics": "8.4"}, "cpu_model": "B"}
+    assert _package_note(old, new) == ("the rerun differs from the record in: numpy 2.3 -> 2.4, "
+                                       "CPU B -> A")
+    assert _package_note({"packages": {}, "cpu_model": "A"}, new) == (
+        "the rerun differs from the record in: numpy None -> 2.4, ultralytics None -> 8.4")
 
 
 def test_verify_without_predictions_is_one_line(tmp_path):

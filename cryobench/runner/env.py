@@ -13,8 +13,13 @@ from typing import Any
 
 from cryobench import __version__
 
-__all__ = ["capture_environment", "git_sha", "peak_memory_mb", "peak_gpu_memory_mb",
-           "reset_peak_memory"]
+__all__ = ["capture_environment", "git_sha", "package_versions", "peak_memory_mb",
+           "peak_gpu_memory_mb", "reset_peak_memory", "NUMERIC_PACKAGES"]
+
+#: Distributions whose version can change a method's numbers (kernels, augmentation, resampling);
+#: records list the installed version of each (None when not installed).
+NUMERIC_PACKAGES = ("numpy", "scipy", "pandas", "torchvision", "monai", "scikit-image",
+                    "opencv-python", "opencv-python-headless", "ultralytics")
 
 
 def _torch():
@@ -64,8 +69,33 @@ def capture_environment(device: str = "cpu") -> dict[str, Any]:
         "device_name": device_name,
         "cpu_count": os.cpu_count(),
         "cpu_native_bf16": native_bf16,
+        "cpu_model": _cpu_model(),
+        "packages": package_versions(),
         "cryobench": __version__,
     }
+
+
+def package_versions(names: tuple[str, ...] = NUMERIC_PACKAGES) -> dict[str, str | None]:
+    """Installed version of each distribution in ``names`` (None when it is not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, str | None] = {}
+    for name in names:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _cpu_model() -> str | None:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, else ``platform.processor()``)."""
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip() or None
+    return platform.processor() or None
 
 
 def _kernels(torch: Any) -> dict[str, Any]:

@@ -95,10 +95,28 @@ def verify_record(path: str | os.PathLike[str], *, data_dir: str | os.PathLike[s
                 f"({_kernels_text(rec.environment.get('cpu_kernels'))}) differ from this "
                 f"rerun's ({_kernels_text(new.environment.get('cpu_kernels'))}): AVX-512 and "
                 "AVX2 kernels give other bytes (see cryobench/_cpu_isa.py)")
+    if diff is not None and not note:
+        note = _package_note(rec.environment, new.environment)
     v = Verification(file, diff is None, new.score, rec.score, note=note)
     if diff is not None:
         v.line, v.recorded_line, v.rerun_line = diff
     return v
+
+
+def _package_note(recorded: dict | None, rerun: dict | None) -> str:
+    """What differs between the two runs' package versions and CPU model, as a note ('' if
+    nothing recorded differs)."""
+    rec_pk = (recorded or {}).get("packages")
+    new_pk = (rerun or {}).get("packages") or {}
+    if not isinstance(rec_pk, dict):
+        return ("the record lists no package versions (made before cryobench recorded them): "
+                "another numpy, scipy, opencv or ultralytics release cannot be ruled out")
+    changed = [f"{k} {rec_pk.get(k)} -> {new_pk.get(k)}"
+               for k in sorted(set(rec_pk) | set(new_pk)) if rec_pk.get(k) != new_pk.get(k)]
+    rec_cpu, new_cpu = (recorded or {}).get("cpu_model"), (rerun or {}).get("cpu_model")
+    if rec_cpu != new_cpu:
+        changed.append(f"CPU {rec_cpu} -> {new_cpu}")
+    return ("the rerun differs from the record in: " + ", ".join(changed)) if changed else ""
 
 
 def _kernels_text(settings: object) -> str:
