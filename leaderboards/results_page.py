@@ -124,10 +124,13 @@ def verification_table() -> str:
         secs = tail.split(";")[1].strip() if tail.count(";") >= 2 else "?"
         method = f.stem.rsplit("-", 1)[0]
         rows.append(f"| {f.parent.name} | `{method}` | `{rec}` | {verdict} | {secs} |")
+    differs = any("**differs**" in r for r in rows)
     return ("## Verification\n\n`cryobench verify RECORD_DIR` reruns a record with its config, "
             "seed and data and compares the predictions byte for byte (the rerun's phase 4, one "
-            "seed-0 record per method; the outputs are in `leaderboards/verification/`).\n\n"
-            + "\n".join(rows))
+            "seed-0 record per method, more where one differs; the outputs are in "
+            "`leaderboards/verification/`).\n\n" + "\n".join(rows)
+            + ("\n\nWhat is known of the records that differ: [running.md]"
+               "(running.md#the-same-bytes-on-any-cpu)." if differs else ""))
 
 
 def detail_table(entries: Sequence[Any], refs: Sequence[Any]) -> str:
