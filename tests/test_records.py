@@ -317,3 +317,29 @@ def test_environment_capture():
     assert env.peak_gpu_memory_mb("cpu") is None
     sha = env.git_sha()
     assert sha is None or len(sha.split("+")[0]) == 40
+
+
+def test_git_sha_is_dirty_only_when_the_code_changes(tmp_path):
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
+                       check=True, capture_output=True)
+
+    (tmp_path / "cryobench").mkdir()
+    (tmp_path / "cryobench" / "a.py").write_text("x = 1\n")
+    (tmp_path / "leaderboards").mkdir()
+    (tmp_path / "leaderboards" / "record.json").write_text("{}\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "init")
+    clean = env.git_sha(tmp_path)
+    assert clean is not None and len(clean) == 40
+    (tmp_path / "leaderboards" / "record.json").write_text('{"score": 1}\n')
+    assert env.git_sha(tmp_path) == clean  # a rewritten record is not a code change
+    (tmp_path / "cryobench" / "a.py").write_text("x = 2\n")
+    assert env.git_sha(tmp_path) == clean + "+dirty"

@@ -16,6 +16,9 @@ from cryobench import __version__
 __all__ = ["capture_environment", "git_sha", "package_versions", "peak_memory_mb",
            "peak_gpu_memory_mb", "reset_peak_memory", "NUMERIC_PACKAGES"]
 
+#: The tracked paths whose changes make :func:`git_sha` report ``+dirty`` (the code a run runs).
+SOURCE_PATHS = ("cryobench", "baselines", "pyproject.toml")
+
 #: Distributions whose version can change a method's numbers (kernels, augmentation, resampling);
 #: records list the installed version of each (None when not installed).
 NUMERIC_PACKAGES = ("numpy", "scipy", "pandas", "torchvision", "monai", "scikit-image",
@@ -111,14 +114,19 @@ def _kernels(torch: Any) -> dict[str, Any]:
 
 
 def git_sha(path: str | os.PathLike[str] | None = None) -> str | None:
-    """The git commit of the cryobench source tree (``+dirty`` suffix if modified), or None."""
+    """The git commit of the cryobench source tree, or None.
+
+    ``+dirty`` is added when tracked files of the code (:data:`SOURCE_PATHS`) are modified; the
+    records and documents in the tree are not code, and a run that rewrites its own record in
+    ``leaderboards/results`` must not mark itself dirty.
+    """
     where = Path(path) if path is not None else Path(__file__).resolve().parents[2]
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True,
                              text=True, timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=where, capture_output=True, text=True, timeout=10,
-                               check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                *SOURCE_PATHS], cwd=where, capture_output=True, text=True,
+                               timeout=10, check=True).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return f"{sha}+dirty" if dirty else (sha or None)
