@@ -47,16 +47,26 @@ _PROBE = (
 )
 
 
+def cpuinfo_field(name: str, cpuinfo: str = "/proc/cpuinfo") -> str | None:
+    """The value of the first ``name`` line of ``/proc/cpuinfo`` (None when there is none).
+
+    Raises:
+        OSError: the file cannot be read (not Linux, or no ``/proc``).
+    """
+    with open(cpuinfo, encoding="ascii", errors="replace") as fh:
+        for line in fh:
+            if line.startswith(name):
+                return line.split(":", 1)[1].strip() if ":" in line else ""
+    return None
+
+
 def _has_avx512(cpuinfo: str = "/proc/cpuinfo") -> bool | None:
     """Whether the CPU reports AVX-512 (None where /proc/cpuinfo cannot be read)."""
     try:
-        with open(cpuinfo, encoding="ascii", errors="replace") as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    return "avx512f" in line.split()
+        flags = cpuinfo_field("flags", cpuinfo)
     except OSError:
         return None
-    return False
+    return flags is not None and "avx512f" in flags.split()
 
 
 def numpy_features_above_avx2() -> list[str]:

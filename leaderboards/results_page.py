@@ -115,16 +115,18 @@ def verification_table() -> str:
         return ("## Verification\n\nNo record has been rerun with `cryobench verify` yet (the "
                 "rerun's phase 4).")
     rows = ["| split | method | record | result | rerun time |", "| --- | --- | --- | --- | ---: |"]
+    differs = False
     for f in files:
         text = f.read_text().splitlines()
         rec = text[0].removeprefix("$ cryobench verify ").strip() if text else "?"
         result = next((t for t in text if t.startswith(("verified:", "mismatch:"))), "?")
-        verdict = "byte-identical" if result.startswith("verified:") else "**differs**"
+        identical = result.startswith("verified:")
+        differs = differs or not identical
+        verdict = "byte-identical" if identical else "**differs**"
         tail = text[-1] if text else ""
         secs = tail.split(";")[1].strip() if tail.count(";") >= 2 else "?"
         method = f.stem.rsplit("-", 1)[0]
         rows.append(f"| {f.parent.name} | `{method}` | `{rec}` | {verdict} | {secs} |")
-    differs = any("**differs**" in r for r in rows)
     return ("## Verification\n\n`cryobench verify RECORD_DIR` reruns a record with its config, "
             "seed and data and compares the predictions byte for byte (the rerun's phase 4, one "
             "seed-0 record per method, more where one differs; the outputs are in "

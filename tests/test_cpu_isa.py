@@ -63,6 +63,18 @@ def test_the_numpy_probe_names_only_features_this_cpu_has_beyond_avx2(tmp_path):
     assert _cpu_isa._has_avx512(str(tmp_path / "missing")) is None
 
 
+def test_cpuinfo_field_reads_the_first_matching_line(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: Example CPU @ 2.0GHz\nflags : fpu\n"
+                    "processor\t: 1\nmodel name\t: Other\n")
+    assert _cpu_isa.cpuinfo_field("model name", str(info)) == "Example CPU @ 2.0GHz"
+    assert _cpu_isa.cpuinfo_field("bogomips", str(info)) is None
+    info.write_text("processor : 0\n")
+    assert _cpu_isa._has_avx512(str(info)) is False
+    with pytest.raises(OSError):
+        _cpu_isa.cpuinfo_field("flags", str(tmp_path / "missing"))
+
+
 def test_the_cli_caps_before_numpy_and_torch_load():
     code = ("import os, sys, cryobench.cli; "
             "print(os.environ['ONEDNN_MAX_CPU_ISA'], 'numpy' in sys.modules, "

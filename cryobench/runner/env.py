@@ -93,11 +93,11 @@ def package_versions(names: tuple[str, ...] = NUMERIC_PACKAGES) -> dict[str, str
 
 def _cpu_model() -> str | None:
     """The CPU's model name (``/proc/cpuinfo`` on Linux, else ``platform.processor()``)."""
+    from cryobench._cpu_isa import cpuinfo_field
+
     with contextlib.suppress(OSError):
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip() or None
+        if model := cpuinfo_field("model name"):
+            return model
     return platform.processor() or None
 
 
