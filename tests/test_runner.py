@@ -205,6 +205,22 @@ def test_run_writes_a_valid_record_predictions_and_copick_picks(tmp_path, split)
     assert rec["peak_memory_mb"] > 0 and rec["environment"]["cpu_count"] >= 1
 
 
+def test_the_record_names_the_commit_the_run_started_from(tmp_path, split, monkeypatch):
+    from cryobench.runner import env
+
+    head = ["a" * 40]
+    fit = RandomPicker.fit
+
+    def fit_while_a_commit_lands(self, *args):
+        fit(self, *args)
+        head[0] = "b" * 40
+
+    monkeypatch.setattr(env, "git_sha", lambda path=None: head[0])
+    monkeypatch.setattr(RandomPicker, "fit", fit_while_a_commit_lands)
+    rec = run(RandomPicker, split, out=tmp_path, progress=False).record
+    assert head[0] == "b" * 40 and rec.git_sha == "a" * 40
+
+
 def test_oracle_scores_one(tmp_path, split):
     Oracle.split = split
     rec = run(Oracle, split, out=tmp_path, progress=False).record.to_dict()

@@ -390,9 +390,10 @@ def _resolved_precision(plan: RunPlan) -> str | None:
 
 
 def build_record(plan: RunPlan, scoring: Scoring, *, timings: dict[str, float],
-                 started_at: str, n_test_runs: int, n_predictions: int,
+                 started_at: str, git_sha: str | None, n_test_runs: int, n_predictions: int,
                  copick: dict[str, str] | None, model: str | None) -> RunRecord:
-    """The run record (the one place where the runner builds one)."""
+    """The run record (the one place where the runner builds one); ``git_sha`` is the commit
+    the run started from (the code this process loaded, whatever is committed while it runs)."""
     return RunRecord(
         method=plan.name, split=plan.split.name, task=plan.split.task, seed=plan.seed,
         budget=plan.budget, device=plan.device, precision=_resolved_precision(plan),
@@ -407,7 +408,7 @@ def build_record(plan: RunPlan, scoring: Scoring, *, timings: dict[str, float],
         params=scoring.params, n_test_runs=n_test_runs, n_predictions=n_predictions,
         predictions=store.PREDICTIONS_NAME, model=model, copick=copick,
         seeded=bool(getattr(plan.cls, "seeded", True)),
-        cryobench_version=__version__, git_sha=_env.git_sha())
+        cryobench_version=__version__, git_sha=git_sha)
 
 
 def run(
@@ -457,6 +458,7 @@ def run(
     """
     say = log or (lambda _msg: None)
     started_at = _record.utc_now()
+    started_sha = _env.git_sha()
     plan = plan_run(method, split, seed=seed, budget=budget, device=device,
                     overrides=overrides, out=out, data_dir=data_dir, progress=progress,
                     config=config)
@@ -513,7 +515,8 @@ def run(
         timings["resumed_fit"] = 1.0 if kept is not None else 0.0
         timings["resumed_test_runs"] = float(ckpt.reused_runs)
     rec = build_record(plan, scoring, timings=timings,
-                       started_at=started_at, n_test_runs=len(test_runs),
+                       started_at=started_at, git_sha=started_sha,
+                       n_test_runs=len(test_runs),
                        n_predictions=len(picks), copick=copick, model=model)
     path = rec.save(plan.directory / store.RECORD_NAME)
     ckpt.discard()
