@@ -458,13 +458,13 @@ def run(
     """
     say = log or (lambda _msg: None)
     started_at = _record.utc_now()
-    started_sha = _env.git_sha()
     plan = plan_run(method, split, seed=seed, budget=budget, device=device,
                     overrides=overrides, out=out, data_dir=data_dir, progress=progress,
                     config=config)
     existing = _prepare_dir(plan, rerun)
     if existing is not None:
         return RunResult(existing, plan.directory / store.RECORD_NAME, skipped=True)
+    started_sha = _env.git_sha()  # the code this run runs, before anything is committed meanwhile
 
     plan.directory.mkdir(parents=True, exist_ok=True)
     atomic_write_text(plan.directory / store.CONFIG_NAME, _record.dumps(plan.config))
